@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+// Corral: a vendor-neutral device fault containment system for Linux.
+//
+// Dependency rules (see ../shared/design/ARCHITECTURE.md):
+// - CorralCore depends on the standard library only: the engine is pure and testable by hand.
+// - CorralConfig reads YAML policies; Yams (libyaml vendored in C, no further dependencies)
+//   is the config parser chosen in reference/swift-deps-probe.md (~same build cost as TOMLKit,
+//   no unmirrored transitive dependency).
+// - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
+import PackageDescription
+
+let package = Package(
+    name: "Corral",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "corral", targets: ["corral"]),
+        .library(name: "CorralCore", targets: ["CorralCore"]),
+        .library(name: "CorralConfig", targets: ["CorralConfig"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .target(name: "CorralCore"),
+        .target(
+            name: "CorralConfig",
+            dependencies: ["CorralCore", .product(name: "Yams", package: "Yams")]
+        ),
+        .executableTarget(
+            name: "corral",
+            dependencies: [
+                "CorralCore",
+                "CorralConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
+        .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore"]),
+    ]
+)

@@ -1,0 +1,87 @@
+/// The engine's private per-device state. Fixed size per device: its footprint does not grow
+/// with the number of events (counts are integers, detectors are leaky buckets).
+struct DeviceRecord: Sendable {
+    var address: DeviceAddress
+    var state: ContainmentState = .healthy
+    /// The current episode is not actually carried out (recommend mode, protected device,
+    /// circuit breaker open): actions are recommendations and no outcomes are awaited.
+    var shadow = false
+    var detectors = [StormDetector](repeating: StormDetector(), count: EventClass.allCases.count)
+    var totals = [UInt64](repeating: 0, count: EventClass.allCases.count)
+    /// Some counts came from rate-limited sources or lost records: totals are lower bounds.
+    var lowerBound = false
+    var lost: UInt64 = 0
+    var suppressed: UInt64 = 0
+    var ignoredRecoverable: UInt64 = 0
+    var ignoredAfterRemoval: UInt64 = 0
+    /// Link down, presence lost or removed: faults now are expected, not misbehaviour.
+    var absent = false
+    var vendor: IOMMUVendor?
+    var scope: IOMMUInstance?
+    var serial: SerialNumber?
+
+    // Containment episode.
+    var stormClass: EventClass = .dmaFault
+    var ladder = EscalationLadder(steps: [])
+    var rung: Int?
+    /// The rung that last held the device before it was re-enabled (relapses resume there).
+    var lastRung: Int?
+    var measures = AppliedMeasures()
+    var pending: Action?
+    var ownerNotified = false
+
+    // Retirement budget: EEH-style fixed window.
+    var windowStart: Instant?
+    var containmentsInWindow = 0
+
+    // Timers.
+    var deadline: Instant?
+    var timer: TimerPurpose?
+    var lastEventAt: Instant?
+    var lastReportAt: Instant?
+
+    init(address: DeviceAddress) { self.address = address }
+
+    mutating func setTimer(_ purpose: TimerPurpose, at deadline: Instant) {
+        timer = purpose
+        self.deadline = deadline
+    }
+
+    mutating func clearTimer() {
+        timer = nil
+        deadline = nil
+    }
+
+    mutating func restartDetectors(at now: Instant) {
+        for index in detectors.indices { detectors[index].restart(at: now) }
+    }
+}
+
+/// What Corral did to a device in the current episode, so a re-enable undoes exactly that.
+struct AppliedMeasures: Hashable, Sendable {
+    var silenced = false
+    var intxDisabled = false
+    var busMasterCleared = false
+    var dmaBlocked = false
+    var removed = false
+}
+
+/// Why a device's timer is armed.
+enum TimerPurpose: Hashable, Sendable {
+    case silenceHold
+    case actionOutcome
+    case quiescenceGrace
+    case reenableHold
+    case rescanHold
+    case probationEnd
+    case ownerDeadline
+    case shadowQuiet
+}
+
+/// What an IOMMU unit saw that could not be pinned on a device.
+struct IOMMURecord: Sendable {
+    var overflows: UInt64 = 0
+    var lost: UInt64 = 0
+    var suppressed: UInt64 = 0
+    var lastReportAt: Instant?
+}

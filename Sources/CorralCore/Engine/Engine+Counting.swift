@@ -1,0 +1,261 @@
+/// Counting events, storm detection and attribution of what IOMMUs lost.
+extension Engine {
+    /// Counts `amount` events of `eventClass` against `device` and reacts to the level reached.
+    mutating func count(
+        _ eventClass: EventClass, _ amount: UInt64, on device: DeviceAddress, vendor: IOMMUVendor?,
+        iommu: IOMMUInstance?, alias: DeviceResolver.AliasGroup?, at now: Instant, note: String? = nil,
+        lowerBound: Bool = false
+    ) {
+        var record = records[device] ?? newRecord(device)
+        if record.absent {
+            record.ignoredAfterRemoval &+= amount
+            statistics.ignoredAfterRemoval &+= amount
+            records[device] = record
+            return
+        }
+        if let vendor { record.vendor = vendor }
+        if let scope = iommu ?? profiles[device]?.iommu ?? vendor.map({ IOMMUInstance($0.rawValue) }) {
+            record.scope = scope
+        }
+        record.totals[eventClass.index] &+= amount
+        record.lowerBound = record.lowerBound || lowerBound
+        record.lastEventAt = now
+        let classPolicy = policy.classes[eventClass]
+        let level = record.detectors[eventClass.index].record(amount, at: now, thresholds: classPolicy.thresholds)
+        records[device] = record
+
+        if record.shadow && record.state != .healthy && record.state != .elevated {
+            // A recommendation stands until the device has been quiet for a probation period.
+            arm(device, .shadowQuiet, at: now + policy.probation.period)
+            return
+        }
+        let strict = isStrict(device)
+        let storm = level == .storm || (strict && level >= .elevated)
+        switch record.state {
+        case .healthy, .elevated:
+            if storm && classPolicy.contain && policy.mode != .observe {
+                let why = stormReason(device, eventClass, at: now, strict: strict && level != .storm, alias: alias, note: note)
+                beginContainment(device, eventClass, reason: why, relapse: false, at: now)
+            } else if level >= .elevated {
+                reportElevated(device, eventClass, storm: storm, at: now, alias: alias, note: note)
+            }
+        case .probation:
+            if level >= .elevated {
+                let why = "\(device): relapse during probation: \(burstText(device, eventClass, at: now)) ≥ \(classPolicy.thresholds.elevated)"
+                beginContainment(device, eventClass, reason: why, relapse: true, at: now)
+            }
+        case .silenced:
+            if level >= .elevated {
+                escalate(device, because: "\(burstText(device, eventClass, at: now)) still reported while silenced", at: now)
+            }
+        case .stopped(let quiescence):
+            let settled: Bool
+            switch quiescence {
+            case .verified: settled = true
+            case .unverified(let graceEnd): settled = now >= graceEnd
+            case .stopping, .awaiting: settled = false
+            }
+            if settled && level >= .elevated {
+                escalate(device, because: "\(burstText(device, eventClass, at: now)) after DMA was stopped", at: now)
+            }
+        case .awaitingOwner, .resetting, .removed, .retired:
+            break
+        }
+    }
+
+    mutating func newRecord(_ device: DeviceAddress) -> DeviceRecord {
+        var record = DeviceRecord(address: device)
+        record.serial = profiles[device]?.serial
+        return record
+    }
+
+    func burstText(_ device: DeviceAddress, _ eventClass: EventClass, at now: Instant) -> String {
+        guard let detector = records[device]?.detectors[eventClass.index] else { return "no \(eventClass) events" }
+        let span = now - detector.burstStart
+        return "\(Count.grouped(detector.burstCount)) \(eventClass) events in \(span.readable)"
+    }
+
+    func stormReason(
+        _ device: DeviceAddress, _ eventClass: EventClass, at now: Instant, strict: Bool,
+        alias: DeviceResolver.AliasGroup?, note: String?
+    ) -> String {
+        let thresholds = policy.classes[eventClass].thresholds
+        var text = "\(device): \(burstText(device, eventClass, at: now))"
+        if let note { text += " (\(note))" }
+        if strict {
+            let profile = profile(of: device)
+            text += " ≥ \(thresholds.elevated) (strict: \(profile.untrusted ? "untrusted port" : "no driver bound"))"
+        } else {
+            text += " ≥ \(thresholds.storm)"
+        }
+        if let alias, alias.members.count > 1 {
+            text += "; requester ID shared by \(alias.members.map(\.description).joined(separator: ", "))"
+        }
+        return text
+    }
+
+    /// Rate-limited reporting: one coalesced summary per report interval.
+    mutating func reportElevated(
+        _ device: DeviceAddress, _ eventClass: EventClass, storm: Bool, at now: Instant,
+        alias: DeviceResolver.AliasGroup?, note: String?
+    ) {
+        guard var record = records[device] else { return }
+        let from = record.state
+        if let last = record.lastReportAt, now - last < policy.timing.reportInterval, from == .elevated { return }
+        record.lastReportAt = now
+        record.state = .elevated
+        records[device] = record
+        let thresholds = policy.classes[eventClass].thresholds
+        var summary = "\(device): \(burstText(device, eventClass, at: now))"
+        if let note { summary += " (\(note))" }
+        if storm && !policy.classes[eventClass].contain {
+            summary += " ≥ \(thresholds.storm); \(eventClass) storms are reported, not contained"
+        } else if storm {
+            summary += " ≥ \(thresholds.storm); observe mode: not contained"
+        } else {
+            summary += " ≥ \(thresholds.elevated) (kernel log drops messages above this rate)"
+        }
+        if let alias, alias.members.count > 1 {
+            summary += "; requester ID shared by \(alias.members.map(\.description).joined(separator: ", "))"
+        }
+        output.append(
+            Decision(at: now, subject: .device(device), action: .reportStorm(.device(device), summary: summary), from: from, to: .elevated, reason: summary))
+    }
+
+    /// The device on `scope` with the highest recent DMA-fault rate, if any faulted recently.
+    func noisiestDevice(on scope: IOMMUInstance, vendor: IOMMUVendor?, at now: Instant) -> DeviceAddress? {
+        let thresholds = policy.classes[.dmaFault].thresholds
+        var best: (level: Double, device: DeviceAddress)?
+        for record in records.values where !record.absent {
+            let sameUnit = record.scope == scope || (vendor != nil && record.vendor == vendor && scope.name == vendor!.rawValue)
+            guard sameUnit else { continue }
+            let level = record.detectors[EventClass.dmaFault.index].recentLevel(at: now, thresholds: thresholds)
+            guard level > 0 else { continue }
+            if best.map({ level > $0.level || (level == $0.level && record.address < $0.device) }) ?? true {
+                best = (level, record.address)
+            }
+        }
+        return best?.device
+    }
+
+    /// An overflow is a storm of its own, held against the device most likely to have caused
+    /// it (highest recent rate on that IOMMU), else against the IOMMU.
+    mutating func queueOverflowed(_ overflow: QueueOverflow, at now: Instant) {
+        let scope = overflow.iommu ?? IOMMUInstance(overflow.vendor.rawValue)
+        if let device = noisiestDevice(on: scope, vendor: overflow.vendor, at: now) {
+            records[device]?.lost &+= overflow.lost ?? 0
+            records[device]?.lowerBound = true
+            count(.queueOverflow, 1, on: device, vendor: overflow.vendor, iommu: overflow.iommu, alias: nil, at: now,
+                  note: "\(overflow.queue) overflow on \(scope), attributed to the noisiest device", lowerBound: true)
+        } else {
+            statistics.unattributedOverflows &+= 1
+            iommus[scope, default: IOMMURecord()].overflows &+= 1
+            iommus[scope, default: IOMMURecord()].lost &+= overflow.lost ?? 0
+            reportIOMMU(scope, at: now, what: "\(overflow.queue) overflow (no device faulting recently)")
+        }
+    }
+
+    /// Suppressed messages were real events: they add to the noisiest device's counts, which
+    /// become lower bounds.
+    mutating func messagesSuppressed(_ suppressed: SuppressedMessages, at now: Instant) {
+        let scope = suppressed.iommu ?? suppressed.vendor.map { IOMMUInstance($0.rawValue) }
+        if let scope, let device = noisiestDevice(on: scope, vendor: suppressed.vendor, at: now) {
+            records[device]?.suppressed &+= suppressed.count
+            count(.dmaFault, suppressed.count, on: device, vendor: suppressed.vendor, iommu: suppressed.iommu, alias: nil,
+                  at: now, note: "incl. \(Count.grouped(suppressed.count)) suppressed by \(suppressed.function)", lowerBound: true)
+        } else {
+            statistics.unattributedSuppressed &+= suppressed.count
+            let key = scope ?? IOMMUInstance(suppressed.function)
+            iommus[key, default: IOMMURecord()].suppressed &+= suppressed.count
+        }
+    }
+
+    mutating func reportIOMMU(_ scope: IOMMUInstance, at now: Instant, what: String) {
+        var record = iommus[scope] ?? IOMMURecord()
+        defer { iommus[scope] = record }
+        if let last = record.lastReportAt, now - last < policy.timing.reportInterval { return }
+        record.lastReportAt = now
+        let summary = "iommu \(scope): \(what); \(Count.grouped(record.overflows)) overflows, \(Count.grouped(record.lost)) records known lost"
+        output.append(Decision(at: now, subject: .iommu(scope), action: .reportStorm(.iommu(scope), summary: summary), reason: summary))
+    }
+
+    // MARK: - Presence
+
+    /// Marks every inventoried device below `port` (not the port itself) absent or present.
+    mutating func markBelow(port: PCIAddress, absent: Bool, at now: Instant, why: String) {
+        let portAddress = DeviceAddress.pci(port)
+        let below = profiles.keys.filter { isBelow($0, port: portAddress) }.sorted()
+        for device in below {
+            if absent {
+                markAbsent(device, at: now, why: why)
+            } else if records[device]?.absent == true {
+                records[device]?.absent = false
+                output.append(Decision(at: now, subject: .device(device), reason: "\(device): present again (\(why)); counting resumes"))
+            }
+        }
+    }
+
+    func isBelow(_ device: DeviceAddress, port: DeviceAddress) -> Bool {
+        var current = profiles[device]?.parent
+        var hops = 0
+        while let parent = current, hops < 64 {
+            if parent == port { return true }
+            current = profiles[parent]?.parent
+            hops += 1
+        }
+        return false
+    }
+
+    mutating func markAbsent(_ device: DeviceAddress, at now: Instant, why: String) {
+        var record = records[device] ?? newRecord(device)
+        guard !record.absent else { return }
+        record.absent = true
+        if case .removed = record.state {} else if record.pending == .remove(device) {} else {
+            output.append(Decision(at: now, subject: .device(device), reason: "\(device): gone (\(why)); its faults no longer count against it"))
+        }
+        records[device] = record
+    }
+
+    mutating func deviceAdded(_ device: DeviceAddress, serial: SerialNumber?, at now: Instant) {
+        // A re-inserted device keeps its history under its new address.
+        if let serial, let previous = serials[serial], previous != device, var moved = records.removeValue(forKey: previous) {
+            moved.address = device
+            records[device] = moved
+            if var profile = profiles.removeValue(forKey: previous) {
+                profile.address = device
+                profile.serial = serial
+                profiles[device] = profile
+            }
+        }
+        if let serial { serials[serial] = device }
+        var record = records[device] ?? newRecord(device)
+        let wasAbsent = record.absent
+        record.absent = false
+        if let serial { record.serial = serial }
+        records[device] = record
+        let identity = serial.map { " (serial \($0))" } ?? ""
+        switch record.state {
+        case .removed:
+            enterProbation(device, reason: "\(device): re-added\(identity)", at: now)
+        case .retired:
+            output.append(Decision(at: now, subject: .device(device), reason: "\(device): retired device re-inserted\(identity); kept contained until an operator releases it"))
+            retireActions(device, reason: "\(device): retired device re-inserted\(identity)", at: now)
+        default:
+            if wasAbsent {
+                output.append(Decision(at: now, subject: .device(device), reason: "\(device): added\(identity); counting resumes with its history"))
+            }
+        }
+    }
+}
+
+extension Duration {
+    /// `850µs`, `12ms`, `1.5s`: for reasons.
+    public var readable: String {
+        let ns = nanosecondsClamped
+        if ns < 1_000 { return "\(ns)ns" }
+        if ns < 1_000_000 { return "\(ns / 1_000)µs" }
+        if ns < 1_000_000_000 { return "\(ns / 1_000_000)ms" }
+        let tenths = ns / 100_000_000
+        return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
+    }
+}

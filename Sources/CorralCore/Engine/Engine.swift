@@ -1,0 +1,216 @@
+/// The containment engine: a pure, deterministic state machine.
+///
+/// `handle(event, at: now)` and `advance(to: now)` return the ``Decision``s taken; time is a
+/// value passed in, timers are deadlines (``nextDeadline``) that the caller honours by calling
+/// ``advance(to:)``. No I/O, no clock, no randomness: the same inputs give the same decisions,
+/// which is what lets the simulator, log replay and the daemon share it, and tests drive it by
+/// hand (the `EmbeddedChannel` idea from swift-nio).
+///
+/// Per device the engine runs the state machine in ``ContainmentState``; the steps come from
+/// the device's ``EscalationLadder``; the policy is a ``Policy`` value. See `docs/engine.md`.
+///
+/// - Complexity: counting events is O(1) per event and per device memory is fixed. Overflow
+///   and suppressed-count attribution scan the devices of one IOMMU (rare events). Firing
+///   timers scans devices only when the earliest deadline has passed.
+public struct Engine: Sendable {
+    public private(set) var policy: Policy
+    public var resolver: DeviceResolver
+    public internal(set) var statistics = EngineStatistics()
+
+    var profiles: [DeviceAddress: DeviceProfile] = [:]
+    var records: [DeviceAddress: DeviceRecord] = [:]
+    var iommus: [IOMMUInstance: IOMMURecord] = [:]
+    var serials: [SerialNumber: DeviceAddress] = [:]
+    var breaker: CircuitBreaker
+    /// No device deadline is earlier than this (it may be stale-early, never late).
+    var earliestDeadline: Instant?
+    /// Decisions of the call in progress.
+    var output: [Decision] = []
+
+    public init(policy: Policy = Policy(), profiles: [DeviceProfile] = [], resolver: DeviceResolver = DeviceResolver()) {
+        self.policy = policy
+        self.resolver = resolver
+        self.breaker = CircuitBreaker(limit: policy.circuitBreaker)
+        for profile in profiles { register(profile) }
+    }
+
+    /// Adds or refreshes what the host knows about a device (inventory, uevents).
+    public mutating func register(_ profile: DeviceProfile) {
+        profiles[profile.address] = profile
+        if let serial = profile.serial { serials[serial] = profile.address }
+    }
+
+    /// Replaces the policy (SIGHUP). Device states and counts are kept.
+    public mutating func update(policy newPolicy: Policy) {
+        if newPolicy.circuitBreaker != policy.circuitBreaker { breaker = CircuitBreaker(limit: newPolicy.circuitBreaker) }
+        policy = newPolicy
+    }
+
+    /// The earliest time at which ``advance(to:)`` has something to do.
+    public var nextDeadline: Instant? {
+        records.values.compactMap(\.deadline).min()
+    }
+
+    /// The state of every device the engine has seen, sorted by address.
+    public var devices: [DeviceStatus] {
+        records.keys.sorted().compactMap { status(of: $0) }
+    }
+
+    /// One device's state, or `nil` if nothing was ever seen of it.
+    public func status(of device: DeviceAddress) -> DeviceStatus? {
+        guard let record = records[device] else { return nil }
+        var totals: [EventClass: UInt64] = [:]
+        for eventClass in EventClass.allCases where record.totals[eventClass.index] > 0 {
+            totals[eventClass] = record.totals[eventClass.index]
+        }
+        return DeviceStatus(
+            address: record.address, state: record.state, shadow: record.shadow, totals: totals,
+            lowerBound: record.lowerBound, lost: record.lost, suppressed: record.suppressed,
+            ignoredRecoverable: record.ignoredRecoverable, ignoredAfterRemoval: record.ignoredAfterRemoval,
+            absent: record.absent, containmentsInWindow: record.containmentsInWindow,
+            budgetLeft: max(0, policy.retirement.maxContainments - record.containmentsInWindow),
+            ladder: record.ladder.steps.isEmpty ? ladder(for: device, eventClass: .dmaFault) : record.ladder,
+            rung: record.rung, nextDeadline: record.deadline, serial: record.serial)
+    }
+
+    /// The ladder the engine would use for a storm of `eventClass` on `device`.
+    public func ladder(for device: DeviceAddress, eventClass: EventClass) -> EscalationLadder {
+        EscalationLadder(profile: profile(of: device), policy: policy.ladder, eventClass: eventClass)
+    }
+
+    /// Memory the engine holds, in stored elements: constant while the set of devices is.
+    public var storageFootprint: Int {
+        records.count * (EventClass.allCases.count * 2 + 1) + iommus.count + profiles.count + serials.count
+    }
+
+    /// Processes due timers, then one event.
+    public mutating func handle(_ event: DeviceEvent, at now: Instant) -> [Decision] {
+        output.removeAll(keepingCapacity: true)
+        fireTimers(upTo: now)
+        statistics.events &+= 1
+        dispatch(event, at: now)
+        return output
+    }
+
+    /// Processes every timer due at or before `now`.
+    public mutating func advance(to now: Instant) -> [Decision] {
+        output.removeAll(keepingCapacity: true)
+        fireTimers(upTo: now)
+        return output
+    }
+
+    // MARK: - Dispatch
+
+    mutating func dispatch(_ event: DeviceEvent, at now: Instant) {
+        switch event {
+        case .dmaFault(let fault):
+            let attribution = resolver.resolve(fault.source)
+            if fault.recoverable {
+                statistics.ignoredRecoverable &+= fault.count
+                records[attribution.device, default: DeviceRecord(address: attribution.device)].ignoredRecoverable &+= fault.count
+                return
+            }
+            count(
+                .dmaFault, fault.count, on: attribution.device, vendor: fault.vendor, iommu: fault.iommu,
+                alias: attribution.aliasGroup, at: now)
+        case .interruptRemapFault(let fault):
+            let attribution = resolver.resolve(fault.source)
+            count(
+                .interruptRemapFault, fault.count, on: attribution.device, vendor: fault.vendor, iommu: fault.iommu,
+                alias: attribution.aliasGroup, at: now)
+        case .iommuError(let error):
+            if let source = error.source {
+                let attribution = resolver.resolve(source)
+                count(.iommuError, 1, on: attribution.device, vendor: error.vendor, iommu: error.iommu, alias: attribution.aliasGroup, at: now)
+            } else {
+                reportIOMMU(error.iommu ?? IOMMUInstance(error.vendor.rawValue), at: now, what: "\(error.kind) error")
+            }
+        case .queueOverflowed(let overflow):
+            queueOverflowed(overflow, at: now)
+        case .messagesSuppressed(let suppressed):
+            messagesSuppressed(suppressed, at: now)
+        case .aerError(let error):
+            count(error.severity.eventClass, error.count, on: .pci(error.device), vendor: nil, iommu: nil, alias: nil, at: now)
+        case .dpcContained(let dpc):
+            count(.dpc, 1, on: .pci(dpc.source ?? dpc.port), vendor: nil, iommu: nil, alias: nil, at: now)
+            markBelow(port: dpc.port, absent: true, at: now, why: "DPC took the link of \(dpc.port) down")
+        case .linkChanged(let port, let up):
+            markBelow(port: port, absent: !up, at: now, why: "link of \(port) \(up ? "up" : "down")")
+        case .presenceChanged(let port, let present):
+            markBelow(port: port, absent: !present, at: now, why: "card \(present ? "present" : "not present") at \(port)")
+        case .deviceLost(let device):
+            markAbsent(device, at: now, why: "its driver reported it gone")
+        case .irqStorm(let storm):
+            guard let suspect = storm.devices.first else {
+                output.append(Decision(at: now, subject: .iommu(IOMMUInstance("irq \(storm.irq)")), reason: "irq \(storm.irq): storm with no known device"))
+                return
+            }
+            count(.irqStorm, 1, on: suspect, vendor: nil, iommu: nil, alias: nil, at: now, note: "irq \(storm.irq)")
+        case .deviceAdded(let device, let serial):
+            deviceAdded(device, serial: serial, at: now)
+        case .deviceRemoved(let device):
+            markAbsent(device, at: now, why: "removed")
+        case .driverBound(let device, let driver):
+            profiles[device, default: .unknown(device)].driver = driver
+            reenable(device, trigger: "driver \(driver) bound again", undoBusMaster: false, at: now)
+        case .driverUnbound(let device, _):
+            profiles[device, default: .unknown(device)].driver = nil
+            ownerResponded(device, how: "driver unbound", at: now)
+        case .busMasterChanged(let device, let enabled):
+            if enabled {
+                reenable(device, trigger: "bus master re-enabled by its driver", undoBusMaster: false, at: now)
+            } else {
+                ownerResponded(device, how: "bus master cleared by its owner", at: now)
+            }
+        case .deviceEnabled(let device):
+            reenable(device, trigger: "device re-enabled", undoBusMaster: false, at: now)
+            if let parent = profiles[device]?.parent {
+                reenable(parent, trigger: "child \(device) re-enabled", undoBusMaster: true, at: now)
+            }
+        case .ownerResponded(let device):
+            ownerResponded(device, how: "owner acknowledged", at: now)
+        case .actionCompleted(let outcome):
+            actionCompleted(outcome, at: now)
+        case .operatorReleased(let device, let who):
+            release(device, by: who, at: now)
+        }
+    }
+
+    func profile(of device: DeviceAddress) -> DeviceProfile {
+        profiles[device] ?? .unknown(device)
+    }
+
+    /// Strict devices (untrusted, or inventoried with no driver) are contained at the
+    /// elevated threshold and never merely silenced.
+    func isStrict(_ device: DeviceAddress) -> Bool {
+        guard let profile = profiles[device] else { return false }
+        return profile.untrusted || profile.driverless
+    }
+
+    func isProtected(_ device: DeviceAddress) -> Bool {
+        policy.protectedDevices.contains(device) || profiles[device]?.protected == true
+    }
+
+    // MARK: - Timers
+
+    mutating func arm(_ device: DeviceAddress, _ purpose: TimerPurpose, at deadline: Instant) {
+        records[device]?.setTimer(purpose, at: deadline)
+        if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
+    }
+
+    mutating func fireTimers(upTo now: Instant) {
+        while let earliest = earliestDeadline, earliest <= now {
+            let due = records.values.filter { $0.deadline.map { $0 <= now } ?? false }
+                .sorted { ($0.deadline!, $0.address) < ($1.deadline!, $1.address) }
+            earliestDeadline = nil
+            for record in due {
+                guard let deadline = records[record.address]?.deadline, deadline <= now,
+                    let purpose = records[record.address]?.timer
+                else { continue }
+                records[record.address]?.clearTimer()
+                timerFired(record.address, purpose, deadline: deadline)
+            }
+            earliestDeadline = records.values.compactMap(\.deadline).min()
+        }
+    }
+}

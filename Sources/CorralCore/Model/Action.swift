@@ -1,0 +1,167 @@
+/// What Corral tells a host to do, in the imperative. Every action names its target.
+///
+/// The host (`LinuxHost` or `SimHost`) carries the action out and reports an ``ActionOutcome``
+/// back as a ``DeviceEvent/actionCompleted(_:)``; the engine never assumes success.
+public enum Action: Hashable, Sendable, CustomStringConvertible {
+    /// Write one coalesced summary instead of a line per fault (the ladder's first rung, and
+    /// all that `observe` mode ever does).
+    case reportStorm(Subject, summary: String)
+    /// Mute the device's fault reporting at the IOMMU (VT-d context FPD, AMD-Vi DTE SA/SE,
+    /// SMMUv3 CD.R=0, SMMUv2 CFIE/CFRE). Its DMA stays blocked; only the reporting stops.
+    case silenceFaultReporting(DeviceAddress)
+    /// Undo ``silenceFaultReporting(_:)``.
+    case restoreFaultReporting(DeviceAddress)
+    /// Attach the device to a blocking domain: every DMA aborts (SMMU abort STE, VT-d/AMD
+    /// blocked domain). The only stop a non-PCI master has.
+    case blockDMA(DeviceAddress)
+    /// Undo ``blockDMA(_:)``.
+    case unblockDMA(DeviceAddress)
+    /// Set Interrupt Disable (PCI command register bit 10, `PCI_COMMAND_INTX_DISABLE`): the
+    /// function stops asserting its legacy INTx line (`pci_intx()`).
+    case disableINTx(PCIAddress)
+    /// Clear Interrupt Disable again.
+    case enableINTx(PCIAddress)
+    /// Clear Bus Master Enable (PCI command register bit 2, `PCI_COMMAND_MASTER`).
+    case clearBusMaster(PCIAddress)
+    /// Set Bus Master Enable again.
+    case setBusMaster(PCIAddress)
+    /// Wait until the device has no transactions in flight (DevSta Transactions Pending, bit 5,
+    /// or AF Status TP), failing at `deadline` (`pci_wait_for_pending()` polls ≈ 700 ms).
+    case awaitQuiescence(PCIAddress, deadline: Instant)
+    /// Reset the function with one method (`/sys/bus/pci/devices/D/reset_method` + `reset`).
+    case reset(PCIAddress, ResetMethod)
+    /// Power the device's slot off and on (`/sys/bus/pci/slots/N/power`).
+    case powerCycleSlot(PCIAddress)
+    /// Remove the device from the kernel (`/sys/bus/pci/devices/D/remove`).
+    case remove(DeviceAddress)
+    /// Rescan below a bridge, or the whole hierarchy (`/sys/bus/pci/rescan`).
+    case rescan(PCIAddress?)
+    /// Unbind the device's driver.
+    case unbindDriver(DeviceAddress, DriverName)
+    /// Tell the device's owner (a VMM behind `vfio-pci`) and give it until `deadline` to act.
+    case notifyOwner(DeviceAddress, owner: DriverName, deadline: Instant)
+    /// Shadow mode: what the action would have been. Hosts never perform these.
+    indirect case recommend(Action)
+
+    /// The device the action targets, when it targets one.
+    public var target: DeviceAddress? {
+        switch self {
+        case .reportStorm(let subject, _): subject.device
+        case .silenceFaultReporting(let d), .restoreFaultReporting(let d), .blockDMA(let d), .unblockDMA(let d),
+            .remove(let d), .unbindDriver(let d, _), .notifyOwner(let d, _, _):
+            d
+        case .clearBusMaster(let p), .setBusMaster(let p), .awaitQuiescence(let p, _), .reset(let p, _),
+            .powerCycleSlot(let p), .disableINTx(let p), .enableINTx(let p):
+            .pci(p)
+        case .rescan(let p): p.map { .pci($0) }
+        case .recommend(let inner): inner.target
+        }
+    }
+
+    /// True for actions that change a device (everything but reports, notifications and
+    /// recommendations). These are what protection and the circuit breaker guard.
+    public var changesDevice: Bool {
+        switch self {
+        case .reportStorm, .notifyOwner, .recommend: false
+        default: true
+        }
+    }
+
+    /// True for a shadow-mode recommendation.
+    public var isRecommendation: Bool {
+        if case .recommend = self { return true }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .reportStorm(let s, _): "report storm on \(s)"
+        case .silenceFaultReporting(let d): "silence fault reporting of \(d)"
+        case .restoreFaultReporting(let d): "restore fault reporting of \(d)"
+        case .blockDMA(let d): "block DMA of \(d) at the IOMMU"
+        case .unblockDMA(let d): "unblock DMA of \(d)"
+        case .disableINTx(let p): "disable INTx of \(p)"
+        case .enableINTx(let p): "enable INTx of \(p)"
+        case .clearBusMaster(let p): "clear bus master of \(p)"
+        case .setBusMaster(let p): "set bus master of \(p)"
+        case .awaitQuiescence(let p, let deadline): "await quiescence of \(p) until \(deadline)"
+        case .reset(let p, let method): "\(method) reset of \(p)"
+        case .powerCycleSlot(let p): "power-cycle the slot of \(p)"
+        case .remove(let d): "remove \(d)"
+        case .rescan(let p): p.map { "rescan below \($0)" } ?? "rescan all buses"
+        case .unbindDriver(let d, let driver): "unbind \(driver) from \(d)"
+        case .notifyOwner(let d, let owner, let deadline): "notify \(owner) owner of \(d), deadline \(deadline)"
+        case .recommend(let inner): "recommend: \(inner)"
+        }
+    }
+}
+
+/// Reset methods, in the kernel's names (`pci_reset_fn_methods[]`) and Corral's order of
+/// preference: the least disruptive that the device supports comes first.
+public enum ResetMethod: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    /// Device-specific quirk (`pci_dev_specific_reset`).
+    case deviceSpecific = "device_specific"
+    /// ACPI `_RST`.
+    case acpi
+    /// PCIe Function Level Reset (DevCap bit 28; 100 ms then readiness poll).
+    case flr
+    /// Advanced Features FLR (conventional PCI AF capability).
+    case afFLR = "af_flr"
+    /// D3hot→D0 power-management reset (only when `No_Soft_Reset` is clear).
+    case pm
+    /// Secondary bus reset at the parent bridge: resets everything on that bus.
+    case bus
+    /// CXL bus reset.
+    case cxlBus = "cxl_bus"
+
+    public var description: String { rawValue }
+}
+
+/// Who a decision is about: a device, or an IOMMU unit when nothing finer is known.
+public enum Subject: Hashable, Sendable, Comparable, CustomStringConvertible {
+    case device(DeviceAddress)
+    case iommu(IOMMUInstance)
+
+    public var device: DeviceAddress? {
+        if case .device(let d) = self { return d }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .device(let d): d.description
+        case .iommu(let i): "iommu \(i)"
+        }
+    }
+}
+
+/// What happened when a host carried out an action.
+public struct ActionOutcome: Hashable, Sendable {
+    public enum Result: Hashable, Sendable {
+        case succeeded
+        /// The action ran and failed (an errno, a timeout, the device read all-ones).
+        case failed(ActionFailure)
+        /// The host cannot do this at all (no such file, capability missing).
+        case unsupported(String)
+    }
+    public var action: Action
+    public var result: Result
+
+    public init(action: Action, result: Result) {
+        self.action = action
+        self.result = result
+    }
+
+    public var succeeded: Bool { result == .succeeded }
+}
+
+/// Why an action failed, with the OS error number when there was one.
+public struct ActionFailure: Hashable, Sendable, CustomStringConvertible {
+    public var errno: Int32?
+    public var message: String
+    public init(errno: Int32? = nil, message: String) {
+        self.errno = errno
+        self.message = message
+    }
+    public var description: String { errno.map { "\(message) (errno \($0))" } ?? message }
+}

@@ -1,0 +1,94 @@
+/// The IOMMU architectures Corral decodes. Vendor specifics stay in the decoders; the engine
+/// only carries the vendor along so reasons and reports can name it.
+public enum IOMMUVendor: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    /// Intel VT-d (DMA remapping hardware unit, `dmar.c`).
+    case intelVTd = "intel-vtd"
+    /// AMD-Vi (AMD IOMMU, `drivers/iommu/amd`).
+    case amdVi = "amd-vi"
+    /// Arm SMMU v1/v2 (`drivers/iommu/arm/arm-smmu`).
+    case armSMMU = "arm-smmu"
+    /// Arm SMMUv3 (`drivers/iommu/arm/arm-smmu-v3`).
+    case armSMMUv3 = "arm-smmu-v3"
+
+    public var description: String { rawValue }
+}
+
+/// One IOMMU unit, named as the kernel names it: `dmar0`, `ivhd0`, `5040000.smmu`.
+///
+/// Queues overflow per unit and fault interrupts are per unit, so overflow attribution works
+/// within one instance.
+public struct IOMMUInstance: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public var description: String { name }
+    public static func < (lhs: IOMMUInstance, rhs: IOMMUInstance) -> Bool { lhs.name < rhs.name }
+}
+
+/// An Arm SMMU StreamID (SMMUv3 event record dword 0 bits 63:32; SMMUv2 `CBFRSYNRA`/`SID`).
+public struct StreamID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    public var description: String { "0x" + Hex.string(rawValue) }
+    public static func < (lhs: StreamID, rhs: StreamID) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// A stream on a given SMMU: the only identity a platform (non-PCI) master has.
+public struct SMMUStream: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let iommu: IOMMUInstance
+    public let streamID: StreamID
+    public init(iommu: IOMMUInstance, streamID: StreamID) {
+        self.iommu = iommu
+        self.streamID = streamID
+    }
+    public var description: String { "\(iommu)/sid=\(streamID)" }
+    public static func < (lhs: SMMUStream, rhs: SMMUStream) -> Bool {
+        (lhs.iommu, lhs.streamID) < (rhs.iommu, rhs.streamID)
+    }
+}
+
+/// A PCIe Process Address Space ID (20 bits; VT-d FRCD.PV, SMMUv3 SubstreamID, AMD-Vi GN=1).
+public struct PASID: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    public var description: String { "0x" + Hex.string(rawValue) }
+}
+
+/// An I/O virtual address as the device presented it (VT-d: page-aligned FI; AMD-Vi: event
+/// address; SMMU: InputAddr / FAR).
+public struct IOVA: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    /// `0x` then lowercase hex without leading zeros, as the normalized decode schema prints it.
+    public var description: String { "0x" + Hex.string(rawValue) }
+    public static func < (lhs: IOVA, rhs: IOVA) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// A PCIe Device Serial Number (extended capability 0x0003), the identity that survives a
+/// hot re-insertion at a different address. NVMe serials and Thunderbolt UUIDs are mapped to
+/// the same role by the host.
+public struct SerialNumber: Hashable, Sendable, CustomStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { value }
+}
+
+/// The kernel driver bound to a device, by its name in `/sys/bus/pci/drivers`.
+public struct DriverName: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public init(stringLiteral value: String) { self.name = value }
+    public var description: String { name }
+
+    /// `vfio-pci`: the device belongs to a user-space owner (a VMM), which is told first.
+    public static let vfioPCI: DriverName = "vfio-pci"
+    /// `pci-stub`: bound only to keep other drivers away; no DMA is expected.
+    public static let pciStub: DriverName = "pci-stub"
+}
+
+/// A Linux interrupt number as printed in `/proc/interrupts` and `irq N: nobody cared`.
+public struct IRQNumber: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    public var description: String { String(rawValue) }
+    public static func < (lhs: IRQNumber, rhs: IRQNumber) -> Bool { lhs.rawValue < rhs.rawValue }
+}

@@ -1,0 +1,62 @@
+/// Storm detection for one event class on one device: two leaky buckets, one at the
+/// `elevated` rate (the kernel's own 10 / 5 s printk limit by default) and one at the `storm`
+/// rate, plus the size of the current burst for reasons and reports.
+///
+/// - Complexity: O(1) time per event; a fixed 64 bytes whatever the number of events.
+public struct StormDetector: Hashable, Sendable {
+    public private(set) var elevated = LeakyBucket()
+    public private(set) var storm = LeakyBucket()
+    /// Events since the storm bucket was last empty: "12,345 faults" in a reason.
+    public private(set) var burstCount: UInt64 = 0
+    /// When the current burst began.
+    public private(set) var burstStart: Instant = .zero
+
+    public init() {}
+
+    /// How hot the class is after an event.
+    public enum Level: Int, Comparable, Sendable {
+        case quiet, elevated, storm
+        public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    /// Records `count` events at `now` and returns the level reached.
+    
+    public mutating func record(_ count: UInt64, at now: Instant, thresholds: StormThresholds) -> Level {
+        if storm.level(at: now, threshold: thresholds.storm) <= 0 {
+            burstCount = 0
+            burstStart = now
+        }
+        burstCount &+= count
+        let isStorm = storm.pour(count, at: now, threshold: thresholds.storm)
+        let isElevated = elevated.pour(count, at: now, threshold: thresholds.elevated)
+        return isStorm ? .storm : isElevated ? .elevated : .quiet
+    }
+
+    /// The storm bucket's level at `now`: roughly the events of the last storm window, used to
+    /// find the noisiest device on an IOMMU.
+    public func recentLevel(at now: Instant, thresholds: StormThresholds) -> Double {
+        storm.level(at: now, threshold: thresholds.storm)
+    }
+
+    /// Forgets the current measurement: after a containment step, only new events count.
+    public mutating func restart(at now: Instant) {
+        elevated.empty(at: now)
+        storm.empty(at: now)
+        burstCount = 0
+        burstStart = now
+    }
+}
+
+/// The two thresholds of one event class.
+public struct StormThresholds: Hashable, Sendable {
+    /// Above this the device is `elevated`: reported in coalesced summaries; during probation
+    /// this is also the relapse threshold.
+    public var elevated: RateThreshold
+    /// At this rate the device is contained.
+    public var storm: RateThreshold
+
+    public init(elevated: RateThreshold, storm: RateThreshold) {
+        self.elevated = elevated
+        self.storm = storm
+    }
+}

@@ -39,6 +39,8 @@ struct DeviceRecord: Sendable {
     var timer: TimerPurpose?
     var lastEventAt: Instant?
     var lastReportAt: Instant?
+    /// The last summary already said "storm" (a first storm report is never rate-limited away).
+    var lastReportWasStorm = false
 
     init(address: DeviceAddress) { self.address = address }
 

@@ -238,9 +238,8 @@ extension Engine {
                          reason: "\(device): quiet through \(policy.probation.period.compact) of probation; healthy again"))
         case .ownerDeadline:
             let eventClass = record.stormClass
-            let level = record.detectors[eventClass.index].recentLevel(at: now, thresholds: policy.classes[eventClass].thresholds)
-            let elevatedLevel = Double(policy.classes[eventClass].thresholds.elevated.count)
-            if level >= elevatedLevel || record.detectors[eventClass.index].elevated.level(at: now, threshold: policy.classes[eventClass].thresholds.elevated) >= elevatedLevel {
+            let thresholds = policy.classes[eventClass].thresholds
+            if record.detectors[eventClass.index].isElevated(at: now, thresholds: thresholds) {
                 records[device]?.state = .elevated
                 beginContainment(device, eventClass,
                                  reason: "\(device): owner did not act within \(policy.timing.ownerDeadline.compact); \(burstText(device, eventClass, at: now)) since it was told",

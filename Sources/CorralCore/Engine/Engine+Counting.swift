@@ -101,8 +101,13 @@ extension Engine {
     ) {
         guard var record = records[device] else { return }
         let from = record.state
-        if let last = record.lastReportAt, now - last < policy.timing.reportInterval, from == .elevated { return }
+        if let last = record.lastReportAt, now - last < policy.timing.reportInterval, from == .elevated,
+            record.lastReportWasStorm || !storm
+        {
+            return
+        }
         record.lastReportAt = now
+        record.lastReportWasStorm = storm
         record.state = .elevated
         records[device] = record
         let thresholds = policy.classes[eventClass].thresholds

@@ -1,16 +1,19 @@
 /// A leaky bucket (mcelog `leaky-bucket.c`): each event adds one unit, the bucket drains at
-/// `count / window`, and the threshold is reached when it holds `count` units.
+/// `count / window`, and the threshold is reached by the event that brings it above
+/// `count - 1` units: the `count`-th event of a burst, whatever tiny drain happened between.
 ///
 /// Short bursts under the threshold drain away; a sustained rate at or above `count / window`
 /// fills it. The level saturates at the capacity so that, once a storm stops, the bucket is
 /// empty again within one window however long the storm lasted.
 ///
-/// - Complexity: O(1) time and 16 bytes per bucket, whatever the number of events.
+/// - Complexity: O(1) time and 24 bytes per bucket, whatever the number of events.
 public struct LeakyBucket: Hashable, Sendable {
     /// Units currently held, in `0...capacity`.
     public private(set) var level: Double = 0
     /// When ``level`` was last brought up to date.
     public private(set) var updatedAt: Instant = .zero
+    /// The threshold's count, remembered from the last pour.
+    private var capacity: Double = 1
 
     public init() {}
 
@@ -18,11 +21,16 @@ public struct LeakyBucket: Hashable, Sendable {
     /// threshold is reached.
     
     public mutating func pour(_ amount: UInt64, at now: Instant, threshold: RateThreshold) -> Bool {
-        let capacity = Double(threshold.count)
+        capacity = Double(threshold.count)
         let current = level(at: now, threshold: threshold)
         setLevel(min(capacity, current + Double(amount)), at: now)
-        return level >= capacity
+        return isFull
     }
+
+    /// The threshold is reached (see the type's discussion).
+    public var isFull: Bool { level > Double(levelCapacityMinusOne) }
+
+    private var levelCapacityMinusOne: Double { capacity - 1 }
 
     /// The level at `now` without changing the bucket. Time running backwards (a replay with
     /// reordered timestamps) drains nothing.
@@ -32,6 +40,11 @@ public struct LeakyBucket: Hashable, Sendable {
         guard elapsed > 0 else { return level }
         let drained = Double(elapsed) * Double(threshold.count) / Double(threshold.window.nanosecondsClamped)
         return max(0, level - drained)
+    }
+
+    /// Whether the threshold is reached at `now`, without pouring.
+    public func isFull(at now: Instant, threshold: RateThreshold) -> Bool {
+        level(at: now, threshold: threshold) > Double(threshold.count) - 1
     }
 
     /// Empties the bucket (a containment step starts a fresh measurement).

@@ -2,7 +2,7 @@
 /// `elevated` rate (the kernel's own 10 / 5 s printk limit by default) and one at the `storm`
 /// rate, plus the size of the current burst for reasons and reports.
 ///
-/// - Complexity: O(1) time per event; a fixed 64 bytes whatever the number of events.
+/// - Complexity: O(1) time per event; a fixed size (under 100 bytes) whatever the number of events.
 public struct StormDetector: Hashable, Sendable {
     public private(set) var elevated = LeakyBucket()
     public private(set) var storm = LeakyBucket()
@@ -10,6 +10,8 @@ public struct StormDetector: Hashable, Sendable {
     public private(set) var burstCount: UInt64 = 0
     /// When the current burst began.
     public private(set) var burstStart: Instant = .zero
+    /// Events per storm window, for finding the noisiest device on an IOMMU.
+    public private(set) var recent = SlidingWindowCounter()
 
     public init() {}
 
@@ -27,15 +29,21 @@ public struct StormDetector: Hashable, Sendable {
             burstStart = now
         }
         burstCount &+= count
+        recent.add(count, at: now, window: thresholds.storm.window)
         let isStorm = storm.pour(count, at: now, threshold: thresholds.storm)
         let isElevated = elevated.pour(count, at: now, threshold: thresholds.elevated)
         return isStorm ? .storm : isElevated ? .elevated : .quiet
     }
 
-    /// The storm bucket's level at `now`: roughly the events of the last storm window, used to
-    /// find the noisiest device on an IOMMU.
+    /// Estimated events in the last storm window at `now`: how the noisiest device on an
+    /// IOMMU is found, also below the storm rate.
     public func recentLevel(at now: Instant, thresholds: StormThresholds) -> Double {
-        storm.level(at: now, threshold: thresholds.storm)
+        recent.estimate(at: now, window: thresholds.storm.window)
+    }
+
+    /// Whether the class is at or above its elevated rate at `now`.
+    public func isElevated(at now: Instant, thresholds: StormThresholds) -> Bool {
+        elevated.isFull(at: now, threshold: thresholds.elevated)
     }
 
     /// Forgets the current measurement: after a containment step, only new events count.
@@ -44,6 +52,7 @@ public struct StormDetector: Hashable, Sendable {
         storm.empty(at: now)
         burstCount = 0
         burstStart = now
+        recent = SlidingWindowCounter()
     }
 }
 

@@ -1,0 +1,102 @@
+import Testing
+
+@testable import CorralCore
+
+@Suite("Overflow attribution and storm detection")
+struct OverflowAndStormTests {
+    let noisy = Fixtures.nic
+    let quiet = Fixtures.gpu
+    let dmar0 = IOMMUInstance("dmar0")
+
+    func fault(_ device: PCIAddress, iommu: IOMMUInstance?) -> DeviceEvent {
+        var fault = Fixtures.fault(device)
+        fault.iommu = iommu
+        return .dmaFault(fault)
+    }
+
+    @Test func overflowIsHeldAgainstTheNoisiestDeviceOnThatIOMMU() {
+        var policy = Policy.enforcing
+        policy.ladder.silence = false
+        var h = EngineHarness(policy: policy, profiles: [Fixtures.capable(noisy), Fixtures.capable(quiet, driver: "amdgpu")])
+        // The noisy device stays just under the storm threshold; the quiet one faults rarely.
+        for i in 0..<400 {
+            h.send(fault(noisy, iommu: dmar0), at: .microseconds(Int64(i) * 1_500))
+            if i % 100 == 0 { h.send(fault(quiet, iommu: dmar0)) }
+        }
+        #expect(h.performed.isEmpty)
+        for _ in 0..<3 {
+            h.send(.queueOverflowed(QueueOverflow(vendor: .intelVTd, iommu: dmar0, queue: .faultRecords, lost: 7)), at: h.now + .milliseconds(1))
+        }
+        #expect(h.performed == [.clearBusMaster(noisy)])
+        #expect(h.engine.status(of: .pci(noisy))?.lost == 21)
+        #expect(h.engine.status(of: .pci(noisy))?.lowerBound == true)
+        #expect(h.engine.status(of: .pci(quiet))?.totals[.dmaFault] == 4)
+        #expect(h.engine.status(of: .pci(quiet))?.state == .healthy)
+        #expect(h.decisions.contains { $0.reason.contains("attributed to the noisiest device") })
+    }
+
+    @Test func overflowWithNoRecentFaultsIsHeldAgainstTheIOMMU() {
+        var h = EngineHarness(profiles: [Fixtures.capable(noisy)])
+        h.send(.queueOverflowed(QueueOverflow(vendor: .amdVi, iommu: IOMMUInstance("ivhd0"), queue: .eventLog)))
+        #expect(h.engine.statistics.unattributedOverflows == 1)
+        #expect(h.decisions.first?.subject == .iommu(IOMMUInstance("ivhd0")))
+        #expect(h.performed.isEmpty)
+    }
+
+    @Test func suppressedCountsAddToTheNoisiestDeviceAsALowerBound() {
+        var h = EngineHarness(policy: .enforcing, profiles: [Fixtures.capable(noisy)])
+        for i in 0..<10 { h.send(fault(noisy, iommu: nil), at: .milliseconds(Int64(i))) }
+        h.send(.messagesSuppressed(SuppressedMessages(function: "dmar_fault", count: 2_474, vendor: .intelVTd)))
+        let status = h.engine.status(of: .pci(noisy))
+        #expect(status?.totals[.dmaFault] == 2_484)
+        #expect(status?.suppressed == 2_474)
+        #expect(status?.lowerBound == true)
+        #expect(h.performed == [.silenceFaultReporting(.pci(noisy))])
+        #expect(h.decisions.last?.reason.contains("2,474 suppressed by dmar_fault") == true)
+    }
+
+    @Test func leakyBucketToleratesBurstsAndDrains() {
+        let threshold = RateThreshold(10, per: .seconds(5))
+        var bucket = LeakyBucket()
+        for i in 0..<9 {
+            let full = bucket.pour(1, at: .milliseconds(Int64(i)), threshold: threshold)
+            #expect(!full)
+        }
+        let tenth = bucket.pour(1, at: .milliseconds(9), threshold: threshold)
+        #expect(tenth)
+        // 2 units drain per second: after 5 s the bucket is empty again.
+        #expect(bucket.level(at: .seconds(5) + .milliseconds(10), threshold: threshold) == 0)
+        // A steady 1/s never reaches 10/5s.
+        var steady = LeakyBucket()
+        var reached = false
+        for i in 0..<1_000 { reached = steady.pour(1, at: .seconds(Int64(i)), threshold: threshold) || reached }
+        #expect(!reached)
+    }
+
+    @Test func stormDetectorMemoryIsConstantOverTenMillionEvents() {
+        let thresholds = StormThresholds(elevated: RateThreshold(10, per: .seconds(5)), storm: RateThreshold(1000, per: .seconds(1)))
+        var detector = StormDetector()
+        let before = MemoryLayout.size(ofValue: detector)
+        var storms = 0
+        for i in 0..<10_000_000 {
+            if detector.record(1, at: Instant(nanoseconds: Int64(i) * 100), thresholds: thresholds) == .storm { storms += 1 }
+        }
+        #expect(MemoryLayout.size(ofValue: detector) == before)
+        #expect(detector.burstCount == 10_000_000)
+        #expect(storms > 9_000_000)
+    }
+
+    @Test func engineFootprintIsConstantOverTenMillionEvents() {
+        var policy = Policy()
+        policy.mode = .observe
+        var engine = Engine(policy: policy, profiles: [Fixtures.capable(noisy)])
+        let event = DeviceEvent.dmaFault(Fixtures.fault(noisy))
+        _ = engine.handle(event, at: .zero)
+        let footprint = engine.storageFootprint
+        for i in 1..<10_000_000 {
+            _ = engine.handle(event, at: Instant(nanoseconds: Int64(i) * 50))
+        }
+        #expect(engine.storageFootprint == footprint)
+        #expect(engine.status(of: .pci(noisy))?.totals[.dmaFault] == 10_000_000)
+    }
+}

@@ -98,6 +98,10 @@ enum DurationText {
 public struct DurationParseError: Error, Equatable, Sendable, CustomStringConvertible {
     public let text: String
     public let problem: String
+    public init(text: String, problem: String) {
+        self.text = text
+        self.problem = problem
+    }
     public var description: String { "'\(text)' is not a duration: \(problem)" }
 }
 

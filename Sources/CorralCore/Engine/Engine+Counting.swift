@@ -111,7 +111,8 @@ extension Engine {
         record.state = .elevated
         records[device] = record
         let thresholds = policy.classes[eventClass].thresholds
-        var summary = "\(device): \(burstText(device, eventClass, at: now))"
+        let recent = record.detectors[eventClass.index].recentLevel(at: now, thresholds: thresholds)
+        var summary = "\(device): \(Count.grouped(UInt64(recent.rounded()))) \(eventClass) events in the last \(thresholds.storm.window.compact)"
         if let note { summary += " (\(note))" }
         if storm && !policy.classes[eventClass].contain {
             summary += " ≥ \(thresholds.storm); \(eventClass) storms are reported, not contained"
@@ -160,14 +161,16 @@ extension Engine {
         }
     }
 
-    /// Suppressed messages were real events: they add to the noisiest device's counts, which
-    /// become lower bounds.
+    /// Suppressed messages were real events: they add to the noisiest device's totals, which
+    /// become lower bounds. They do not feed its storm detector: the attribution is a guess
+    /// (VT-d's ratelimit is shared by every device), and a guess alone must never contain a
+    /// device.
     mutating func messagesSuppressed(_ suppressed: SuppressedMessages, at now: Instant) {
         let scope = suppressed.iommu ?? suppressed.vendor.map { IOMMUInstance($0.rawValue) }
         if let scope, let device = noisiestDevice(on: scope, vendor: suppressed.vendor, at: now) {
             records[device]?.suppressed &+= suppressed.count
-            count(.dmaFault, suppressed.count, on: device, vendor: suppressed.vendor, iommu: suppressed.iommu, alias: nil,
-                  at: now, note: "incl. \(Count.grouped(suppressed.count)) suppressed by \(suppressed.function)", lowerBound: true)
+            records[device]?.totals[EventClass.dmaFault.index] &+= suppressed.count
+            records[device]?.lowerBound = true
         } else {
             statistics.unattributedSuppressed &+= suppressed.count
             let key = scope ?? IOMMUInstance(suppressed.function)

@@ -47,12 +47,13 @@ public struct StormDetector: Hashable, Sendable {
     }
 
     /// Forgets the current measurement: after a containment step, only new events count.
+    /// The recent-rate estimate is kept: it says who was noisy, which a containment step does
+    /// not change (an overflow right after containment is still the contained device's).
     public mutating func restart(at now: Instant) {
         elevated.empty(at: now)
         storm.empty(at: now)
         burstCount = 0
         burstStart = now
-        recent = SlidingWindowCounter()
     }
 }
 

@@ -1,0 +1,19 @@
+import ArgumentParser
+
+@main
+struct Corral: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "corral",
+        abstract: "Contain devices that flood the machine with IOMMU faults, AER errors or interrupt storms.",
+        discussion: """
+            Corral identifies the device behind a fault storm, contains it with the least disruptive \
+            step that works (silence its faults at the IOMMU, stop its DMA and prove it quiet, reset, \
+            power-cycle, remove), brings it back under a clear re-enable policy, and retires it when \
+            it keeps relapsing.
+
+            Start with `corral engine-demo` to watch the engine on a built-in event script, and \
+            `corral policy defaults` to see every threshold with its origin.
+            """,
+        subcommands: [EngineDemoCommand.self, PolicyCommand.self]
+    )
+}

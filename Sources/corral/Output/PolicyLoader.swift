@@ -1,0 +1,22 @@
+import ArgumentParser
+import CorralConfig
+import CorralCore
+import Foundation
+
+/// Reads a policy file from disk for the commands, turning problems into exit-code-1 errors
+/// with the file's own location.
+enum PolicyLoader {
+    static func load(path: String) throws -> Policy {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("\(path): cannot read the file (missing or not readable)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("\(path): not UTF-8 text")
+        }
+        do {
+            return try PolicyFile.parse(text, file: path)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}

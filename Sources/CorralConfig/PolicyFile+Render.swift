@@ -20,7 +20,8 @@ extension PolicyFile {
             """
         for eventClass in EventClass.allCases {
             let entry = policy.classes[eventClass]
-            out += "  \(eventClass.rawValue): { elevated: \(spaced(entry.thresholds.elevated)), storm: \(spaced(entry.thresholds.storm)), contain: \(entry.contain) }\n"
+            out +=
+                "  \(eventClass.rawValue): { elevated: \(spaced(entry.thresholds.elevated)), storm: \(spaced(entry.thresholds.storm)), contain: \(entry.contain) }\n"
         }
         let ladder = policy.ladder
         let timing = policy.timing

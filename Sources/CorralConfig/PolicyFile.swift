@@ -34,7 +34,9 @@ public enum PolicyFile {
                 let path = "classes.\(eventClass.rawValue)"
                 var entry = try MappingReader(classNode, path: path, file: file)
                 var classPolicy = policy.classes[eventClass]
-                if let n = try entry.take("elevated") { classPolicy.thresholds.elevated = try rate(n, "\(path).elevated", file) }
+                if let n = try entry.take("elevated") {
+                    classPolicy.thresholds.elevated = try rate(n, "\(path).elevated", file)
+                }
                 if let n = try entry.take("storm") { classPolicy.thresholds.storm = try rate(n, "\(path).storm", file) }
                 if let n = try entry.take("contain") { classPolicy.contain = try bool(n, "\(path).contain", file) }
                 try entry.finish(known: ["elevated", "storm", "contain"])
@@ -47,19 +49,27 @@ public enum PolicyFile {
             if let n = try ladder.take("silence") { policy.ladder.silence = try bool(n, "ladder.silence", file) }
             if let n = try ladder.take("stop-dma") { policy.ladder.stopDMA = try bool(n, "ladder.stop-dma", file) }
             if let n = try ladder.take("reset-methods") {
-                policy.ladder.resetMethods = try list(n, "ladder.reset-methods", file).enumerated().map { index, item throws(PolicyFileError) in
+                policy.ladder.resetMethods = try list(n, "ladder.reset-methods", file).enumerated().map {
+                    index, item throws(PolicyFileError) in
                     let text = try scalar(item, "ladder.reset-methods[\(index)]", file)
                     guard let method = ResetMethod(rawValue: text) else {
                         let known = ResetMethod.allCases.map(\.rawValue).joined(separator: ", ")
-                        throw PolicyFileError(item, file, "ladder.reset-methods[\(index)]", "'\(text)' is not a reset method (\(known))")
+                        throw PolicyFileError(
+                            item, file, "ladder.reset-methods[\(index)]", "'\(text)' is not a reset method (\(known))")
                     }
                     return method
                 }
             }
-            if let n = try ladder.take("reset-shared-bus") { policy.ladder.resetSharedBus = try bool(n, "ladder.reset-shared-bus", file) }
-            if let n = try ladder.take("slot-power-cycle") { policy.ladder.slotPowerCycle = try bool(n, "ladder.slot-power-cycle", file) }
+            if let n = try ladder.take("reset-shared-bus") {
+                policy.ladder.resetSharedBus = try bool(n, "ladder.reset-shared-bus", file)
+            }
+            if let n = try ladder.take("slot-power-cycle") {
+                policy.ladder.slotPowerCycle = try bool(n, "ladder.slot-power-cycle", file)
+            }
             if let n = try ladder.take("remove") { policy.ladder.remove = try bool(n, "ladder.remove", file) }
-            try ladder.finish(known: ["silence", "stop-dma", "reset-methods", "reset-shared-bus", "slot-power-cycle", "remove"])
+            try ladder.finish(known: [
+                "silence", "stop-dma", "reset-methods", "reset-shared-bus", "slot-power-cycle", "remove",
+            ])
         }
         if let node = try reader.take("timing") {
             var timing = try MappingReader(node, path: "timing", file: file)
@@ -70,7 +80,9 @@ public enum PolicyFile {
                 ("report-interval", \.reportInterval),
             ]
             for (key, path) in keys {
-                if let n = try timing.take(key) { policy.timing[keyPath: path] = try duration(n, "timing.\(key)", file) }
+                if let n = try timing.take(key) {
+                    policy.timing[keyPath: path] = try duration(n, "timing.\(key)", file)
+                }
             }
             try timing.finish(known: keys.map(\.0))
         }
@@ -83,19 +95,28 @@ public enum PolicyFile {
             if let n = try probation.take("backoff-factor") {
                 policy.probation.backoffFactor = try integer(n, "probation.backoff-factor", file, range: 1...16)
             }
-            if let n = try probation.take("max-hold") { policy.probation.maxHold = try duration(n, "probation.max-hold", file) }
-            if let n = try probation.take("period") { policy.probation.period = try duration(n, "probation.period", file) }
+            if let n = try probation.take("max-hold") {
+                policy.probation.maxHold = try duration(n, "probation.max-hold", file)
+            }
+            if let n = try probation.take("period") {
+                policy.probation.period = try duration(n, "probation.period", file)
+            }
             try probation.finish(known: ["automatic-reenable", "hold", "backoff-factor", "max-hold", "period"])
         }
         if let node = try reader.take("retirement") {
             var retirement = try MappingReader(node, path: "retirement", file: file)
             if let n = try retirement.take("max-containments") {
-                policy.retirement.maxContainments = try integer(n, "retirement.max-containments", file, range: 1...10_000)
+                policy.retirement.maxContainments = try integer(
+                    n, "retirement.max-containments", file, range: 1...10_000)
             }
-            if let n = try retirement.take("window") { policy.retirement.window = try duration(n, "retirement.window", file) }
+            if let n = try retirement.take("window") {
+                policy.retirement.window = try duration(n, "retirement.window", file)
+            }
             try retirement.finish(known: ["max-containments", "window"])
         }
-        if let node = try reader.take("circuit-breaker") { policy.circuitBreaker = try rate(node, "circuit-breaker", file) }
+        if let node = try reader.take("circuit-breaker") {
+            policy.circuitBreaker = try rate(node, "circuit-breaker", file)
+        }
         if let node = try reader.take("protected") {
             policy.protectedDevices = Set(
                 try list(node, "protected", file).enumerated().map { index, item throws(PolicyFileError) in
@@ -116,7 +137,8 @@ public enum PolicyFile {
                 })
         }
         try reader.finish(known: [
-            "mode", "classes", "ladder", "timing", "probation", "retirement", "circuit-breaker", "protected", "owner-drivers",
+            "mode", "classes", "ladder", "timing", "probation", "retirement", "circuit-breaker", "protected",
+            "owner-drivers",
         ])
         return policy
     }
@@ -138,10 +160,13 @@ public enum PolicyFile {
         }
     }
 
-    static func integer(_ node: Node, _ key: String, _ file: String, range: ClosedRange<Int>) throws(PolicyFileError) -> Int {
+    static func integer(_ node: Node, _ key: String, _ file: String, range: ClosedRange<Int>) throws(PolicyFileError)
+        -> Int
+    {
         let text = try scalar(node, key, file)
         guard let value = Int(text), range.contains(value) else {
-            throw PolicyFileError(node, file, key, "'\(text)' is not a whole number in \(range.lowerBound)…\(range.upperBound)")
+            throw PolicyFileError(
+                node, file, key, "'\(text)' is not a whole number in \(range.lowerBound)…\(range.upperBound)")
         }
         return value
     }
@@ -190,7 +215,8 @@ struct MappingReader {
 
     init(_ node: Node, path: String, file: String) throws(PolicyFileError) {
         guard case .mapping(let mapping) = node else {
-            throw PolicyFileError(node, file, path.isEmpty ? "(top level)" : path, "expected a mapping of keys, found a \(node.kindName)")
+            throw PolicyFileError(
+                node, file, path.isEmpty ? "(top level)" : path, "expected a mapping of keys, found a \(node.kindName)")
         }
         self.path = path
         self.file = file
@@ -215,7 +241,9 @@ struct MappingReader {
         for entry in entries where !taken.contains(entry.key) {
             let suggestion = known.min { editDistance($0, entry.key) < editDistance($1, entry.key) }
             var problem = "unknown key; known keys here: \(known.joined(separator: ", "))"
-            if let suggestion, editDistance(suggestion, entry.key) <= 2 { problem = "unknown key; did you mean '\(suggestion)'?" }
+            if let suggestion, editDistance(suggestion, entry.key) <= 2 {
+                problem = "unknown key; did you mean '\(suggestion)'?"
+            }
             throw PolicyFileError(entry.keyNode, file, qualified(entry.key), problem)
         }
     }
@@ -273,11 +301,14 @@ public struct PolicyFileError: Error, Equatable, Sendable, CustomStringConvertib
 
     static func yaml(_ error: YamlError, file: String) -> PolicyFileError {
         switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return PolicyFileError(file: file, line: mark.line, column: mark.column, key: "", problem: "not valid YAML: \(problem)")
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return PolicyFileError(
+                file: file, line: mark.line, column: mark.column, key: "", problem: "not valid YAML: \(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             return PolicyFileError(
-                file: file, line: context.mark.line, column: context.mark.column, key: duplicates.joined(separator: ", "),
+                file: file, line: context.mark.line, column: context.mark.column,
+                key: duplicates.joined(separator: ", "),
                 problem: "duplicate key")
         default:
             return PolicyFileError(file: file, line: nil, column: nil, key: "", problem: "not valid YAML: \(error)")

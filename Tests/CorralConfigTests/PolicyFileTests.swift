@@ -60,18 +60,39 @@ struct PolicyFileTests {
     /// Each bad file gives the file, line, column and dotted key, and says what is wrong.
     @Test(arguments: [
         ("mode: enfroce\n", "corral.yaml:1:7: mode: 'enfroce' is not a mode (observe, recommend, enforce)"),
-        ("classes:\n  dma-fault:\n    strom: 1 / 1s\n", "corral.yaml:3:5: classes.dma-fault.strom: unknown key; did you mean 'storm'?"),
-        ("classes:\n  dma-fault: { storm: 1000 }\n", "corral.yaml:2:23: classes.dma-fault.storm: '1000' is not a rate: expected 'N / duration', e.g. '1000 / 1s'"),
+        (
+            "classes:\n  dma-fault:\n    strom: 1 / 1s\n",
+            "corral.yaml:3:5: classes.dma-fault.strom: unknown key; did you mean 'storm'?"
+        ),
+        (
+            "classes:\n  dma-fault: { storm: 1000 }\n",
+            "corral.yaml:2:23: classes.dma-fault.storm: '1000' is not a rate: expected 'N / duration', e.g. '1000 / 1s'"
+        ),
         ("classes:\n  dma-faults: {}\n", "corral.yaml:2:3: classes.dma-faults: unknown key; did you mean 'dma-fault'?"),
-        ("ladder:\n  reset-methods: [flr, sbr]\n", "corral.yaml:2:24: ladder.reset-methods[1]: 'sbr' is not a reset method (device_specific, acpi, flr, af_flr, pm, bus, cxl_bus)"),
+        (
+            "ladder:\n  reset-methods: [flr, sbr]\n",
+            "corral.yaml:2:24: ladder.reset-methods[1]: 'sbr' is not a reset method (device_specific, acpi, flr, af_flr, pm, bus, cxl_bus)"
+        ),
         ("timing:\n  silence-hold: 0ms\n", "corral.yaml:2:17: timing.silence-hold: '0ms' must be longer than zero"),
-        ("timing:\n  silence-hold: soon\n", "corral.yaml:2:17: timing.silence-hold: 'soon' is not a duration: expected a whole number before the unit"),
-        ("retirement:\n  max-containments: -1\n", "corral.yaml:2:21: retirement.max-containments: '-1' is not a whole number in 1…10000"),
-        ("protected: [\"03:20.0\"]\n", "corral.yaml:1:13: protected[0]: '03:20.0' is not a PCI address: device '20' is not 00–1f"),
+        (
+            "timing:\n  silence-hold: soon\n",
+            "corral.yaml:2:17: timing.silence-hold: 'soon' is not a duration: expected a whole number before the unit"
+        ),
+        (
+            "retirement:\n  max-containments: -1\n",
+            "corral.yaml:2:21: retirement.max-containments: '-1' is not a whole number in 1…10000"
+        ),
+        (
+            "protected: [\"03:20.0\"]\n",
+            "corral.yaml:1:13: protected[0]: '03:20.0' is not a PCI address: device '20' is not 00–1f"
+        ),
         ("mode: enforce\nmode: observe\n", "corral.yaml:1:1: mode: duplicate key"),
         ("ladder: [1, 2]\n", "corral.yaml:1:9: ladder: expected a mapping of keys, found a list"),
         ("mode: [enforce]\n", "corral.yaml:1:7: mode: expected a single value, found a list"),
-        ("probation:\n  hold: 1s\n  colour: blue\n", "corral.yaml:3:3: probation.colour: unknown key; known keys here: automatic-reenable, hold, backoff-factor, max-hold, period"),
+        (
+            "probation:\n  hold: 1s\n  colour: blue\n",
+            "corral.yaml:3:3: probation.colour: unknown key; known keys here: automatic-reenable, hold, backoff-factor, max-hold, period"
+        ),
     ])
     func preciseErrors(text: String, expected: String) {
         #expect(throws: PolicyFileError.self) { try PolicyFile.parse(text, file: "corral.yaml") }

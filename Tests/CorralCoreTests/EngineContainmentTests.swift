@@ -32,7 +32,10 @@ struct EngineContainmentTests {
         var h = harness()
         h.storm(nic, count: 1_200)
         #expect(h.performed == [.silenceFaultReporting(.pci(nic))])
-        guard case .silenced = h.state(nic) else { Issue.record("not silenced: \(String(describing: h.state(nic)))"); return }
+        guard case .silenced = h.state(nic) else {
+            Issue.record("not silenced: \(String(describing: h.state(nic)))")
+            return
+        }
         let reason = try #require(h.decisions.last?.reason)
         #expect(reason.hasPrefix("0000:03:00.0: 1,00"))
         #expect(reason.contains("dma-fault events in"))
@@ -46,7 +49,10 @@ struct EngineContainmentTests {
         h.complete(.silenceFaultReporting(.pci(nic)))
         h.advance(by: .milliseconds(500))
         #expect(h.performed.last == .restoreFaultReporting(.pci(nic)))
-        guard case .probation = h.state(nic) else { Issue.record("expected probation"); return }
+        guard case .probation = h.state(nic) else {
+            Issue.record("expected probation")
+            return
+        }
         h.advance(by: .seconds(60))
         #expect(h.state(nic) == .healthy)
     }
@@ -88,7 +94,10 @@ struct EngineContainmentTests {
         #expect(h.state(nic) == .stopped(.verified))
         h.advance(by: .seconds(1))
         #expect(h.performed.last == .setBusMaster(nic))
-        guard case .probation = h.state(nic) else { Issue.record("expected probation"); return }
+        guard case .probation = h.state(nic) else {
+            Issue.record("expected probation")
+            return
+        }
         h.advance(by: .seconds(61))
         #expect(h.state(nic) == .healthy)
     }
@@ -99,10 +108,18 @@ struct EngineContainmentTests {
         var h = harness(profile)
         h.storm(nic, count: 1_200)
         h.complete(.clearBusMaster(nic))
-        guard case .awaitQuiescence(_, let deadline) = h.performed.last else { Issue.record("no wait"); return }
-        h.complete(.awaitQuiescence(nic, deadline: deadline), .failed(ActionFailure(message: "Transactions Pending still set")))
+        guard case .awaitQuiescence(_, let deadline) = h.performed.last else {
+            Issue.record("no wait")
+            return
+        }
+        h.complete(
+            .awaitQuiescence(nic, deadline: deadline), .failed(ActionFailure(message: "Transactions Pending still set"))
+        )
         #expect(h.performed.last == .reset(nic, .flr))
-        guard case .resetting = h.state(nic) else { Issue.record("expected resetting"); return }
+        guard case .resetting = h.state(nic) else {
+            Issue.record("expected resetting")
+            return
+        }
     }
 
     /// A device that ignores bus-master clear keeps faulting after quiescence: reset it.
@@ -159,7 +176,10 @@ struct EngineContainmentTests {
         h.complete(.clearBusMaster(nic), .unsupported("config space not writable"))
         #expect(h.performed.last == .reset(nic, .flr))
         h.complete(.reset(nic, .flr))
-        guard case .probation = h.state(nic) else { Issue.record("expected probation"); return }
+        guard case .probation = h.state(nic) else {
+            Issue.record("expected probation")
+            return
+        }
     }
 
     @Test func deviceWithoutBusMasterControlIsBlockedAndUnverified() {
@@ -170,7 +190,10 @@ struct EngineContainmentTests {
         h.storm(nic, count: 1_200)
         #expect(h.performed == [.blockDMA(.pci(nic))])
         h.complete(.blockDMA(.pci(nic)))
-        guard case .stopped(.unverified) = h.state(nic) else { Issue.record("expected unverified stop"); return }
+        guard case .stopped(.unverified) = h.state(nic) else {
+            Issue.record("expected unverified stop")
+            return
+        }
         h.advance(by: .milliseconds(100))
         #expect(h.decisions.contains { $0.reason.contains("quiescence assumed, unverified") })
         h.advance(by: .seconds(1))
@@ -185,7 +208,8 @@ struct EngineContainmentTests {
         engine.resolver.registerStream(stream, device: device)
         var all: [Decision] = []
         for i in 0..<1_200 {
-            let fault = DMAFault(source: .stream(stream), vendor: .armSMMUv3, iommu: iommu, kind: .notPresent, rawCode: 0x10)
+            let fault = DMAFault(
+                source: .stream(stream), vendor: .armSMMUv3, iommu: iommu, kind: .notPresent, rawCode: 0x10)
             all += engine.handle(.dmaFault(fault), at: .microseconds(Int64(i)))
         }
         #expect(all.compactMap(\.action).filter(\.changesDevice) == [.blockDMA(device)])

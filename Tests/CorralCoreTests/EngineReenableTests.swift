@@ -112,7 +112,10 @@ struct EngineReenableTests {
         h.storm(nic, count: 15)
         #expect(h.performed.last == .clearBusMaster(nic))
         h.complete(.clearBusMaster(nic))
-        guard case .awaitQuiescence(_, let deadline) = h.performed.last else { Issue.record("no wait"); return }
+        guard case .awaitQuiescence(_, let deadline) = h.performed.last else {
+            Issue.record("no wait")
+            return
+        }
         h.complete(.awaitQuiescence(nic, deadline: deadline))
         let second = h.now
         h.advance(to: second + .milliseconds(1_999))

@@ -48,7 +48,9 @@ struct EngineSafetyTests {
     @Test func recoverablePageRequestsDoNotCount() {
         var h = EngineHarness(profiles: [Fixtures.capable(Fixtures.gpu, driver: "amdgpu")])
         for i in 0..<100_000 {
-            h.send(.dmaFault(Fixtures.fault(Fixtures.gpu, kind: .pageRequest, recoverable: true)), at: .microseconds(Int64(i)))
+            h.send(
+                .dmaFault(Fixtures.fault(Fixtures.gpu, kind: .pageRequest, recoverable: true)),
+                at: .microseconds(Int64(i)))
         }
         #expect(h.decisions.isEmpty)
         #expect(h.engine.status(of: .pci(Fixtures.gpu))?.ignoredRecoverable == 100_000)
@@ -101,7 +103,10 @@ struct EngineSafetyTests {
         h.storm(nic, count: 5_000)
         #expect(h.performed.isEmpty)
         #expect(h.recommended.first == .clearBusMaster(nic))
-        guard case .awaitQuiescence = h.recommended.dropFirst().first else { Issue.record("no quiescence recommendation"); return }
+        guard case .awaitQuiescence = h.recommended.dropFirst().first else {
+            Issue.record("no quiescence recommendation")
+            return
+        }
         // The recommendation stands while the storm goes on, without escalating…
         h.storm(nic, count: 5_000, spacing: .milliseconds(1), untilAction: false)
         #expect(h.recommended.count == 2)
@@ -173,8 +178,13 @@ struct EngineSafetyTests {
             case 9: h.send(.busMasterChanged(target, enabled: random.next() % 2 == 0))
             case 10: h.send(.operatorReleased(target, by: "fuzz"))
             case 11: h.send(.irqStorm(IRQStorm(irq: IRQNumber(17), devices: [target])))
-            case 12: h.send(.aerError(AERError(device: pci, severity: [.corrected, .nonFatal, .fatal][Int(random.next() % 3)])))
-            case 13: h.send(.deviceAdded(target, serial: target == .pci(nic) && random.next() % 2 == 0 ? SerialNumber("PROT-1") : nil))
+            case 12:
+                h.send(
+                    .aerError(AERError(device: pci, severity: [.corrected, .nonFatal, .fatal][Int(random.next() % 3)])))
+            case 13:
+                h.send(
+                    .deviceAdded(
+                        target, serial: target == .pci(nic) && random.next() % 2 == 0 ? SerialNumber("PROT-1") : nil))
             case 14:
                 if let pending = h.decisions.last?.action {
                     let action: Action = if case .recommend(let inner) = pending { inner } else { pending }

@@ -5,7 +5,8 @@ import Testing
 @Suite("Escalation ladder from capabilities")
 struct LadderTests {
     @Test func fullyCapableDevice() {
-        let ladder = EscalationLadder(profile: Fixtures.capable(Fixtures.nic), policy: LadderPolicy(), eventClass: .dmaFault)
+        let ladder = EscalationLadder(
+            profile: Fixtures.capable(Fixtures.nic), policy: LadderPolicy(), eventClass: .dmaFault)
         #expect(
             ladder.steps == [
                 .silence, .clearBusMaster(verifiable: true), .reset(.flr), .reset(.afFLR), .reset(.pm), .reset(.bus),
@@ -45,7 +46,9 @@ struct LadderTests {
     @Test func sharedBusForbidsBusReset() {
         var profile = Fixtures.capable(Fixtures.nic)
         profile.sharesBus = true
-        #expect(!EscalationLadder(profile: profile, policy: LadderPolicy(), eventClass: .dmaFault).steps.contains(.reset(.bus)))
+        #expect(
+            !EscalationLadder(profile: profile, policy: LadderPolicy(), eventClass: .dmaFault).steps.contains(
+                .reset(.bus)))
         var policy = LadderPolicy()
         policy.resetSharedBus = true
         #expect(EscalationLadder(profile: profile, policy: policy, eventClass: .dmaFault).steps.contains(.reset(.bus)))
@@ -54,15 +57,23 @@ struct LadderTests {
     @Test func strictDevicesAreNeverOnlySilenced() {
         var untrusted = Fixtures.capable(Fixtures.nic)
         untrusted.untrusted = true
-        #expect(EscalationLadder(profile: untrusted, policy: LadderPolicy(), eventClass: .dmaFault).steps.first == .clearBusMaster(verifiable: true))
+        #expect(
+            EscalationLadder(profile: untrusted, policy: LadderPolicy(), eventClass: .dmaFault).steps.first
+                == .clearBusMaster(verifiable: true))
         let driverless = Fixtures.capable(Fixtures.nic, driver: nil)
-        #expect(EscalationLadder(profile: driverless, policy: LadderPolicy(), eventClass: .dmaFault).steps.first == .clearBusMaster(verifiable: true))
+        #expect(
+            EscalationLadder(profile: driverless, policy: LadderPolicy(), eventClass: .dmaFault).steps.first
+                == .clearBusMaster(verifiable: true))
     }
 
     @Test func silenceOnlyForIOMMUReportedClasses() {
         let profile = Fixtures.capable(Fixtures.nic)
-        #expect(EscalationLadder(profile: profile, policy: LadderPolicy(), eventClass: .aerNonFatal).steps.first == .clearBusMaster(verifiable: true))
-        #expect(EscalationLadder(profile: profile, policy: LadderPolicy(), eventClass: .irqStorm).steps.first == .disableINTx)
+        #expect(
+            EscalationLadder(profile: profile, policy: LadderPolicy(), eventClass: .aerNonFatal).steps.first
+                == .clearBusMaster(verifiable: true))
+        #expect(
+            EscalationLadder(profile: profile, policy: LadderPolicy(), eventClass: .irqStorm).steps.first
+                == .disableINTx)
     }
 
     @Test func policyCanDisableRungs() {

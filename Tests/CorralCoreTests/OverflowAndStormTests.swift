@@ -17,7 +17,8 @@ struct OverflowAndStormTests {
     @Test func overflowIsHeldAgainstTheNoisiestDeviceOnThatIOMMU() {
         var policy = Policy.enforcing
         policy.ladder.silence = false
-        var h = EngineHarness(policy: policy, profiles: [Fixtures.capable(noisy), Fixtures.capable(quiet, driver: "amdgpu")])
+        var h = EngineHarness(
+            policy: policy, profiles: [Fixtures.capable(noisy), Fixtures.capable(quiet, driver: "amdgpu")])
         // The noisy device stays just under the storm threshold; the quiet one faults rarely.
         for i in 0..<400 {
             h.send(fault(noisy, iommu: dmar0), at: .microseconds(Int64(i) * 1_500))
@@ -25,7 +26,9 @@ struct OverflowAndStormTests {
         }
         #expect(h.performed.isEmpty)
         for _ in 0..<3 {
-            h.send(.queueOverflowed(QueueOverflow(vendor: .intelVTd, iommu: dmar0, queue: .faultRecords, lost: 7)), at: h.now + .milliseconds(1))
+            h.send(
+                .queueOverflowed(QueueOverflow(vendor: .intelVTd, iommu: dmar0, queue: .faultRecords, lost: 7)),
+                at: h.now + .milliseconds(1))
         }
         #expect(h.performed == [.clearBusMaster(noisy)])
         #expect(h.engine.status(of: .pci(noisy))?.lost == 21)
@@ -58,7 +61,8 @@ struct OverflowAndStormTests {
     @Test func suppressedCountsGoToTheNoisyDeviceNotAQuietNeighbour() {
         var policy = Policy.enforcing
         policy.ladder.silence = false
-        var h = EngineHarness(policy: policy, profiles: [Fixtures.capable(noisy), Fixtures.capable(quiet, driver: "snd")])
+        var h = EngineHarness(
+            policy: policy, profiles: [Fixtures.capable(noisy), Fixtures.capable(quiet, driver: "snd")])
         // As in a VT-d kernel log: no unit named on fault lines or on the ratelimit line.
         h.send(fault(quiet, iommu: nil))
         h.storm(noisy, count: 1_500)
@@ -88,12 +92,15 @@ struct OverflowAndStormTests {
     }
 
     @Test func stormDetectorMemoryIsConstantOverTenMillionEvents() {
-        let thresholds = StormThresholds(elevated: RateThreshold(10, per: .seconds(5)), storm: RateThreshold(1000, per: .seconds(1)))
+        let thresholds = StormThresholds(
+            elevated: RateThreshold(10, per: .seconds(5)), storm: RateThreshold(1000, per: .seconds(1)))
         var detector = StormDetector()
         let before = MemoryLayout.size(ofValue: detector)
         var storms = 0
         for i in 0..<10_000_000 {
-            if detector.record(1, at: Instant(nanoseconds: Int64(i) * 100), thresholds: thresholds) == .storm { storms += 1 }
+            if detector.record(1, at: Instant(nanoseconds: Int64(i) * 100), thresholds: thresholds) == .storm {
+                storms += 1
+            }
         }
         #expect(MemoryLayout.size(ofValue: detector) == before)
         #expect(detector.burstCount == 10_000_000)

@@ -22,21 +22,30 @@ public struct EngineDemo: Sendable {
 
     /// What the demo host knows about each device.
     public static let profiles: [DeviceProfile] = [
-        DeviceProfile(address: .pci(nic), resetMethods: [.flr, .bus], transactionsPending: true, driver: "ixgbe", serial: SerialNumber("00-1b-21-ff-fe-8a-10-00")),
-        DeviceProfile(address: .pci(gpu), resetMethods: [.flr], transactionsPending: true, ats: true, pri: true, driver: "amdgpu"),
+        DeviceProfile(
+            address: .pci(nic), resetMethods: [.flr, .bus], transactionsPending: true, driver: "ixgbe",
+            serial: SerialNumber("00-1b-21-ff-fe-8a-10-00")),
+        DeviceProfile(
+            address: .pci(gpu), resetMethods: [.flr], transactionsPending: true, ats: true, pri: true, driver: "amdgpu"),
         DeviceProfile(address: .pci(sound), resetMethods: [.flr], driver: "snd_hda_intel"),
         DeviceProfile(address: .pci(nvmePort), driver: "pcieport"),
-        DeviceProfile(address: .pci(nvme), resetMethods: [.flr], transactionsPending: true, slotPowerControl: true, driver: "nvme", parent: .pci(nvmePort), serial: SerialNumber("S4EVNF0M912345")),
+        DeviceProfile(
+            address: .pci(nvme), resetMethods: [.flr], transactionsPending: true, slotPowerControl: true,
+            driver: "nvme", parent: .pci(nvmePort), serial: SerialNumber("S4EVNF0M912345")),
         DeviceProfile(address: .pci(vfioNIC), resetMethods: [.flr], transactionsPending: true, driver: .vfioPCI),
     ]
 
     /// The scripted events, in time order.
     public static func script() -> [(Instant, DeviceEvent)] {
         var events: [(Instant, DeviceEvent)] = []
-        func faults(_ device: PCIAddress, count: Int, from start: Instant, every spacing: Duration, kind: DMAFaultKind = .writeToReadOnly, recoverable: Bool = false) {
+        func faults(
+            _ device: PCIAddress, count: Int, from start: Instant, every spacing: Duration,
+            kind: DMAFaultKind = .writeToReadOnly, recoverable: Bool = false
+        ) {
             for index in 0..<count {
                 let fault = DMAFault(
-                    source: .requester(segment: 0, device.requesterID), vendor: .intelVTd, iommu: IOMMUInstance("dmar0"),
+                    source: .requester(segment: 0, device.requesterID), vendor: .intelVTd,
+                    iommu: IOMMUInstance("dmar0"),
                     kind: kind, access: .write, address: IOVA(0x7cd8_0000 + UInt64(index % 64) * 0x1000),
                     recoverable: recoverable, rawCode: 0x05)
                 events.append((start + spacing * index, .dmaFault(fault)))
@@ -44,7 +53,13 @@ public struct EngineDemo: Sendable {
         }
         // 1. A runaway DMA engine: 2,000 writes through a read-only mapping at 500,000/s.
         faults(nic, count: 2_000, from: .seconds(1), every: .microseconds(2))
-        events.append((.seconds(1) + .milliseconds(5), .messagesSuppressed(SuppressedMessages(function: "dmar_fault", count: 1_990, vendor: .intelVTd, iommu: IOMMUInstance("dmar0")))))
+        events.append(
+            (
+                .seconds(1) + .milliseconds(5),
+                .messagesSuppressed(
+                    SuppressedMessages(
+                        function: "dmar_fault", count: 1_990, vendor: .intelVTd, iommu: IOMMUInstance("dmar0")))
+            ))
         // 2. A GPU's recoverable page requests (SVA): normal traffic, never counted.
         faults(gpu, count: 5_000, from: .seconds(1), every: .microseconds(5), kind: .pageRequest, recoverable: true)
         // 3. A quiet device with a rare stray DMA: counted, never disturbed.

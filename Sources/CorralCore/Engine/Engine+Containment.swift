@@ -1,7 +1,9 @@
 /// Containment: climbing the ladder, awaiting outcomes, retiring.
 extension Engine {
     /// Starts (or, after a relapse, resumes) containment of `device` for a storm of `eventClass`.
-    mutating func beginContainment(_ device: DeviceAddress, _ eventClass: EventClass, reason: String, relapse: Bool, at now: Instant) {
+    mutating func beginContainment(
+        _ device: DeviceAddress, _ eventClass: EventClass, reason: String, relapse: Bool, at now: Instant
+    ) {
         guard var record = records[device] else { return }
         let profile = profile(of: device)
 
@@ -37,13 +39,19 @@ extension Engine {
         let nth = record.containmentsInWindow
         let budget = policy.retirement.maxContainments
         if nth > budget {
-            retire(device, reason: "\(reason); containment \(nth) within \(policy.retirement.window.compact) > \(budget) allowed → retire", at: now)
+            retire(
+                device,
+                reason:
+                    "\(reason); containment \(nth) within \(policy.retirement.window.compact) > \(budget) allowed → retire",
+                at: now)
             return
         }
 
         let ladder = record.ladder
         guard !ladder.steps.isEmpty else {
-            reportElevated(device, eventClass, storm: true, at: now, alias: nil, note: "no containment step available for this device")
+            reportElevated(
+                device, eventClass, storm: true, at: now, alias: nil,
+                note: "no containment step available for this device")
             return
         }
         var rung = 0
@@ -53,7 +61,10 @@ extension Engine {
         } else if isStrict(device), let first = ladder.firstNonMute {
             rung = first
         }
-        enterRung(device, rung, reason: "\(reason) (containment \(nth) of \(budget) allowed per \(policy.retirement.window.compact))", at: now)
+        enterRung(
+            device, rung,
+            reason: "\(reason) (containment \(nth) of \(budget) allowed per \(policy.retirement.window.compact))",
+            at: now)
     }
 
     /// Carries out one ladder step.
@@ -87,7 +98,9 @@ extension Engine {
             record.measures.intxDisabled = true
         case .clearBusMaster(let verifiable):
             actions = [.clearBusMaster(pci!)]
-            if shadow && verifiable { actions.append(.awaitQuiescence(pci!, deadline: now + timing.quiescenceDeadline)) }
+            if shadow && verifiable {
+                actions.append(.awaitQuiescence(pci!, deadline: now + timing.quiescenceDeadline))
+            }
             to = .stopped(.stopping(deadline: now + timing.actionDeadline))
             timer = (.actionOutcome, now + timing.actionDeadline)
             record.measures.busMasterCleared = true
@@ -128,7 +141,10 @@ extension Engine {
 
     /// Appends a decision carrying `action` — performed, or downgraded to a recommendation when
     /// the episode is a shadow one, the device is protected, or the circuit breaker is open.
-    mutating func emit(_ action: Action, for device: DeviceAddress, from: ContainmentState?, to: ContainmentState?, reason: String, at now: Instant) {
+    mutating func emit(
+        _ action: Action, for device: DeviceAddress, from: ContainmentState?, to: ContainmentState?, reason: String,
+        at now: Instant
+    ) {
         var final = action
         var why = reason
         if policy.mode != .enforce || records[device]?.shadow == true || isProtected(device) {
@@ -167,7 +183,8 @@ extension Engine {
         record.pending = nil
         record.clearTimer()
         if record.ladder.steps.isEmpty {
-            record.ladder = EscalationLadder(profile: profile(of: device), policy: policy.ladder, eventClass: record.stormClass)
+            record.ladder = EscalationLadder(
+                profile: profile(of: device), policy: policy.ladder, eventClass: record.stormClass)
         }
         records[device] = record
         output.append(Decision(at: now, subject: .device(device), from: from, to: .retired, reason: reason))
@@ -209,46 +226,61 @@ extension Engine {
             records[device]?.measures = AppliedMeasures()
             records[device]?.restartDetectors(at: now)
             output.append(
-                Decision(at: now, subject: .device(device), from: from, to: .healthy,
-                         reason: "\(device): quiet for \(policy.probation.period.compact); the recommended containment is over"))
+                Decision(
+                    at: now, subject: .device(device), from: from, to: .healthy,
+                    reason:
+                        "\(device): quiet for \(policy.probation.period.compact); the recommended containment is over"))
         case .silenceHold:
             let mute = record.measures.intxDisabled ? "INTx disable" : "silence"
-            reenable(device, trigger: "\(mute) hold of \(policy.timing.silenceHold.compact) ended", undoBusMaster: true, at: now, force: true)
+            reenable(
+                device, trigger: "\(mute) hold of \(policy.timing.silenceHold.compact) ended", undoBusMaster: true,
+                at: now, force: true)
         case .actionOutcome:
             let waitingFor = record.pending?.description ?? "the last action"
             escalate(device, because: "no outcome for \(waitingFor) by its deadline", at: now)
         case .quiescenceGrace:
             records[device]?.state = .stopped(.unverified(graceEnd: now))
             output.append(
-                Decision(at: now, subject: .device(device), from: record.state, to: .stopped(.unverified(graceEnd: now)),
-                         reason: "\(device): grace period of \(policy.timing.unverifiedGrace.compact) over; quiescence assumed, unverified (no Transactions Pending signal)"))
+                Decision(
+                    at: now, subject: .device(device), from: record.state, to: .stopped(.unverified(graceEnd: now)),
+                    reason:
+                        "\(device): grace period of \(policy.timing.unverifiedGrace.compact) over; quiescence assumed, unverified (no Transactions Pending signal)"
+                ))
             startHold(device, at: now)
         case .reenableHold:
-            reenable(device, trigger: "automatic re-enable after a hold of \(holdTime(for: record).compact)", undoBusMaster: true, at: now, force: true)
+            reenable(
+                device, trigger: "automatic re-enable after a hold of \(holdTime(for: record).compact)",
+                undoBusMaster: true, at: now, force: true)
         case .rescanHold:
             let parent = profile(of: device).parent?.pciAddress
-            emit(.rescan(parent), for: device, from: record.state, to: record.state,
-                 reason: "\(device): automatic re-add after a hold of \(holdTime(for: record).compact)", at: now)
+            emit(
+                .rescan(parent), for: device, from: record.state, to: record.state,
+                reason: "\(device): automatic re-add after a hold of \(holdTime(for: record).compact)", at: now)
         case .probationEnd:
             records[device]?.state = .healthy
             records[device]?.lastRung = nil
             records[device]?.ownerNotified = false
             output.append(
-                Decision(at: now, subject: .device(device), from: record.state, to: .healthy,
-                         reason: "\(device): quiet through \(policy.probation.period.compact) of probation; healthy again"))
+                Decision(
+                    at: now, subject: .device(device), from: record.state, to: .healthy,
+                    reason: "\(device): quiet through \(policy.probation.period.compact) of probation; healthy again"))
         case .ownerDeadline:
             let eventClass = record.stormClass
             let thresholds = policy.classes[eventClass].thresholds
             if record.detectors[eventClass.index].isElevated(at: now, thresholds: thresholds) {
                 records[device]?.state = .elevated
-                beginContainment(device, eventClass,
-                                 reason: "\(device): owner did not act within \(policy.timing.ownerDeadline.compact); \(burstText(device, eventClass, at: now)) since it was told",
-                                 relapse: false, at: now)
+                beginContainment(
+                    device, eventClass,
+                    reason:
+                        "\(device): owner did not act within \(policy.timing.ownerDeadline.compact); \(burstText(device, eventClass, at: now)) since it was told",
+                    relapse: false, at: now)
             } else {
                 records[device]?.state = .healthy
                 records[device]?.ownerNotified = false
-                output.append(Decision(at: now, subject: .device(device), from: record.state, to: .healthy,
-                                       reason: "\(device): storm subsided within the owner's deadline; nothing contained"))
+                output.append(
+                    Decision(
+                        at: now, subject: .device(device), from: record.state, to: .healthy,
+                        reason: "\(device): storm subsided within the owner's deadline; nothing contained"))
             }
         }
     }
@@ -273,9 +305,13 @@ extension Engine {
         guard record.pending == outcome.action else {
             statistics.staleOutcomes &+= 1
             if case .failed(let failure) = outcome.result {
-                output.append(Decision(at: now, subject: .device(device), reason: "\(device): \(outcome.action) failed: \(failure)"))
+                output.append(
+                    Decision(
+                        at: now, subject: .device(device), reason: "\(device): \(outcome.action) failed: \(failure)"))
             } else if case .unsupported(let why) = outcome.result {
-                output.append(Decision(at: now, subject: .device(device), reason: "\(device): \(outcome.action) unsupported: \(why)"))
+                output.append(
+                    Decision(
+                        at: now, subject: .device(device), reason: "\(device): \(outcome.action) unsupported: \(why)"))
             }
             return
         }
@@ -300,8 +336,9 @@ extension Engine {
                 let deadline = now + timing.quiescenceDeadline
                 let to = ContainmentState.stopped(.awaiting(deadline: deadline))
                 records[device]?.state = to
-                emit(.awaitQuiescence(pci, deadline: deadline), for: device, from: record.state, to: to,
-                     reason: "\(device): bus master cleared → await Transactions Pending clear by \(deadline)", at: now)
+                emit(
+                    .awaitQuiescence(pci, deadline: deadline), for: device, from: record.state, to: to,
+                    reason: "\(device): bus master cleared → await Transactions Pending clear by \(deadline)", at: now)
                 records[device]?.pending = .awaitQuiescence(pci, deadline: deadline)
                 arm(device, .actionOutcome, at: deadline + timing.actionDeadline)
             } else {
@@ -311,8 +348,10 @@ extension Engine {
             graceStop(device, reason: "DMA blocked at the IOMMU; a non-PCI master cannot prove quiescence", at: now)
         case .awaitQuiescence:
             records[device]?.state = .stopped(.verified)
-            output.append(Decision(at: now, subject: .device(device), from: record.state, to: .stopped(.verified),
-                                   reason: "\(device): Transactions Pending clear: quiescence verified"))
+            output.append(
+                Decision(
+                    at: now, subject: .device(device), from: record.state, to: .stopped(.verified),
+                    reason: "\(device): Transactions Pending clear: quiescence verified"))
             startHold(device, at: now)
         case .reset(_, let method):
             records[device]?.measures.busMasterCleared = false
@@ -322,8 +361,10 @@ extension Engine {
             enterProbation(device, reason: "\(device): slot power cycle completed", at: now)
         case .remove:
             records[device]?.absent = true
-            output.append(Decision(at: now, subject: .device(device), from: record.state, to: .removed,
-                                   reason: "\(device): removed; waiting for a re-add"))
+            output.append(
+                Decision(
+                    at: now, subject: .device(device), from: record.state, to: .removed,
+                    reason: "\(device): removed; waiting for a re-add"))
             if policy.probation.automaticReenable, record.state != .retired {
                 arm(device, .rescanHold, at: now + holdTime(for: record))
             }
@@ -336,8 +377,10 @@ extension Engine {
         guard let record = records[device] else { return }
         let graceEnd = now + policy.timing.unverifiedGrace
         records[device]?.state = .stopped(.unverified(graceEnd: graceEnd))
-        output.append(Decision(at: now, subject: .device(device), from: record.state, to: .stopped(.unverified(graceEnd: graceEnd)),
-                               reason: "\(device): \(reason) → wait \(policy.timing.unverifiedGrace.compact) grace"))
+        output.append(
+            Decision(
+                at: now, subject: .device(device), from: record.state, to: .stopped(.unverified(graceEnd: graceEnd)),
+                reason: "\(device): \(reason) → wait \(policy.timing.unverifiedGrace.compact) grace"))
         arm(device, .quiescenceGrace, at: graceEnd)
     }
 }

@@ -34,19 +34,22 @@ extension Engine {
         switch record.state {
         case .healthy, .elevated:
             if storm && classPolicy.contain && policy.mode != .observe {
-                let why = stormReason(device, eventClass, at: now, strict: strict && level != .storm, alias: alias, note: note)
+                let why = stormReason(
+                    device, eventClass, at: now, strict: strict && level != .storm, alias: alias, note: note)
                 beginContainment(device, eventClass, reason: why, relapse: false, at: now)
             } else if level >= .elevated {
                 reportElevated(device, eventClass, storm: storm, at: now, alias: alias, note: note)
             }
         case .probation:
             if level >= .elevated {
-                let why = "\(device): relapse during probation: \(burstText(device, eventClass, at: now)) ≥ \(classPolicy.thresholds.elevated)"
+                let why =
+                    "\(device): relapse during probation: \(burstText(device, eventClass, at: now)) ≥ \(classPolicy.thresholds.elevated)"
                 beginContainment(device, eventClass, reason: why, relapse: true, at: now)
             }
         case .silenced:
             if level >= .elevated {
-                escalate(device, because: "\(burstText(device, eventClass, at: now)) still reported while silenced", at: now)
+                escalate(
+                    device, because: "\(burstText(device, eventClass, at: now)) still reported while silenced", at: now)
             }
         case .stopped(let quiescence):
             let settled: Bool
@@ -112,7 +115,8 @@ extension Engine {
         records[device] = record
         let thresholds = policy.classes[eventClass].thresholds
         let recent = record.detectors[eventClass.index].recentLevel(at: now, thresholds: thresholds)
-        var summary = "\(device): \(Count.grouped(UInt64(recent.rounded()))) \(eventClass) events in the last \(thresholds.storm.window.compact)"
+        var summary =
+            "\(device): \(Count.grouped(UInt64(recent.rounded()))) \(eventClass) events in the last \(thresholds.storm.window.compact)"
         if let note { summary += " (\(note))" }
         if storm && !policy.classes[eventClass].contain {
             summary += " ≥ \(thresholds.storm); \(eventClass) storms are reported, not contained"
@@ -125,7 +129,9 @@ extension Engine {
             summary += "; requester ID shared by \(alias.members.map(\.description).joined(separator: ", "))"
         }
         output.append(
-            Decision(at: now, subject: .device(device), action: .reportStorm(.device(device), summary: summary), from: from, to: .elevated, reason: summary))
+            Decision(
+                at: now, subject: .device(device), action: .reportStorm(.device(device), summary: summary), from: from,
+                to: .elevated, reason: summary))
     }
 
     /// The device on `scope` with the highest recent DMA-fault rate, if any faulted recently.
@@ -133,7 +139,8 @@ extension Engine {
         let thresholds = policy.classes[.dmaFault].thresholds
         var best: (level: Double, device: DeviceAddress)?
         for record in records.values where !record.absent {
-            let sameUnit = record.scope == scope || (vendor != nil && record.vendor == vendor && scope.name == vendor!.rawValue)
+            let sameUnit =
+                record.scope == scope || (vendor != nil && record.vendor == vendor && scope.name == vendor!.rawValue)
             guard sameUnit else { continue }
             let level = record.detectors[EventClass.dmaFault.index].recentLevel(at: now, thresholds: thresholds)
             guard level > 0 else { continue }
@@ -151,8 +158,9 @@ extension Engine {
         if let device = noisiestDevice(on: scope, vendor: overflow.vendor, at: now) {
             records[device]?.lost &+= overflow.lost ?? 0
             records[device]?.lowerBound = true
-            count(.queueOverflow, 1, on: device, vendor: overflow.vendor, iommu: overflow.iommu, alias: nil, at: now,
-                  note: "\(overflow.queue) overflow on \(scope), attributed to the noisiest device", lowerBound: true)
+            count(
+                .queueOverflow, 1, on: device, vendor: overflow.vendor, iommu: overflow.iommu, alias: nil, at: now,
+                note: "\(overflow.queue) overflow on \(scope), attributed to the noisiest device", lowerBound: true)
         } else {
             statistics.unattributedOverflows &+= 1
             iommus[scope, default: IOMMURecord()].overflows &+= 1
@@ -183,8 +191,12 @@ extension Engine {
         defer { iommus[scope] = record }
         if let last = record.lastReportAt, now - last < policy.timing.reportInterval { return }
         record.lastReportAt = now
-        let summary = "iommu \(scope): \(what); \(Count.grouped(record.overflows)) overflows, \(Count.grouped(record.lost)) records known lost"
-        output.append(Decision(at: now, subject: .iommu(scope), action: .reportStorm(.iommu(scope), summary: summary), reason: summary))
+        let summary =
+            "iommu \(scope): \(what); \(Count.grouped(record.overflows)) overflows, \(Count.grouped(record.lost)) records known lost"
+        output.append(
+            Decision(
+                at: now, subject: .iommu(scope), action: .reportStorm(.iommu(scope), summary: summary), reason: summary)
+        )
     }
 
     // MARK: - Presence
@@ -198,7 +210,10 @@ extension Engine {
                 markAbsent(device, at: now, why: why)
             } else if records[device]?.absent == true {
                 records[device]?.absent = false
-                output.append(Decision(at: now, subject: .device(device), reason: "\(device): present again (\(why)); counting resumes"))
+                output.append(
+                    Decision(
+                        at: now, subject: .device(device), reason: "\(device): present again (\(why)); counting resumes"
+                    ))
             }
         }
     }
@@ -218,15 +233,22 @@ extension Engine {
         var record = records[device] ?? newRecord(device)
         guard !record.absent else { return }
         record.absent = true
-        if case .removed = record.state {} else if record.pending == .remove(device) {} else {
-            output.append(Decision(at: now, subject: .device(device), reason: "\(device): gone (\(why)); its faults no longer count against it"))
+        if case .removed = record.state {
+        } else if record.pending == .remove(device) {
+        } else {
+            output.append(
+                Decision(
+                    at: now, subject: .device(device),
+                    reason: "\(device): gone (\(why)); its faults no longer count against it"))
         }
         records[device] = record
     }
 
     mutating func deviceAdded(_ device: DeviceAddress, serial: SerialNumber?, at now: Instant) {
         // A re-inserted device keeps its history under its new address.
-        if let serial, let previous = serials[serial], previous != device, var moved = records.removeValue(forKey: previous) {
+        if let serial, let previous = serials[serial], previous != device,
+            var moved = records.removeValue(forKey: previous)
+        {
             moved.address = device
             records[device] = moved
             if var profile = profiles.removeValue(forKey: previous) {
@@ -246,11 +268,19 @@ extension Engine {
         case .removed:
             enterProbation(device, reason: "\(device): re-added\(identity)", at: now)
         case .retired:
-            output.append(Decision(at: now, subject: .device(device), reason: "\(device): retired device re-inserted\(identity); kept contained until an operator releases it"))
+            output.append(
+                Decision(
+                    at: now, subject: .device(device),
+                    reason:
+                        "\(device): retired device re-inserted\(identity); kept contained until an operator releases it"
+                ))
             retireActions(device, reason: "\(device): retired device re-inserted\(identity)", at: now)
         default:
             if wasAbsent {
-                output.append(Decision(at: now, subject: .device(device), reason: "\(device): added\(identity); counting resumes with its history"))
+                output.append(
+                    Decision(
+                        at: now, subject: .device(device),
+                        reason: "\(device): added\(identity); counting resumes with its history"))
             }
         }
     }

@@ -4,7 +4,9 @@ extension Engine {
     /// (never while retired: only an operator brings a retired device back). `force` is for
     /// Corral's own timers; `undoBusMaster` sets bus master again (a driver's own re-enable
     /// already did).
-    mutating func reenable(_ device: DeviceAddress, trigger: String, undoBusMaster: Bool, at now: Instant, force: Bool = false) {
+    mutating func reenable(
+        _ device: DeviceAddress, trigger: String, undoBusMaster: Bool, at now: Instant, force: Bool = false
+    ) {
         guard let record = records[device], !record.shadow else { return }
         switch record.state {
         case .silenced, .stopped:
@@ -29,7 +31,9 @@ extension Engine {
             if measures.silenced { actions.append(.restoreFaultReporting(device)) }
             if measures.intxDisabled, let pci = device.pciAddress { actions.append(.enableINTx(pci)) }
             if measures.dmaBlocked { actions.append(.unblockDMA(device)) }
-            if measures.busMasterCleared && undoBusMaster, let pci = device.pciAddress { actions.append(.setBusMaster(pci)) }
+            if measures.busMasterCleared && undoBusMaster, let pci = device.pciAddress {
+                actions.append(.setBusMaster(pci))
+            }
         }
         for action in actions {
             emit(action, for: device, from: record.state, to: record.state, reason: "\(reason) → \(action)", at: now)
@@ -50,15 +54,20 @@ extension Engine {
         record.restartDetectors(at: now)
         records[device] = record
         arm(device, .probationEnd, at: until)
-        output.append(Decision(at: now, subject: .device(device), from: from, to: .probation(until: until),
-                               reason: "\(reason) → probation until \(until)"))
+        output.append(
+            Decision(
+                at: now, subject: .device(device), from: from, to: .probation(until: until),
+                reason: "\(reason) → probation until \(until)"))
     }
 
     /// `corral release`: the operator takes responsibility. Undoes every measure, clears the
     /// retirement budget, and puts the device on probation.
     mutating func release(_ device: DeviceAddress, by who: String, at now: Instant) {
         guard var record = records[device] else {
-            output.append(Decision(at: now, subject: .device(device), reason: "\(device): released by \(who), but Corral holds nothing against it"))
+            output.append(
+                Decision(
+                    at: now, subject: .device(device),
+                    reason: "\(device): released by \(who), but Corral holds nothing against it"))
             return
         }
         let wasRetired = record.state == .retired
@@ -70,7 +79,10 @@ extension Engine {
         var awaitingOwner = false
         if case .awaitingOwner = record.state { awaitingOwner = true }
         guard record.state.isContained || awaitingOwner else {
-            output.append(Decision(at: now, subject: .device(device), reason: "\(device): released by \(who); not contained, budget reset"))
+            output.append(
+                Decision(
+                    at: now, subject: .device(device),
+                    reason: "\(device): released by \(who); not contained, budget reset"))
             return
         }
         let reason = "\(device): released by \(who)\(wasRetired ? " from retirement" : "")"
@@ -82,6 +94,7 @@ extension Engine {
     /// its deadline: nothing to contain; the device is watched on probation.
     mutating func ownerResponded(_ device: DeviceAddress, how: String, at now: Instant) {
         guard let record = records[device], case .awaitingOwner = record.state else { return }
-        enterProbation(device, reason: "\(device): owner responded (\(how)) before its deadline; not contained", at: now)
+        enterProbation(
+            device, reason: "\(device): owner responded (\(how)) before its deadline; not contained", at: now)
     }
 }

@@ -27,7 +27,8 @@ public struct Engine: Sendable {
     /// Decisions of the call in progress.
     var output: [Decision] = []
 
-    public init(policy: Policy = Policy(), profiles: [DeviceProfile] = [], resolver: DeviceResolver = DeviceResolver()) {
+    public init(policy: Policy = Policy(), profiles: [DeviceProfile] = [], resolver: DeviceResolver = DeviceResolver())
+    {
         self.policy = policy
         self.resolver = resolver
         self.breaker = CircuitBreaker(limit: policy.circuitBreaker)
@@ -42,7 +43,9 @@ public struct Engine: Sendable {
 
     /// Replaces the policy (SIGHUP). Device states and counts are kept.
     public mutating func update(policy newPolicy: Policy) {
-        if newPolicy.circuitBreaker != policy.circuitBreaker { breaker = CircuitBreaker(limit: newPolicy.circuitBreaker) }
+        if newPolicy.circuitBreaker != policy.circuitBreaker {
+            breaker = CircuitBreaker(limit: newPolicy.circuitBreaker)
+        }
         policy = newPolicy
     }
 
@@ -107,7 +110,8 @@ public struct Engine: Sendable {
             let attribution = resolver.resolve(fault.source)
             if fault.recoverable {
                 statistics.ignoredRecoverable &+= fault.count
-                records[attribution.device, default: DeviceRecord(address: attribution.device)].ignoredRecoverable &+= fault.count
+                records[attribution.device, default: DeviceRecord(address: attribution.device)].ignoredRecoverable &+=
+                    fault.count
                 return
             }
             count(
@@ -121,7 +125,9 @@ public struct Engine: Sendable {
         case .iommuError(let error):
             if let source = error.source {
                 let attribution = resolver.resolve(source)
-                count(.iommuError, 1, on: attribution.device, vendor: error.vendor, iommu: error.iommu, alias: attribution.aliasGroup, at: now)
+                count(
+                    .iommuError, 1, on: attribution.device, vendor: error.vendor, iommu: error.iommu,
+                    alias: attribution.aliasGroup, at: now)
             } else {
                 reportIOMMU(error.iommu ?? IOMMUInstance(error.vendor.rawValue), at: now, what: "\(error.kind) error")
             }
@@ -130,19 +136,25 @@ public struct Engine: Sendable {
         case .messagesSuppressed(let suppressed):
             messagesSuppressed(suppressed, at: now)
         case .aerError(let error):
-            count(error.severity.eventClass, error.count, on: .pci(error.device), vendor: nil, iommu: nil, alias: nil, at: now)
+            count(
+                error.severity.eventClass, error.count, on: .pci(error.device), vendor: nil, iommu: nil, alias: nil,
+                at: now)
         case .dpcContained(let dpc):
             count(.dpc, 1, on: .pci(dpc.source ?? dpc.port), vendor: nil, iommu: nil, alias: nil, at: now)
             markBelow(port: dpc.port, absent: true, at: now, why: "DPC took the link of \(dpc.port) down")
         case .linkChanged(let port, let up):
             markBelow(port: port, absent: !up, at: now, why: "link of \(port) \(up ? "up" : "down")")
         case .presenceChanged(let port, let present):
-            markBelow(port: port, absent: !present, at: now, why: "card \(present ? "present" : "not present") at \(port)")
+            markBelow(
+                port: port, absent: !present, at: now, why: "card \(present ? "present" : "not present") at \(port)")
         case .deviceLost(let device):
             markAbsent(device, at: now, why: "its driver reported it gone")
         case .irqStorm(let storm):
             guard let suspect = storm.devices.first else {
-                output.append(Decision(at: now, subject: .iommu(IOMMUInstance("irq \(storm.irq)")), reason: "irq \(storm.irq): storm with no known device"))
+                output.append(
+                    Decision(
+                        at: now, subject: .iommu(IOMMUInstance("irq \(storm.irq)")),
+                        reason: "irq \(storm.irq): storm with no known device"))
                 return
             }
             count(.irqStorm, 1, on: suspect, vendor: nil, iommu: nil, alias: nil, at: now, note: "irq \(storm.irq)")

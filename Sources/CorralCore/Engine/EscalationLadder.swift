@@ -22,7 +22,8 @@ public struct EscalationLadder: Hashable, Sendable, CustomStringConvertible {
             switch self {
             case .silence: "silence"
             case .disableINTx: "disable INTx"
-            case .clearBusMaster(let verifiable): verifiable ? "clear bus master + await quiescence" : "clear bus master"
+            case .clearBusMaster(let verifiable):
+                verifiable ? "clear bus master + await quiescence" : "clear bus master"
             case .blockDMA: "block DMA"
             case .reset(let method): "\(method) reset"
             case .powerCycleSlot: "slot power cycle"

@@ -341,7 +341,8 @@ public struct IRQStorm: Hashable, Sendable {
     /// The kernel already disabled the line (`Disabling IRQ #N`).
     public var disabledByKernel: Bool
 
-    public init(irq: IRQNumber, devices: [DeviceAddress], ratePerSecond: UInt64? = nil, disabledByKernel: Bool = false) {
+    public init(irq: IRQNumber, devices: [DeviceAddress], ratePerSecond: UInt64? = nil, disabledByKernel: Bool = false)
+    {
         self.irq = irq
         self.devices = devices
         self.ratePerSecond = ratePerSecond

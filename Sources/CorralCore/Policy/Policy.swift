@@ -59,7 +59,8 @@ public struct ClassPolicies: Hashable, Sendable {
         func policy(_ storm: RateThreshold, contain: Bool = true) -> ClassPolicy {
             ClassPolicy(thresholds: StormThresholds(elevated: kernelRatelimit, storm: storm), contain: contain)
         }
-        var table = [ClassPolicy](repeating: policy(RateThreshold(1000, per: .seconds(1))), count: EventClass.allCases.count)
+        var table = [ClassPolicy](
+            repeating: policy(RateThreshold(1000, per: .seconds(1))), count: EventClass.allCases.count)
         // 1000 faults/s: two orders of magnitude above the printk limit, far below what one
         // runaway DMA engine produces (millions/s, drm/msm "millions of faulting translation
         // requests per second").
@@ -77,7 +78,8 @@ public struct ClassPolicies: Hashable, Sendable {
         // An irq-storm event is already a verdict (the kernel's 99,900/100,000 unhandled, or
         // a host-sampled rate above its limit): the first one is a storm.
         table[EventClass.irqStorm.index] = ClassPolicy(
-            thresholds: StormThresholds(elevated: RateThreshold(1, per: .seconds(1)), storm: RateThreshold(1, per: .seconds(1))),
+            thresholds: StormThresholds(
+                elevated: RateThreshold(1, per: .seconds(1)), storm: RateThreshold(1, per: .seconds(1))),
             contain: true)
         return ClassPolicies(storage: table)
     }()

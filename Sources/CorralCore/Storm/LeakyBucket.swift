@@ -19,7 +19,7 @@ public struct LeakyBucket: Hashable, Sendable {
 
     /// Drains the bucket up to `now`, then pours in `amount` units. Returns whether the
     /// threshold is reached.
-    
+
     public mutating func pour(_ amount: UInt64, at now: Instant, threshold: RateThreshold) -> Bool {
         capacity = Double(threshold.count)
         let current = level(at: now, threshold: threshold)
@@ -34,7 +34,7 @@ public struct LeakyBucket: Hashable, Sendable {
 
     /// The level at `now` without changing the bucket. Time running backwards (a replay with
     /// reordered timestamps) drains nothing.
-    
+
     public func level(at now: Instant, threshold: RateThreshold) -> Double {
         let elapsed = now.nanoseconds - updatedAt.nanoseconds
         guard elapsed > 0 else { return level }

@@ -7,7 +7,9 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
     public let window: Duration
 
     public init(count: UInt64, per window: Duration) throws(RateParseError) {
-        guard count >= 1 else { throw RateParseError(text: "\(count) / \(window.compact)", problem: "count must be ≥ 1") }
+        guard count >= 1 else {
+            throw RateParseError(text: "\(count) / \(window.compact)", problem: "count must be ≥ 1")
+        }
         guard window > .zero else {
             throw RateParseError(text: "\(count) / \(window.compact)", problem: "window must be > 0")
         }

@@ -22,7 +22,7 @@ public struct StormDetector: Hashable, Sendable {
     }
 
     /// Records `count` events at `now` and returns the level reached.
-    
+
     public mutating func record(_ count: UInt64, at now: Instant, thresholds: StormThresholds) -> Level {
         if storm.level(at: now, threshold: thresholds.storm) <= 0 {
             burstCount = 0

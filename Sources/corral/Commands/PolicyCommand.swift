@@ -11,7 +11,9 @@ struct PolicyCommand: ParsableCommand {
     struct Defaults: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the complete default policy as a commented YAML file.",
-            discussion: "Every key with its default and where the default comes from. Redirect it to start a config: corral policy defaults > /etc/corral/corral.yaml")
+            discussion:
+                "Every key with its default and where the default comes from. Redirect it to start a config: corral policy defaults > /etc/corral/corral.yaml"
+        )
 
         func run() {
             print(PolicyFile.render(Policy()), terminator: "")
@@ -20,7 +22,9 @@ struct PolicyCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check a policy file; print the effective policy, or the first error with its file:line:column and key.")
+            abstract:
+                "Check a policy file; print the effective policy, or the first error with its file:line:column and key."
+        )
 
         @Argument(help: "The YAML policy file.")
         var file: String

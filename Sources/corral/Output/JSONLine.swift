@@ -25,7 +25,8 @@ enum JSONLine {
             device.totals[eventClass].map { "\(quote(eventClass.rawValue)):\($0)" }
         }.joined(separator: ",")
         return object([
-            ("type", quote("device")), ("device", quote(device.address.description)), ("state", quote(device.state.name)),
+            ("type", quote("device")), ("device", quote(device.address.description)),
+            ("state", quote(device.state.name)),
             ("shadow", device.shadow ? "true" : "false"), ("totals", "{\(totals)}"),
             ("lower_bound", device.lowerBound ? "true" : "false"), ("lost", String(device.lost)),
             ("ignored_recoverable", String(device.ignoredRecoverable)),
@@ -74,7 +75,10 @@ enum JSONLine {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case let s where s.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(s.value, radix: 16).count) + String(s.value, radix: 16)
+            case let s where s.value < 0x20:
+                out +=
+                    "\\u" + String(repeating: "0", count: 4 - String(s.value, radix: 16).count)
+                    + String(s.value, radix: 16)
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -17,7 +17,8 @@ enum TextReport {
         var rows = [["DEVICE", "STATE", "DMA FAULTS", "OTHER", "IGNORED", "CONTAINED/WINDOW", "LADDER"]]
         for device in devices {
             let faults = device.totals[.dmaFault].map { Count.grouped($0) + (device.lowerBound ? "+" : "") } ?? "0"
-            let other = device.totals.filter { $0.key != .dmaFault }.map { "\($0.key) \(Count.grouped($0.value))" }.sorted().joined(separator: ", ")
+            let other = device.totals.filter { $0.key != .dmaFault }.map { "\($0.key) \(Count.grouped($0.value))" }
+                .sorted().joined(separator: ", ")
             let ignored = [
                 device.ignoredRecoverable > 0 ? "\(Count.grouped(device.ignoredRecoverable)) recoverable" : nil,
                 device.ignoredAfterRemoval > 0 ? "\(Count.grouped(device.ignoredAfterRemoval)) after removal" : nil,
@@ -30,7 +31,8 @@ enum TextReport {
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
-            row.enumerated().map { index, cell in index == row.count - 1 ? cell : pad(cell, widths[index]) }.joined(separator: "  ")
+            row.enumerated().map { index, cell in index == row.count - 1 ? cell : pad(cell, widths[index]) }.joined(
+                separator: "  ")
         }.joined(separator: "\n") + "\n(+: lower bound — some events were lost to rate limiting or queue overflow)"
     }
 

@@ -28,6 +28,17 @@ struct EngineContainmentTests {
         #expect(h.performed.isEmpty)
     }
 
+    @Test func elevatedReturnsToHealthyWhenQuiet() {
+        var h = harness()
+        h.storm(nic, count: 50, spacing: .milliseconds(10))
+        #expect(h.state(nic) == .elevated)
+        h.advance(by: .milliseconds(4_999))
+        #expect(h.state(nic) == .elevated)
+        h.advance(by: .milliseconds(1))
+        #expect(h.state(nic) == .healthy)
+        #expect(h.decisions.last?.reason.contains("healthy") == true)
+    }
+
     @Test func stormSilencesFirstWithAReason() throws {
         var h = harness()
         h.storm(nic, count: 1_200)

@@ -78,6 +78,7 @@ enum TimerPurpose: Hashable, Sendable {
     case probationEnd
     case ownerDeadline
     case shadowQuiet
+    case elevatedQuiet
 }
 
 /// What an IOMMU unit saw that could not be pinned on a device.

@@ -230,6 +230,17 @@ extension Engine {
                     at: now, subject: .device(device), from: from, to: .healthy,
                     reason:
                         "\(device): quiet for \(policy.probation.period.compact); the recommended containment is over"))
+        case .elevatedQuiet:
+            guard record.state == .elevated else { return }
+            records[device]?.state = .healthy
+            records[device]?.lastReportAt = nil
+            records[device]?.lastReportWasStorm = false
+            output.append(
+                Decision(
+                    at: now, subject: .device(device), from: .elevated, to: .healthy,
+                    reason:
+                        "\(device): no events for \(policy.classes[record.stormClass].thresholds.elevated.window.compact); healthy"
+                ))
         case .silenceHold:
             let mute = record.measures.intxDisabled ? "INTx disable" : "silence"
             reenable(

@@ -40,6 +40,10 @@ extension Engine {
             } else if level >= .elevated {
                 reportElevated(device, eventClass, storm: storm, at: now, alias: alias, note: note)
             }
+            if records[device]?.state == .elevated {
+                // Back to healthy once a whole elevated window passes without another event.
+                arm(device, .elevatedQuiet, at: now + classPolicy.thresholds.elevated.window)
+            }
         case .probation:
             if level >= .elevated {
                 let why =
@@ -111,6 +115,7 @@ extension Engine {
         }
         record.lastReportAt = now
         record.lastReportWasStorm = storm
+        if !record.state.isContained { record.stormClass = eventClass }
         record.state = .elevated
         records[device] = record
         let thresholds = policy.classes[eventClass].thresholds

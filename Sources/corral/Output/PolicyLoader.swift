@@ -1,4 +1,3 @@
-import ArgumentParser
 import CorralConfig
 import CorralCore
 import Foundation
@@ -8,15 +7,22 @@ import Foundation
 enum PolicyLoader {
     static func load(path: String) throws -> Policy {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("\(path): cannot read the file (missing or not readable)")
+            throw CommandFailure("\(path): cannot read the file (missing or not readable)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ValidationError("\(path): not UTF-8 text")
+            throw CommandFailure("\(path): not UTF-8 text")
         }
         do {
             return try PolicyFile.parse(text, file: path)
         } catch {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
     }
+}
+
+/// A failure the user caused with their input (a file, a value): printed as `Error: <text>`
+/// with exit code 1, without a usage banner.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

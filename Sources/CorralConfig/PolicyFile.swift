@@ -121,12 +121,10 @@ public enum PolicyFile {
             policy.protectedDevices = Set(
                 try list(node, "protected", file).enumerated().map { index, item throws(PolicyFileError) in
                     let text = try scalar(item, "protected[\(index)]", file)
-                    do {
+                    do throws(PCIAddressParseError) {
                         return try DeviceAddress(parsing: text)
-                    } catch let error as PCIAddressParseError {
-                        throw PolicyFileError(item, file, "protected[\(index)]", error.description)
                     } catch {
-                        throw PolicyFileError(item, file, "protected[\(index)]", "\(error)")
+                        throw PolicyFileError(item, file, "protected[\(index)]", error.description)
                     }
                 })
         }
@@ -173,28 +171,22 @@ public enum PolicyFile {
 
     static func duration(_ node: Node, _ key: String, _ file: String) throws(PolicyFileError) -> Duration {
         let text = try scalar(node, key, file)
-        do {
-            let value = try Duration(parsing: text)
-            guard value > .zero else { throw PolicyFileError(node, file, key, "'\(text)' must be longer than zero") }
-            return value
-        } catch let error as DurationParseError {
-            throw PolicyFileError(node, file, key, error.description)
-        } catch let error as PolicyFileError {
-            throw error
+        let value: Duration
+        do throws(DurationParseError) {
+            value = try Duration(parsing: text)
         } catch {
-            throw PolicyFileError(node, file, key, "\(error)")
+            throw PolicyFileError(node, file, key, error.description)
         }
+        guard value > .zero else { throw PolicyFileError(node, file, key, "'\(text)' must be longer than zero") }
+        return value
     }
 
     static func rate(_ node: Node, _ key: String, _ file: String) throws(PolicyFileError) -> RateThreshold {
-        do {
-            return try RateThreshold(parsing: try scalar(node, key, file))
-        } catch let error as RateParseError {
-            throw PolicyFileError(node, file, key, error.description)
-        } catch let error as PolicyFileError {
-            throw error
+        let text = try scalar(node, key, file)
+        do throws(RateParseError) {
+            return try RateThreshold(parsing: text)
         } catch {
-            throw PolicyFileError(node, file, key, "\(error)")
+            throw PolicyFileError(node, file, key, error.description)
         }
     }
 

@@ -197,7 +197,9 @@ extension Engine {
         let profile = profile(of: device)
         var actions: [Action] = []
         if let pci = device.pciAddress, profile.busMasterControl {
-            if !record.measures.busMasterCleared || record.measures.removed { actions.append(.clearBusMaster(pci)) }
+            // Clear it unless this episode already holds it cleared on a device still present.
+            let alreadyCleared = record.measures.busMasterCleared && !record.measures.removed
+            if !alreadyCleared { actions.append(.clearBusMaster(pci)) }
             record.measures.busMasterCleared = true
         } else if !record.measures.dmaBlocked {
             actions.append(.blockDMA(device))

@@ -153,7 +153,7 @@ public struct Engine: Sendable {
             guard let suspect = storm.devices.first else {
                 output.append(
                     Decision(
-                        at: now, subject: .iommu(IOMMUInstance("irq \(storm.irq)")),
+                        at: now, subject: .irq(storm.irq),
                         reason: "irq \(storm.irq): storm with no known device"))
                 return
             }

@@ -117,10 +117,12 @@ public enum ResetMethod: String, Hashable, Sendable, CaseIterable, CustomStringC
     public var description: String { rawValue }
 }
 
-/// Who a decision is about: a device, or an IOMMU unit when nothing finer is known.
+/// Who a decision is about: a device, or an IOMMU unit or interrupt line when nothing finer
+/// is known.
 public enum Subject: Hashable, Sendable, Comparable, CustomStringConvertible {
     case device(DeviceAddress)
     case iommu(IOMMUInstance)
+    case irq(IRQNumber)
 
     public var device: DeviceAddress? {
         if case .device(let d) = self { return d }
@@ -131,6 +133,7 @@ public enum Subject: Hashable, Sendable, Comparable, CustomStringConvertible {
         switch self {
         case .device(let d): d.description
         case .iommu(let i): "iommu \(i)"
+        case .irq(let irq): "irq \(irq)"
         }
     }
 }

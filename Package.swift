@@ -6,6 +6,7 @@
 // - CorralConfig reads YAML policies; Yams (libyaml vendored in C, no further dependencies)
 //   is the config parser chosen in reference/swift-deps-probe.md (~same build cost as TOMLKit,
 //   no unmirrored transitive dependency).
+// - CorralDecode (vendor records, kernel logs) depends on CorralCore only: parsing is pure.
 // - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
 import PackageDescription
 
@@ -16,6 +17,7 @@ let package = Package(
         .executable(name: "corral", targets: ["corral"]),
         .library(name: "CorralCore", targets: ["CorralCore"]),
         .library(name: "CorralConfig", targets: ["CorralConfig"]),
+        .library(name: "CorralDecode", targets: ["CorralDecode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,6 +25,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CorralCore"),
+        .target(name: "CorralDecode", dependencies: ["CorralCore"]),
         .target(
             name: "CorralConfig",
             dependencies: ["CorralCore", .product(name: "Yams", package: "Yams")]
@@ -32,10 +35,12 @@ let package = Package(
             dependencies: [
                 "CorralCore",
                 "CorralConfig",
+                "CorralDecode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
+        .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore"]),
     ]
 )

@@ -1,0 +1,137 @@
+import CorralCore
+
+/// AMD-Vi messages (drivers/iommu/amd/iommu.c; reference/kernel-anchors.md §2.3), in each form:
+/// - `AMD-Vi: Event logged [IO_PAGE_FAULT device=05:00.0 domain=0x0012 address=0x... flags=0x0070]` (≤ v4)
+/// - `nvme 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0000 address=0x... flags=0x0000]`
+///   (per-device `pci_err()`: the device is the prefix's)
+/// - `AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:01.0 ...]` (with PCI segment, ≥ v5.19)
+/// - `iommu ivhd0: AMD-Vi: Event logged [ILLEGAL_DEV_TABLE_ENTRY device=...]` (the IOMMU's own
+///   name in the prefix is not the faulting device), followed by `DTE[n]:` dumps
+/// - the record split by an unterminated printk: `Event logged [` then `NAME device=...]`
+/// - `IOMMU event log overflow`, `Completion-Wait loop timed out`, `Command buffer timeout`.
+enum AMDViLog: LogEventFamily {
+    static let eventLogged = [UInt8](ascii: "Event logged [")
+    static let amdVi = [UInt8](ascii: "AMD-Vi")
+    static let logOverflow = [UInt8](ascii: "log overflow")
+    static let completionWait = [UInt8](ascii: "Completion-Wait loop timed out")
+    static let commandTimeout = [UInt8](ascii: "Command buffer timeout")
+    static let device = [UInt8](ascii: "device=")
+    static let address = [UInt8](ascii: "address=")
+    static let flags = [UInt8](ascii: "flags=")
+    static let pasid = [UInt8](ascii: "pasid=")
+    static let domain = [UInt8](ascii: "domain=")
+    static let gpa = [UInt8](ascii: "gpa=")
+    static let spa = [UInt8](ascii: "spa=")
+    static let dte = [UInt8](ascii: "DTE[")
+    static let cmd = [UInt8](ascii: "CMD[")
+    static let unknownWords = [
+        [UInt8](ascii: "event[0]="), [UInt8](ascii: "event[1]="), [UInt8](ascii: "event[2]="),
+        [UInt8](ascii: "event[3]="),
+    ]
+
+    static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
+        let text = message.text
+        if let at = text.find(eventLogged) {
+            var event = context.event(.iommuError)
+            event.vendor = .amdVi
+            // The prefix names the faulting device only when it is a PCI device (pci_err(pdev, ...)).
+            event.device = message.pci
+            let body = text[(at + eventLogged.count)...].trimmed
+            if body.isEmpty { return .event(event, .amdBody) }
+            // `Event logged [Device not attached to domain properly]`: prose, not an event record.
+            if body.count > 1, body[body.startIndex + 1].isLower { return .noEvent }
+            return fill(&event, body: body).map { .malformed($0) } ?? .event(event, .amdDumps)
+        }
+        guard text.contains(amdVi) || text.contains([UInt8](ascii: "IOMMU")) else { return .notMine }
+        if text.contains(logOverflow) {
+            var event = context.event(.queueOverflow)
+            event.vendor = .amdVi
+            event.reasonText = text.trimmed.string
+            return .event(event, nil)
+        }
+        if text.contains(completionWait) || (text.contains(commandTimeout) && text.contains(amdVi)) {
+            var event = context.event(.iommuError)
+            event.vendor = .amdVi
+            event.reasonText =
+                text.contains(completionWait) ? "completion-wait loop timed out" : "command buffer timeout"
+            return .event(event, nil)
+        }
+        return .notMine
+    }
+
+    /// Reads `NAME key=value ...]` into `event`; returns why it could not, if it could not.
+    static func fill(_ event: inout LogEvent, body: ByteText) -> String? {
+        var end = body.startIndex
+        while end < body.endIndex, body[end].isUpper || body[end].isDigit || body[end] == 0x5F { end += 1 }
+        let name = body[body.startIndex..<end]
+        guard !name.isEmpty else { return "AMD-Vi event without an event name" }
+        if name.elementsEqual("UNKNOWN".utf8) {
+            return fillUnknown(&event, body: body)
+        }
+        guard let code = AMDViEventCode(name: name) else {
+            event.reasonText = name.string
+            return nil
+        }
+        event.reason = UInt32(code.rawValue)
+        event.reasonText = code.name
+        if let at = body.find(device) {
+            guard let (address, _) = body.pciAddress(at: at + device.count) else {
+                return "AMD-Vi \(code.name): device= unreadable"
+            }
+            event.device = address
+        }
+        let addressValue = body.hexField(address) ?? body.hexField(gpa) ?? body.hexField(spa)
+        if let addressValue { event.address = IOVA(addressValue.value) }
+        if code == .ioPageFault {
+            event.kind = .dmaFault
+            if let flagsValue = body.hexField(flags) {
+                // EVENT_FLAG_RW (0x020): 1 = write (the opposite polarity of VT-d's T bit).
+                event.access = flagsValue.value & 0x20 != 0 ? .write : .read
+                event.status = UInt32(truncatingIfNeeded: flagsValue.value)
+                // GN (0x001): the domain field holds a PASID.
+                if flagsValue.value & 0x1 != 0, let value = body.hexField(domain) ?? body.hexField(pasid) {
+                    event.pasid = PASID(UInt32(truncatingIfNeeded: value.value))
+                }
+            }
+        } else if let value = body.hexField(pasid), value.value != 0 {
+            event.pasid = PASID(UInt32(truncatingIfNeeded: value.value))
+        }
+        return nil
+    }
+
+    /// `UNKNOWN event[0]=0x... event[1]=0x... event[2]=0x... event[3]=0x...`: decode the raw entry.
+    static func fillUnknown(_ event: inout LogEvent, body: ByteText) -> String? {
+        var words: [UInt32] = []
+        for key in unknownWords {
+            guard let value = body.hexField(key), value.value <= 0xFFFF_FFFF else {
+                return "AMD-Vi UNKNOWN event: raw words unreadable"
+            }
+            words.append(UInt32(value.value))
+        }
+        let code = UInt8(words[1] >> 28)
+        event.reason = UInt32(code)
+        event.reasonText = AMDViEventCode(rawValue: code)?.name ?? "UNKNOWN"
+        event.raw = [UInt64(words[1]) << 32 | UInt64(words[0]), UInt64(words[3]) << 32 | UInt64(words[2])]
+        return nil
+    }
+
+    static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
+        switch open.continuation {
+        case .amdBody:
+            let body = message.body.trimmed
+            guard let first = body.first, first.isUpper else { return false }
+            if let problem = fill(&open.event, body: body) {
+                open.event.reasonText = problem
+                return false
+            }
+            open.continuation = .amdDumps
+            open.needsBody = false
+            return true
+        case .amdDumps:
+            return message.body.starts(with: dte) || message.body.starts(with: cmd)
+                || message.body.starts(with: amdVi) && (message.body.contains(dte) || message.body.contains(cmd))
+        default:
+            return false
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import CorralCore
+
+/// Downstream Port Containment (drivers/pci/pcie/dpc.c, reference §6.6):
+/// `DPC: containment event, status:0x1f21 source:0x0000` then `DPC: <reason> detected`;
+/// newer kernels say `ERR_FATAL received from ...` in one line. Device = the port printing it.
+enum DPCLog: LogEventFamily {
+    static let containment = [UInt8](ascii: "containment event")
+    static let errFatal = [UInt8](ascii: "ERR_FATAL")
+    static let errNonFatal = [UInt8](ascii: "ERR_NONFATAL")
+    static let receivedFrom = [UInt8](ascii: " received from ")
+    static let detected = [UInt8](ascii: " detected")
+    static let status = [UInt8](ascii: "status:")
+
+    static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
+        let text = message.body
+        let isContainment = text.contains(containment)
+        let isReceived =
+            !isContainment && (text.contains(errFatal) || text.contains(errNonFatal))
+            && text.contains(receivedFrom) && text.contains([UInt8](ascii: "DPC"))
+        guard isContainment || isReceived else { return .notMine }
+        var event = context.event(.dpc)
+        event.device = message.pci
+        event.severity = severity(text)
+        if let at = text.find(status), let value = text.hexNumber(at: at + status.count), value.value <= 0xFFFF {
+            event.status = UInt32(value.value)
+        }
+        if let at = text.find(receivedFrom), let (source, _) = text.pciAddress(at: at + receivedFrom.count) {
+            event.reporter = source
+        }
+        return .event(event, .dpcDetail)
+    }
+
+    static func severity(_ text: ByteText) -> AERSeverity? {
+        if text.contains(errNonFatal) { return .nonFatal }
+        if text.contains(errFatal) { return .fatal }
+        return nil
+    }
+
+    static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
+        guard case .dpcDetail = open.continuation else { return false }
+        let body = message.body
+        if body.trimmed.ends(with: detected) && !body.contains([UInt8](ascii: "PCIe Bus Error")) {
+            if open.event.severity == nil { open.event.severity = severity(body) }
+            return true
+        }
+        return body.contains([UInt8](ascii: "rp_pio")) || body.contains([UInt8](ascii: "RP PIO"))
+    }
+}
+
+/// PCIe native hot-plug (drivers/pci/hotplug/pciehp_*.c, reference §6.7):
+/// `pciehp: Slot(2): Link Down | Link Up | Card not present | Card present | Attention button pressed`,
+/// the old debug form `slot(6): Link Down event`, and `Card present on Slot(N)` (≤ v3).
+/// Device = the port in the prefix (`0000:02:05.0:pcie24` → `0000:02:05.0`).
+enum HotplugLog: LogEventFamily {
+    static let phrases: [([UInt8], LogEvent.SlotChange)] = {
+        let table: [(String, LogEvent.SlotChange)] = [
+            ("Link Down", .linkDown), ("Link Up", .linkUp), ("Card not present", .cardNotPresent),
+            ("Card present", .cardPresent), ("Attention button pressed", .attentionButton),
+            ("Button pressed", .attentionButton),
+        ]
+        return table.map { (Array($0.0.utf8), $0.1) }
+    }()
+    static let slot = [UInt8](ascii: "lot(")
+
+    static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
+        let text = message.body
+        guard let at = text.find(slot), at > text.startIndex, text[at - 1] | 0x20 == 0x73,
+            let close = text.find([0x29], from: at)
+        else { return .notMine }
+        // `Slot(N): Phrase` or `Phrase on Slot(N)`.
+        var after = close + 1
+        if after < text.endIndex, text[after] == 0x3A { after += 1 }
+        after = text.skippingBlanks(from: after)
+        let before = text[text.startIndex..<(at - 1)]
+        for (phrase, change) in phrases {
+            if text.matches(phrase, at: after) || before.trimmed.ends(with: phrase + [UInt8](ascii: " on")) {
+                var event = context.event(.hotplug)
+                event.device = message.pci
+                event.slotChange = change
+                return .event(event, nil)
+            }
+        }
+        return .notMine
+    }
+}
+
+/// A driver saying its device is gone (reference §6.7–6.8; corpus rules):
+/// NVMe `controller is down; will reset: CSTS=0xffffffff` (all-ones: nothing answers config or
+/// MMIO reads), `Removing after probe failure status: -19` (-ENODEV), `device disappeared`.
+enum DeviceLostLog: LogEventFamily {
+    static let controllerDown = [UInt8](ascii: "controller is down; will reset: CSTS=")
+    static let probeFailure = [UInt8](ascii: "Removing after probe failure status: -19")
+    static let disappeared = [UInt8](ascii: "device disappeared")
+
+    static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
+        let text = message.body
+        if let at = text.find(controllerDown) {
+            guard let csts = text.hexNumber(at: at + controllerDown.count) else {
+                return .malformed("NVMe controller-down: CSTS unreadable")
+            }
+            guard csts.value == 0xFFFF_FFFF else { return .noEvent }
+        } else if !text.contains(probeFailure) && !text.contains(disappeared) {
+            return .notMine
+        }
+        var event = context.event(.deviceLost)
+        event.device = message.pci
+        event.reasonText = text.trimmed.string
+        return .event(event, nil)
+    }
+}

@@ -1,0 +1,69 @@
+import CorralCore
+
+/// Arm SMMUv2 (and MMU-500) messages of drivers/iommu/arm/arm-smmu/arm-smmu.c
+/// (reference/kernel-anchors.md §4):
+/// - `Unhandled context fault: fsr=0x402, iova=0x9c4b9000, fsynr=0x7c0020, cbfrsynra=0x800, cb=7`
+///   (older kernels without `cbfrsynra`); access from FSYNR0.WNR (bit 4, 1 = write).
+///   `cbfrsynra` is not a stream ID; the v6.11+ follow-up `FSR = ... SID=0x800` line gives it.
+/// - `Unexpected global fault, this could be serious` / `Blocked unknown Stream ID 0x..` + `GFSR ...`.
+enum SMMUv2Log: LogEventFamily {
+    static let contextFault = [UInt8](ascii: "Unhandled context fault:")
+    static let globalFault = [UInt8](ascii: "Unexpected global fault")
+    static let blockedStream = [UInt8](ascii: "Blocked unknown Stream ID ")
+    static let fsr = [UInt8](ascii: "fsr=")
+    static let iova = [UInt8](ascii: "iova=")
+    static let fsynr = [UInt8](ascii: "fsynr=")
+    static let sid = [UInt8](ascii: "SID=")
+    static let detailPrefixes: [[UInt8]] = ["FSR", "FSYNR", "FAR", "PAR", "TTBR", "SCTLR", "CONTEXTIDR", "CBFRSYNRA"]
+        .map { Array($0.utf8) }
+    static let gfsr = [UInt8](ascii: "GFSR")
+
+    static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
+        let text = message.body
+        if let at = text.find(contextFault) {
+            var event = context.event(.dmaFault)
+            event.vendor = .armSMMU
+            event.iommu = message.iommuInstance
+            guard let fsrValue = text.hexField(fsr, from: at), fsrValue.value <= 0xFFFF_FFFF else {
+                return .malformed("SMMU context fault: fsr= unreadable")
+            }
+            event.reason = UInt32(fsrValue.value)
+            if let address = text.hexField(iova, from: at) { event.address = IOVA(address.value) }
+            if let syndrome = text.hexField(fsynr, from: at) {
+                event.access = syndrome.value & SMMUv2ContextFault.fsynr0WNR != 0 ? .write : .read
+            }
+            event.reasonText = SMMUv2ContextFault.describe(fsr: UInt32(fsrValue.value))
+            return .event(event, .smmuContextDetail)
+        }
+        if text.contains(globalFault) || text.contains(blockedStream) {
+            var event = context.event(.iommuError)
+            event.vendor = .armSMMU
+            event.iommu = message.iommuInstance
+            event.reasonText = "global fault"
+            if let at = text.find(blockedStream), let stream = text.hexNumber(at: at + blockedStream.count),
+                stream.value <= 0xFFFF_FFFF
+            {
+                event.streamID = StreamID(UInt32(stream.value))
+                event.reasonText = "blocked unknown stream ID"
+            }
+            return .event(event, .smmuGlobalDetail)
+        }
+        return .notMine
+    }
+
+    static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
+        let body = message.body.trimmed
+        switch open.continuation {
+        case .smmuContextDetail:
+            guard detailPrefixes.contains(where: { body.starts(with: $0) }) else { return false }
+            if let value = body.hexField(sid), value.value <= 0xFFFF_FFFF, open.event.streamID == nil {
+                open.event.streamID = StreamID(UInt32(value.value))
+            }
+            return true
+        case .smmuGlobalDetail:
+            return body.starts(with: gfsr)
+        default:
+            return false
+        }
+    }
+}

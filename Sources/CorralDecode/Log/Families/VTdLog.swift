@@ -1,0 +1,123 @@
+import CorralCore
+
+/// Intel VT-d messages of `dmar_fault()` / `dmar_fault_do_one()` (drivers/iommu/intel/dmar.c), in
+/// every generation (reference/kernel-anchors.md §1.2):
+/// - `[DMA Read] Request device [00:02.0] fault addr 9c000000 [fault reason 06] ...` (≤ v4, `%02d`)
+/// - `[DMA Read] Request device [00:02.0] PASID ffffffff fault addr ... [fault reason 06]` (v5.x)
+/// - `[DMA Read NO_PASID] Request device [0x00:0x02.0] ...` (short-lived ~v5.9)
+/// - `[DMA Write NO_PASID] Request device [00:03.0] fault addr 0x100000 [fault reason 0x05] ...`
+/// - `[DMA Read PASID 0x1] Request device [0000:00:02.0] ...` (PASID, and segment in 7.x trees)
+/// - `[INTR-REMAP] Request device [42:00.2] fault index 1600 [fault reason 37] ...`
+/// - the old two-line form `DMAR:[DMA Write] ... fault addr A` + `DMAR:[fault reason NN] text`
+/// - `DRHD: handling fault status reg N`: primary fault overflow when bit 0 (PFO) of N is set.
+enum VTdLog: LogEventFamily {
+    static let requestDevice = [UInt8](ascii: "Request device [")
+    static let faultReason = [UInt8](ascii: "[fault reason ")
+    static let faultAddr = [UInt8](ascii: "fault addr ")
+    static let faultIndex = [UInt8](ascii: "fault index ")
+    static let intrRemap = [UInt8](ascii: "INTR-REMAP")
+    static let dmaRead = [UInt8](ascii: "DMA Read")
+    static let dmaWrite = [UInt8](ascii: "DMA Write")
+    static let pasid = [UInt8](ascii: "PASID ")
+    static let statusReg = [UInt8](ascii: "DRHD: handling fault status reg ")
+    static let invalidationTimeout = [UInt8](ascii: "Invalidation Time-out Error")
+    static let invalidationQueue = [UInt8](ascii: "Invalidation Queue Error")
+    static let prqOverflow = [UInt8](ascii: "PRQ overflow detected")
+    static let sid = [UInt8](ascii: "SID ")
+
+    static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
+        let text = message.text
+        if let at = text.find(requestDevice) {
+            return request(text, deviceAt: at + requestDevice.count, context)
+        }
+        if let at = text.find(statusReg) {
+            guard let status = text.hexNumber(at: at + statusReg.count, allowPrefix: true) else {
+                return .malformed("VT-d fault status register value unreadable")
+            }
+            // FSTS bit 0 = PFO: a fault arrived while every fault recording register was full.
+            guard status.value & 1 == 1 else { return .noEvent }
+            var event = context.event(.queueOverflow)
+            event.vendor = .intelVTd
+            event.status = UInt32(truncatingIfNeeded: status.value)
+            event.reasonText = "primary fault overflow (FSTS.PFO)"
+            return .event(event, nil)
+        }
+        if text.contains(faultReason) { return .noEvent }  // orphan second line of the old form
+        if text.contains(invalidationTimeout) || text.contains(invalidationQueue) {
+            guard text.contains([UInt8](ascii: "VT-d")) || text.contains([UInt8](ascii: "DMAR")) else {
+                return .notMine
+            }
+            var event = context.event(.iommuError)
+            event.vendor = .intelVTd
+            event.reasonText = text.contains(invalidationTimeout) ? "invalidation time-out" : "invalidation queue error"
+            if let at = text.find(sid), let sid = text.hexNumber(at: at + sid.count), sid.value <= 0xFFFF {
+                event.device = PCIAddress(requesterID: RequesterID(rawValue: UInt16(sid.value)))
+            }
+            return .event(event, nil)
+        }
+        if text.contains(prqOverflow) {
+            var event = context.event(.queueOverflow)
+            event.vendor = .intelVTd
+            event.reasonText = "page request queue overflow"
+            return .event(event, nil)
+        }
+        return .notMine
+    }
+
+    /// One `... Request device [BDF] ...` line.
+    static func request(_ text: ByteText, deviceAt: Int, _ context: FamilyContext) -> FamilyMatch {
+        guard let (device, afterDevice) = text.pciAddress(at: deviceAt) else {
+            return .malformed("VT-d fault: device after 'Request device [' unreadable")
+        }
+        let head = text[text.startIndex..<deviceAt]
+        let interruptRemap = head.contains(intrRemap) || text.contains(faultIndex)
+        var event = context.event(interruptRemap ? .interruptRemapFault : .dmaFault)
+        event.vendor = .intelVTd
+        event.device = device
+        if !interruptRemap {
+            if head.contains(dmaRead) {
+                event.access = .read
+            } else if head.contains(dmaWrite) {
+                event.access = .write
+            }
+        }
+        // PASID: `[DMA Read PASID 0x1]` (current) or `PASID ffffffff` after the device (v5.x; all-ones = none).
+        if let at = text.find(pasid), !text.matches([UInt8](ascii: "NO_PASID"), at: at - 3),
+            let value = text.hexNumber(at: at + pasid.count), value.value < 0xFFFF_FFFF
+        {
+            event.pasid = PASID(UInt32(value.value))
+        }
+        if let at = text.find(faultAddr, from: afterDevice) {
+            guard let address = text.hexNumber(at: at + faultAddr.count) else {
+                return .malformed("VT-d fault: address after 'fault addr' unreadable")
+            }
+            event.address = IOVA(address.value)
+        }
+        if let at = text.find(faultReason, from: afterDevice) {
+            guard let reason = text.hexOrDecimalNumber(at: at + faultReason.count), reason.value <= 0xFF else {
+                return .malformed("VT-d fault: reason unreadable")
+            }
+            event.reason = UInt32(reason.value)
+            event.reasonText = reasonText(text, after: reason.end, code: UInt8(reason.value))
+            return .event(event, nil)
+        }
+        // Old two-line form: the reason comes on the next line.
+        return .event(event, .vtdReason)
+    }
+
+    static func reasonText(_ text: ByteText, after: Int, code: UInt8) -> String {
+        var index = after
+        if index < text.endIndex, text[index] == 0x5D { index += 1 }
+        let printed = text[index...].trimmed
+        return printed.isEmpty ? VTdFaultReason(code).text : printed.string
+    }
+
+    static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
+        guard case .vtdReason = open.continuation, let at = message.text.find(faultReason),
+            let reason = message.text.hexOrDecimalNumber(at: at + faultReason.count), reason.value <= 0xFF
+        else { return false }
+        open.event.reason = UInt32(reason.value)
+        open.event.reasonText = reasonText(message.text, after: reason.end, code: UInt8(reason.value))
+        return true
+    }
+}

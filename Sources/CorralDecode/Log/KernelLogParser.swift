@@ -1,0 +1,159 @@
+import CorralCore
+
+/// Parses kernel logs into `LogEvent`s, one physical line at a time, in bounded memory.
+///
+/// Lines become records (`RecordAssembler`: prefixes, wraps, quoted-printable), records become
+/// events (`LogEventFamily`s; a multi-line report is one event). Events come out in the order
+/// of their first line. Every record is accounted for in `statistics`: part of an event, a known
+/// message without an event, a family's message with unreadable fields (malformed), or skipped.
+public struct KernelLogParser {
+    /// The families, in the order they are asked. Cheap and common first.
+    static let families: [any LogEventFamily.Type] = [
+        VTdLog.self, AMDViLog.self, SMMUv3Log.self, SMMUv2Log.self, AERLog.self, DPCLog.self, HotplugLog.self,
+        DeviceLostLog.self, IRQStormLog.self, RateLimitLog.self,
+    ]
+
+    public private(set) var statistics = LogStatistics()
+    private var assembler: RecordAssembler
+    private var open: OpenEvent?
+    private var context = FamilyContext(line: 0)
+    private var lineNumber = 0
+
+    /// `format` forces one line format instead of detecting it per line.
+    public init(format: LogFormat? = nil) {
+        assembler = RecordAssembler(forced: format)
+    }
+
+    /// Feeds one physical line (without its newline).
+    public mutating func add(line: ByteText, emit: (LogEvent) -> Void) {
+        lineNumber += 1
+        statistics.lines += 1
+        statistics.bytes += line.count + 1
+        if let record = assembler.add(line, line: lineNumber) { handle(record, emit: emit) }
+    }
+
+    /// Convenience for tests and small inputs.
+    public mutating func add(line: String, emit: (LogEvent) -> Void) {
+        add(line: Array(line.utf8)[...], emit: emit)
+    }
+
+    /// Ends the input: the last record and any open event are completed.
+    public mutating func finish(emit: (LogEvent) -> Void) {
+        if let record = assembler.finish() { handle(record, emit: emit) }
+        close(emit)
+        statistics.joinedLines = assembler.joinedLines
+        statistics.dictionaryLines = assembler.dictionaryLines
+    }
+
+    /// Parses a whole text (tests, small files).
+    public static func parse(_ text: String, format: LogFormat? = nil) -> ([LogEvent], LogStatistics) {
+        var parser = KernelLogParser(format: format)
+        var events: [LogEvent] = []
+        var lines = text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false)
+        // The final newline ends the last line; it does not start another.
+        if text.utf8.last == 0x0A { lines.removeLast() }
+        for line in lines {
+            parser.add(line: Array(line)[...]) { events.append($0) }
+        }
+        parser.finish { events.append($0) }
+        return (events, parser.statistics)
+    }
+
+    private mutating func handle(_ record: LogRecord, emit: (LogEvent) -> Void) {
+        statistics.records += 1
+        if record.repaired { statistics.repairedRecords += 1 }
+        statistics.formats[record.format, default: 0] += 1
+        guard record.fromKernel else {
+            statistics.nonKernel += 1
+            close(emit)
+            return
+        }
+        let message = KernelMessage(record.message)
+        if var current = open {
+            if current.family.absorb(message, into: &current) {
+                current.event.lastLine = record.lastLine
+                open = current
+                statistics.recordsInEvents += 1
+                return
+            }
+            close(emit)
+        }
+        context.line = record.firstLine
+        context.time = record.time
+        for family in Self.families {
+            switch family.recognize(message, &context) {
+            case .notMine:
+                continue
+            case .noEvent:
+                statistics.knownWithoutEvent += 1
+                return
+            case .malformed(let why):
+                statistics.note(malformed: why, line: record.firstLine)
+                return
+            case .event(var event, let continuation):
+                event.lastLine = record.lastLine
+                statistics.recordsInEvents += 1
+                if let continuation {
+                    open = OpenEvent(
+                        event: event, continuation: continuation, family: family,
+                        needsBody: { if case .amdBody = continuation { true } else { false } }())
+                } else {
+                    deliver(event, emit)
+                }
+                return
+            }
+        }
+        statistics.skipped += 1
+    }
+
+    private mutating func close(_ emit: (LogEvent) -> Void) {
+        guard let current = open else { return }
+        open = nil
+        if current.needsBody {
+            statistics.note(malformed: "AMD-Vi 'Event logged [' with no event after it", line: current.event.line)
+            return
+        }
+        deliver(current.event, emit)
+    }
+
+    private mutating func deliver(_ event: LogEvent, _ emit: (LogEvent) -> Void) {
+        statistics.events[event.kind, default: 0] += 1
+        if event.kind == .suppressed, let count = event.count { statistics.suppressedMessages &+= count }
+        emit(event)
+    }
+}
+
+/// Where every line of a log went.
+public struct LogStatistics: Sendable {
+    public var lines = 0
+    public var bytes = 0
+    /// Logical records (after joining wrapped lines).
+    public var records = 0
+    /// Records that were events or parts of one.
+    public var recordsInEvents = 0
+    /// Records a family knows that carry no event (`DRHD: handling fault status reg 2`).
+    public var knownWithoutEvent = 0
+    /// Records that are not device events (boot messages, call traces, ...).
+    public var skipped = 0
+    /// syslog lines from programs other than the kernel.
+    public var nonKernel = 0
+    /// Records that had to be repaired (wrapped, quoted-printable, quoted).
+    public var repairedRecords = 0
+    public var joinedLines = 0
+    public var dictionaryLines = 0
+    /// A family's messages whose fields could not be read.
+    public var malformed = 0
+    /// The first few malformed records: line and why.
+    public var malformedExamples: [(line: Int, why: String)] = []
+    public var events: [LogEvent.Kind: Int] = [:]
+    /// Total the kernel said it dropped (`N callbacks suppressed`).
+    public var suppressedMessages: UInt64 = 0
+    public var formats: [LogFormat: Int] = [:]
+
+    mutating func note(malformed why: String, line: Int) {
+        malformed += 1
+        if malformedExamples.count < 20 { malformedExamples.append((line, why)) }
+    }
+
+    public var eventCount: Int { events.values.reduce(0, +) }
+}

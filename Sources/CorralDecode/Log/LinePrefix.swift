@@ -1,0 +1,312 @@
+import CorralCore
+
+/// One physical line split into its prefix (timestamp, host, facility, caller) and the kernel
+/// message. Recognises every prefix of `LogFormat`, after stripping e-mail quote markers (`> `).
+struct PrefixedLine {
+    var message: ByteText
+    var time: LogTime?
+    var format: LogFormat
+    /// A syslog line from a program other than the kernel (`systemd[1]: ...`).
+    var fromKernel = true
+    /// The line carried `> ` quote markers.
+    var quoted = false
+    /// `/dev/kmsg` dictionary line (` SUBSYSTEM=pci`).
+    var isDictionary = false
+
+    var hasPrefix: Bool { format != .bare }
+}
+
+enum LinePrefix {
+    /// Splits `line`; `forced` restricts recognition to one format.
+    static func parse(_ raw: ByteText, forced: LogFormat? = nil) -> PrefixedLine {
+        var line = raw
+        if let last = line.last, last == 0x0D { line = line.dropLast() }
+        var quoted = false
+        // E-mail quoting: any run of '>' with optional blanks.
+        var index = line.startIndex
+        while index < line.endIndex, line[index] == 0x3E {
+            quoted = true
+            index = line.skippingBlanks(from: index + 1)
+        }
+        let leadingBlanks = index < line.endIndex && line[index].isBlank
+        index = line.skippingBlanks(from: index)
+        let body = line[index...]
+
+        func result(_ message: ByteText, _ time: LogTime?, _ format: LogFormat, kernel: Bool = true) -> PrefixedLine {
+            var parsed = PrefixedLine(message: message, time: time, format: format)
+            parsed.fromKernel = kernel
+            parsed.quoted = quoted
+            return parsed
+        }
+
+        if forced == nil || forced == .kmsg {
+            if leadingBlanks, isDictionaryLine(body) {
+                var parsed = result(body, nil, .bare)
+                parsed.isDictionary = true
+                return parsed
+            }
+            if let (message, time) = kmsg(body) { return result(message, time, .kmsg) }
+        }
+        if forced == nil || forced == .rfc3339, let (rest, time) = rfc3339(body) {
+            let (message, kernel) = afterSyslogStamp(rest)
+            let (inner, boot) = innerDmesgStamp(message)
+            return result(inner, boot ?? time, .rfc3339, kernel: kernel)
+        }
+        if forced == nil || forced == .dmesg || forced == .dmesgWallClock {
+            var rest = body
+            if let level = levelPrefix(rest) { rest = level }
+            if forced != .dmesgWallClock, let (message, time) = dmesgStamp(rest) {
+                return result(message, time, .dmesg)
+            }
+            if forced != .dmesg, let (message, time) = dmesgWallClock(rest) {
+                return result(callerID(message), time, .dmesgWallClock)
+            }
+        }
+        if forced == nil || forced == .syslog, let (rest, time) = bsdSyslog(body) {
+            let (message, kernel) = afterSyslogStamp(rest)
+            let (inner, boot) = innerDmesgStamp(message)
+            return result(inner, boot ?? time, .syslog, kernel: kernel)
+        }
+        if forced == nil || forced == .dmesg {
+            // `kernel: [  13.134460] msg` (journalctl -o cat of a syslog-forwarded dmesg, grep output).
+            if body.starts(with: Pattern.kernelColon) {
+                let rest = body[body.skippingBlanks(from: body.startIndex + Pattern.kernelColon.count)...]
+                if let (message, time) = dmesgStamp(rest) { return result(message, time, .dmesg) }
+                return result(rest, nil, .syslog)
+            }
+            // Junk before a dmesg stamp (a shell prompt pasted with the output).
+            if let stamp = body.prefix(96).find(Pattern.openBracket), stamp > body.startIndex,
+                let (message, time) = dmesgStamp(body[stamp...])
+            {
+                return result(message, time, .dmesg)
+            }
+        }
+        return result(body, nil, .bare)
+    }
+
+    // MARK: - /dev/kmsg
+
+    /// `prio,seq,usec,flags;message` (Documentation/ABI/testing/dev-kmsg).
+    static func kmsg(_ text: ByteText) -> (ByteText, LogTime)? {
+        guard let prio = text.decimalNumber(at: text.startIndex), prio.end < text.endIndex, text[prio.end] == 0x2C,
+            let seq = text.decimalNumber(at: prio.end + 1), seq.end < text.endIndex, text[seq.end] == 0x2C,
+            let usec = text.decimalNumber(at: seq.end + 1), usec.end < text.endIndex, text[usec.end] == 0x2C
+        else { return nil }
+        var index = usec.end + 1
+        while index < text.endIndex, index - usec.end < 16, text[index] != 0x3B { index += 1 }
+        guard index < text.endIndex, text[index] == 0x3B, usec.value < UInt64(Int64.max / 1000) else { return nil }
+        return (text[(index + 1)...], LogTime(clock: .sinceBoot, nanoseconds: Int64(usec.value) * 1000))
+    }
+
+    /// ` KEY=value` continuation of a kmsg record.
+    static func isDictionaryLine(_ text: ByteText) -> Bool {
+        var index = text.startIndex
+        while index < text.endIndex, text[index].isUpper || text[index].isDigit || text[index] == 0x5F { index += 1 }
+        return index > text.startIndex && index < text.endIndex && text[index] == 0x3D
+    }
+
+    // MARK: - dmesg
+
+    /// `<3>` (dmesg -r) or `kern  :err   : ` (dmesg -x) before the timestamp.
+    static func levelPrefix(_ text: ByteText) -> ByteText? {
+        if text.first == 0x3C, let level = text.decimalNumber(at: text.startIndex + 1), level.end < text.endIndex,
+            text[level.end] == 0x3E
+        {
+            return text[text.skippingBlanks(from: level.end + 1)...]
+        }
+        // facility ':' level ':'
+        var index = text.startIndex
+        for _ in 0..<2 {
+            let word = index
+            while index < text.endIndex, text[index].isLower { index += 1 }
+            guard index > word, index - word <= 8 else { return nil }
+            index = text.skippingBlanks(from: index)
+            guard index < text.endIndex, text[index] == 0x3A else { return nil }
+            index = text.skippingBlanks(from: index + 1)
+        }
+        return text[index...]
+    }
+
+    /// `[  12.345678] ` → seconds since boot; then an optional caller ID.
+    static func dmesgStamp(_ text: ByteText) -> (ByteText, LogTime)? {
+        guard text.first == 0x5B else { return nil }
+        let index = text.skippingBlanks(from: text.startIndex + 1)
+        guard let seconds = text.decimalNumber(at: index), seconds.end < text.endIndex, text[seconds.end] == 0x2E,
+            let fraction = text.decimalNumber(at: seconds.end + 1), fraction.end < text.endIndex,
+            text[fraction.end] == 0x5D, seconds.value < 1 << 32
+        else { return nil }
+        let digits = fraction.end - seconds.end - 1
+        guard digits <= 9 else { return nil }
+        var nanos = Int64(fraction.value)
+        for _ in digits..<9 { nanos *= 10 }
+        let time = LogTime(clock: .sinceBoot, nanoseconds: Int64(seconds.value) * 1_000_000_000 + nanos)
+        var message = text[text.skippingBlanks(from: fraction.end + 1)...]
+        message = callerID(message)
+        message = syslogAfterBootStamp(message)
+        return (message, time)
+    }
+
+    /// `[    T140] ` / `[  C3] ` (printk caller ID).
+    static func callerID(_ text: ByteText) -> ByteText {
+        guard text.first == 0x5B else { return text }
+        let index = text.skippingBlanks(from: text.startIndex + 1)
+        guard index < text.endIndex, text[index] == 0x54 || text[index] == 0x43,
+            let id = text.decimalNumber(at: index + 1), id.end < text.endIndex, text[id.end] == 0x5D
+        else { return text }
+        return text[text.skippingBlanks(from: id.end + 1)...]
+    }
+
+    /// journalctl -o short-monotonic: `[  12.345678] host kernel: msg`.
+    static func syslogAfterBootStamp(_ text: ByteText) -> ByteText {
+        let (first, afterFirst) = text.token(at: text.startIndex)
+        guard !first.isEmpty, !first.ends(with: Pattern.colon) else { return text }
+        let secondStart = text.skippingBlanks(from: afterFirst)
+        if text.matches(Pattern.kernelColon, at: secondStart) {
+            return text[text.skippingBlanks(from: secondStart + Pattern.kernelColon.count)...]
+        }
+        return text
+    }
+
+    /// The `[ s.us]` a syslog line may carry after `kernel:`; the boot clock is finer than syslog's.
+    static func innerDmesgStamp(_ text: ByteText) -> (ByteText, LogTime?) {
+        if let (message, time) = dmesgStamp(text) { return (message, time) }
+        return (callerID(text), nil)
+    }
+
+    /// `[Www Mmm DD HH:MM:SS YYYY] `.
+    static func dmesgWallClock(_ text: ByteText) -> (ByteText, LogTime)? {
+        guard text.first == 0x5B, let close = text.prefix(48).find(Pattern.closeBracket) else { return nil }
+        let inside = text[(text.startIndex + 1)..<close]
+        let (_, afterWeekday) = inside.token(at: inside.startIndex)
+        let monthStart = inside.skippingBlanks(from: afterWeekday)
+        guard let (rest, time) = bsdSyslog(inside[monthStart...]) else { return nil }
+        let yearText = rest.trimmed
+        guard let year = yearText.decimalNumber(at: yearText.startIndex), year.end == yearText.endIndex,
+            year.value < 10_000
+        else { return nil }
+        let nanos = time.nanoseconds + yearOffset(year.value) * 372 * 86_400 * 1_000_000_000
+        return (text[text.skippingBlanks(from: close + 1)...], LogTime(clock: .wallClock, nanoseconds: nanos))
+    }
+
+    // MARK: - syslog
+
+    /// `Mmm DD HH:MM:SS ` with a month name in any language (letters or UTF-8, optional '.').
+    static func bsdSyslog(_ text: ByteText) -> (ByteText, LogTime)? {
+        var index = text.startIndex
+        while index < text.endIndex, text[index].isLetter || text[index] >= 0x80 || text[index] == 0x2E {
+            index += 1
+        }
+        let monthName = text[text.startIndex..<index]
+        guard monthName.count >= 3, monthName.count <= 16, index < text.endIndex, text[index].isBlank else {
+            return nil
+        }
+        index = text.skippingBlanks(from: index)
+        guard let day = text.decimalNumber(at: index), day.value >= 1, day.value <= 31, day.end < text.endIndex,
+            text[day.end].isBlank
+        else { return nil }
+        index = text.skippingBlanks(from: day.end)
+        guard let (seconds, end) = clockTime(text, at: index) else { return nil }
+        let month = MonthNames.number(monthName) ?? 0
+        let dayIndex = Int64(month) * 32 + Int64(day.value)
+        let nanos = (dayIndex * 86_400 + seconds.0) * 1_000_000_000 + seconds.1
+        return (text[text.skippingBlanks(from: end)...], LogTime(clock: .wallClock, nanoseconds: nanos))
+    }
+
+    /// `HH:MM:SS[.frac]` → (seconds, nanoseconds), end index.
+    static func clockTime(_ text: ByteText, at: Int) -> ((Int64, Int64), Int)? {
+        guard let hours = text.decimalNumber(at: at), hours.value < 24, hours.end < text.endIndex,
+            text[hours.end] == 0x3A,
+            let minutes = text.decimalNumber(at: hours.end + 1), minutes.value < 60, minutes.end < text.endIndex,
+            text[minutes.end] == 0x3A,
+            let seconds = text.decimalNumber(at: minutes.end + 1), seconds.value < 61
+        else { return nil }
+        var end = seconds.end
+        var nanos: Int64 = 0
+        if end < text.endIndex, text[end] == 0x2E || text[end] == 0x2C, let fraction = text.decimalNumber(at: end + 1) {
+            let digits = fraction.end - end - 1
+            if digits <= 9 {
+                nanos = Int64(fraction.value)
+                for _ in digits..<9 { nanos *= 10 }
+            }
+            end = fraction.end
+        }
+        let total = Int64(hours.value) * 3600 + Int64(minutes.value) * 60 + Int64(seconds.value)
+        return ((total, nanos), end)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.frac][Z|±HH:MM|±HHMM] `.
+    static func rfc3339(_ text: ByteText) -> (ByteText, LogTime)? {
+        guard let year = text.decimalNumber(at: text.startIndex), year.end - text.startIndex == 4,
+            year.end < text.endIndex, text[year.end] == 0x2D,
+            let month = text.decimalNumber(at: year.end + 1), month.value >= 1, month.value <= 12,
+            month.end < text.endIndex, text[month.end] == 0x2D,
+            let day = text.decimalNumber(at: month.end + 1), day.value >= 1, day.value <= 31,
+            day.end < text.endIndex, text[day.end] == 0x54 || text[day.end] == 0x20,
+            let ((seconds, nanos), end) = clockTime(text, at: day.end + 1)
+        else { return nil }
+        var index = end
+        if index < text.endIndex, text[index] == 0x5A {
+            index += 1
+        } else if index < text.endIndex, text[index] == 0x2B || text[index] == 0x2D {
+            index += 1
+            while index < text.endIndex, text[index].isDigit || text[index] == 0x3A { index += 1 }
+        }
+        guard index == text.endIndex || text[index].isBlank else { return nil }
+        let days = (yearOffset(year.value) * 12 + Int64(month.value)) * 32 + Int64(day.value)
+        let time = LogTime(clock: .wallClock, nanoseconds: (days * 86_400 + seconds) * 1_000_000_000 + nanos)
+        return (text[text.skippingBlanks(from: index)...], time)
+    }
+
+    /// Years since 1970 (0 outside 1970–2199), keeping wall-clock nanoseconds inside Int64.
+    static func yearOffset(_ year: UInt64) -> Int64 {
+        (1970..<2200).contains(year) ? Int64(year) - 1970 : 0
+    }
+
+    /// After a syslog stamp: `[host] kernel: msg` → (msg, true); `[host] prog[pid]: msg` → (msg, false).
+    /// A line with neither host nor ident (journald `-o cat` style) is kept as a kernel message.
+    static func afterSyslogStamp(_ text: ByteText) -> (ByteText, Bool) {
+        var index = text.startIndex
+        for _ in 0..<2 {
+            let (word, end) = text.token(at: index)
+            if word.isEmpty { break }
+            if word.elementsEqual(Pattern.kernelColon) {
+                return (text[text.skippingBlanks(from: end)...], true)
+            }
+            if word.last == 0x3A {
+                // `ident:` or `ident[pid]:` of another program; a PCI-style `driver dev:` has a space first.
+                return (text[text.skippingBlanks(from: end)...], false)
+            }
+            index = text.skippingBlanks(from: end)
+        }
+        return (text, true)
+    }
+}
+
+/// Month abbreviations and names in the languages syslog is commonly localized to, lowercased.
+/// Unknown names still parse (the month counts as 0): only time differences matter to replay.
+enum MonthNames {
+    static let table: [[String]] = [
+        ["jan", "janv", "ene", "gen", "sty", "led", "янв", "січ", "jän", "tammi", "ocak"],
+        ["feb", "févr", "fév", "fev", "lut", "úno", "фев", "лют", "helmi", "şub"],
+        ["mar", "mars", "mär", "maa", "bře", "мар", "бер", "maalis"],
+        ["apr", "avr", "abr", "kwi", "dub", "апр", "кві", "huhti", "nis"],
+        ["may", "mai", "mei", "mag", "maj", "may", "kvě", "май", "мая", "тра", "touko"],
+        ["jun", "juin", "giu", "cze", "čvn", "июн", "чер", "kesä", "haz"],
+        ["jul", "juil", "lug", "lip", "čvc", "июл", "лип", "heinä", "tem"],
+        ["aug", "août", "ago", "sie", "srp", "авг", "сер", "elo", "ağu"],
+        ["sep", "sept", "set", "wrz", "zář", "сен", "вер", "syys", "eyl"],
+        ["oct", "okt", "out", "ott", "paź", "říj", "окт", "жов", "loka", "eki"],
+        ["nov", "lis", "noi", "ноя", "лис", "marras", "kas"],
+        ["dec", "déc", "dez", "dic", "gru", "pro", "дек", "гру", "joulu", "ara"],
+    ]
+
+    static func number(_ name: ByteText) -> Int? {
+        var text = name.string.lowercased()
+        if text.hasSuffix(".") { text.removeLast() }
+        for (month, names) in table.enumerated() where names.contains(text) { return month + 1 }
+        for (month, names) in table.enumerated() {
+            for candidate in names where text.hasPrefix(candidate) { return month + 1 }
+        }
+        return nil
+    }
+}

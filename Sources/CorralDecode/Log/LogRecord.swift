@@ -1,0 +1,147 @@
+/// One logical kernel message: a physical line, or several joined back together when a paste
+/// wrapped it (e-mail hard wraps, quoted-printable soft breaks, `/dev/kmsg` dictionaries).
+public struct LogRecord: Sendable {
+    /// 1-based line where the record starts, and where it ends.
+    public var firstLine: Int
+    public var lastLine: Int
+    /// The message after every prefix.
+    public var message: ByteText
+    public var time: LogTime?
+    public var format: LogFormat
+    public var fromKernel: Bool
+    /// The record had to be repaired (joined, quoted-printable decoded, or quote-stripped).
+    public var repaired: Bool
+}
+
+/// Turns physical lines into `LogRecord`s.
+///
+/// A line without a prefix, in a log whose lines have one, continues the record before it —
+/// unless it reads as a kernel message of its own. A line ending in `=` followed by an unprefixed
+/// line is a quoted-printable soft break (joined without a space); quoted-printable escapes
+/// (`=3D`) are decoded once the text shows it is quoted-printable: `=3D`, the escape of `=` itself,
+/// has been seen (`=20` alone is not proof: `device=20:00.0` is a normal AMD-Vi field).
+struct RecordAssembler {
+    /// Longest record kept; the rest of an endless wrapped line starts new records.
+    static let maximumRecordBytes = 64 * 1024
+
+    var forced: LogFormat?
+    private var pending: LogRecord?
+    private var pendingBytes: [UInt8]?
+    private var softBreak = false
+    private var quotedPrintable = false
+    private(set) var joinedLines = 0
+    private(set) var dictionaryLines = 0
+
+    init(forced: LogFormat? = nil) { self.forced = forced }
+
+    /// Adds a physical line; returns the record it completed, if any (at most one per line).
+    mutating func add(_ raw: ByteText, line number: Int) -> LogRecord? {
+        if !quotedPrintable, raw.contains(Self.qpEquals) { quotedPrintable = true }
+        let parsed = LinePrefix.parse(raw, forced: forced)
+        var endsWithEquals = false
+        if let last = parsed.message.last { endsWithEquals = last == 0x3D }
+
+        if pending != nil {
+            if parsed.isDictionary, pending?.format == .kmsg {
+                pending?.lastLine = number
+                dictionaryLines += 1
+                return nil
+            }
+            let size = (pendingBytes?.count ?? pending?.message.count ?? 0) + parsed.message.count
+            if !parsed.hasPrefix, size < Self.maximumRecordBytes {
+                if softBreak {
+                    append(parsed.message, separator: false, line: number)
+                    softBreak = endsWithEquals
+                    return nil
+                }
+                if pending?.format != .bare, !Self.looksLikeOwnMessage(parsed.message) {
+                    append(parsed.message, separator: true, line: number)
+                    softBreak = endsWithEquals
+                    return nil
+                }
+            }
+        }
+        let completed = flush()
+        pending = LogRecord(
+            firstLine: number, lastLine: number, message: parsed.message, time: parsed.time, format: parsed.format,
+            fromKernel: parsed.fromKernel, repaired: parsed.quoted)
+        pendingBytes = nil
+        softBreak = endsWithEquals
+        return completed
+    }
+
+    /// Ends the input: returns the last record.
+    mutating func finish() -> LogRecord? {
+        flush()
+    }
+
+    private mutating func append(_ text: ByteText, separator: Bool, line: Int) {
+        guard var record = pending else { return }
+        var bytes = pendingBytes ?? Array(record.message)
+        if !separator {
+            if bytes.last == 0x3D { bytes.removeLast() }
+        } else if let last = bytes.last, !last.isBlank, !text.isEmpty {
+            bytes.append(0x20)
+        }
+        bytes.append(contentsOf: text)
+        record.lastLine = line
+        record.repaired = true
+        pendingBytes = bytes
+        pending = record
+        joinedLines += 1
+    }
+
+    private mutating func flush() -> LogRecord? {
+        guard var record = pending else { return nil }
+        if let bytes = pendingBytes { record.message = bytes[...] }
+        if quotedPrintable, record.message.contains(Self.equals) {
+            record.message = Self.decodeQuotedPrintable(record.message)
+            record.repaired = true
+        }
+        pending = nil
+        pendingBytes = nil
+        softBreak = false
+        return record
+    }
+
+    /// Whether an unprefixed line is a kernel message in its own right rather than the tail of a
+    /// wrapped one: it names a device the way dev_printk does, or carries a subsystem prefix.
+    static func looksLikeOwnMessage(_ text: ByteText) -> Bool {
+        for anchor in ownMessageAnchors where text.starts(with: anchor) { return true }
+        let (first, afterFirst) = text.token(at: text.startIndex)
+        guard first.count >= 2, first.count <= 32 else { return false }
+        let name = first.last == 0x3A ? first.dropLast() : first
+        guard name.allSatisfy({ $0.isLetter || $0.isDigit || $0 == 0x2D || $0 == 0x5F }) else { return false }
+        // `subsystem: ...` (pr_fmt) or `driver device: ...` (dev_printk).
+        if first.last == 0x3A { return true }
+        let (second, _) = text.token(at: text.skippingBlanks(from: afterFirst))
+        return second.count >= 2 && second.last == 0x3A
+    }
+
+    private static let ownMessageAnchors: [[UInt8]] = [
+        "DMAR", "AMD-Vi", "arm-smmu", "irq ", "pcieport", "pciehp", "AER:", "DPC:", "iommu",
+    ].map { Array($0.utf8) }
+
+    private static let qpEquals = [UInt8](ascii: "=3D")
+    private static let equals = [UInt8](ascii: "=")
+
+    /// Decodes `=XX` escapes (uppercase hex, RFC 2045 §6.7); anything else is kept as is.
+    static func decodeQuotedPrintable(_ text: ByteText) -> ByteText {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count)
+        var index = text.startIndex
+        while index < text.endIndex {
+            let byte = text[index]
+            if byte == 0x3D, index + 2 < text.endIndex, let high = text[index + 1].hexValue,
+                let low = text[index + 2].hexValue, !text[index + 1].isLower, !text[index + 2].isLower
+            {
+                out.append(high << 4 | low)
+                index += 3
+            } else {
+                out.append(byte)
+                index += 1
+            }
+        }
+        return out[...]
+    }
+}

@@ -1,0 +1,201 @@
+import CorralCore
+
+/// A line or record of kernel log text, as raw bytes.
+///
+/// Kernel logs are parsed as bytes, not `String`s: a storm log is gigabytes of ASCII, arbitrary
+/// bytes must never trap, and nothing needs Unicode until a field is shown to a person.
+/// Every accessor is bounds-checked by construction and returns `nil` instead of failing.
+public typealias ByteText = ArraySlice<UInt8>
+
+extension ArraySlice where Element == UInt8 {
+    /// The text as a `String` (invalid UTF-8 is repaired, never fatal).
+    var string: String { String(decoding: self, as: UTF8.self) }
+
+    /// First index at or after `from` where `needle` starts.
+    func find(_ needle: [UInt8], from: Int? = nil) -> Int? {
+        guard let first = needle.first else { return from ?? startIndex }
+        var index = Swift.max(from ?? startIndex, startIndex)
+        let last = endIndex - needle.count
+        while index <= last {
+            if self[index] == first {
+                var matched = true
+                var offset = 1
+                while offset < needle.count {
+                    if self[index + offset] != needle[offset] {
+                        matched = false
+                        break
+                    }
+                    offset += 1
+                }
+                if matched { return index }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// Whether `needle` occurs anywhere.
+    func contains(_ needle: [UInt8]) -> Bool { find(needle) != nil }
+
+    /// Whether the bytes at `at` are `needle`.
+    func matches(_ needle: [UInt8], at: Int) -> Bool {
+        guard at >= startIndex, at + needle.count <= endIndex else { return false }
+        var offset = 0
+        while offset < needle.count {
+            if self[at + offset] != needle[offset] { return false }
+            offset += 1
+        }
+        return true
+    }
+
+    /// Whether the text starts with `needle`.
+    func starts(with needle: [UInt8]) -> Bool { matches(needle, at: startIndex) }
+
+    /// Whether the text ends with `needle`.
+    func ends(with needle: [UInt8]) -> Bool { matches(needle, at: endIndex - needle.count) }
+
+    /// Index of the first byte at or after `from` that is not a space or tab.
+    func skippingBlanks(from: Int) -> Int {
+        var index = from
+        while index < endIndex, self[index] == 0x20 || self[index] == 0x09 { index += 1 }
+        return index
+    }
+
+    /// The text without leading and trailing blanks (space, tab, CR).
+    var trimmed: ByteText {
+        var start = startIndex
+        var end = endIndex
+        while start < end, self[start].isBlank { start += 1 }
+        while end > start, self[end - 1].isBlank || self[end - 1] == 0x0D { end -= 1 }
+        return self[start..<end]
+    }
+}
+
+extension UInt8 {
+    var isBlank: Bool { self == 0x20 || self == 0x09 }
+    var isDigit: Bool { self >= 0x30 && self <= 0x39 }
+    var isUpper: Bool { self >= 0x41 && self <= 0x5A }
+    var isLower: Bool { self >= 0x61 && self <= 0x7A }
+    var isLetter: Bool { isUpper || isLower }
+
+    /// The value of a hex digit, or nil.
+    var hexValue: UInt8? {
+        switch self {
+        case 0x30...0x39: self - 0x30
+        case 0x61...0x66: self - 0x61 + 10
+        case 0x41...0x46: self - 0x41 + 10
+        default: nil
+        }
+    }
+}
+
+/// A number read from text, with the index just after it.
+struct ScannedNumber {
+    var value: UInt64
+    var end: Int
+}
+
+extension ArraySlice where Element == UInt8 {
+    /// Reads hex digits at `at` (an optional `0x`/`0X` is skipped). At most 16 digits: longer
+    /// runs are not a number a kernel printed with `%llx`, so they fail instead of wrapping.
+    func hexNumber(at: Int, allowPrefix: Bool = true) -> ScannedNumber? {
+        var index = at
+        if allowPrefix, index + 1 < endIndex, self[index] == 0x30, self[index + 1] | 0x20 == 0x78,
+            index + 2 < endIndex, self[index + 2].hexValue != nil
+        {
+            index += 2
+        }
+        var value: UInt64 = 0
+        var digits = 0
+        while index < endIndex, let digit = self[index].hexValue {
+            guard digits < 16 else { return nil }
+            value = value << 4 | UInt64(digit)
+            digits += 1
+            index += 1
+        }
+        return digits == 0 ? nil : ScannedNumber(value: value, end: index)
+    }
+
+    /// Reads decimal digits at `at` (optional leading `-` is not accepted here).
+    func decimalNumber(at: Int) -> ScannedNumber? {
+        var index = at
+        var value: UInt64 = 0
+        var digits = 0
+        while index < endIndex, self[index].isDigit {
+            let (product, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = product.addingReportingOverflow(UInt64(self[index] - 0x30))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+            digits += 1
+            index += 1
+        }
+        return digits == 0 ? nil : ScannedNumber(value: value, end: index)
+    }
+
+    /// Reads a number written `0x…` (hex) or plain digits (decimal) — the two ways the kernel
+    /// prints codes across versions (`%02d` then `0x%02x` in VT-d's fault reason).
+    func hexOrDecimalNumber(at: Int) -> ScannedNumber? {
+        if at + 1 < endIndex, self[at] == 0x30, self[at + 1] | 0x20 == 0x78 {
+            return hexNumber(at: at)
+        }
+        return decimalNumber(at: at)
+    }
+
+    /// The value after `key` (e.g. `flags=`), read as hex, searching from `from`.
+    func hexField(_ key: [UInt8], from: Int? = nil) -> ScannedNumber? {
+        guard let at = find(key, from: from) else { return nil }
+        return hexNumber(at: skippingBlanks(from: at + key.count))
+    }
+
+    /// Reads a PCI address at `at`: `SSSS:BB:DD.F`, `BB:DD.F` or the short-lived VT-d form
+    /// `0xBB:0xDD.F`. Returns the address and the index after it.
+    func pciAddress(at: Int, segment defaultSegment: UInt32 = 0) -> (PCIAddress, Int)? {
+        var fields: [UInt64] = []
+        var index = at
+        var separators: [UInt8] = []
+        while fields.count < 4 {
+            guard let number = hexNumber(at: index) else { return nil }
+            let width = number.end - index
+            guard width <= 10 else { return nil }
+            fields.append(number.value)
+            index = number.end
+            guard index < endIndex, self[index] == 0x3A || self[index] == 0x2E, separators.last != 0x2E else { break }
+            separators.append(self[index])
+            index += 1
+        }
+        // Either bus:dev.fn (":" ".") or seg:bus:dev.fn (":" ":" ".").
+        let segment: UInt64
+        let bus: UInt64
+        let device: UInt64
+        let function: UInt64
+        switch (fields.count, separators) {
+        case (3, [0x3A, 0x2E]):
+            (segment, bus, device, function) = (UInt64(defaultSegment), fields[0], fields[1], fields[2])
+        case (4, [0x3A, 0x3A, 0x2E]):
+            (segment, bus, device, function) = (fields[0], fields[1], fields[2], fields[3])
+        default:
+            return nil
+        }
+        guard segment <= UInt32.max, bus <= 0xFF, device < 32, function < 8,
+            let address = PCIAddress(
+                segment: UInt32(segment), bus: UInt8(bus), device: UInt8(device), function: UInt8(function))
+        else { return nil }
+        // A following hex digit or '.' means this was something longer (a version, an address).
+        if index < endIndex, self[index].hexValue != nil { return nil }
+        return (address, index)
+    }
+
+    /// The first whitespace-free token at `at`, and the index after it.
+    func token(at: Int) -> (ByteText, Int) {
+        var end = at
+        while end < endIndex, !self[end].isBlank { end += 1 }
+        return (self[at..<end], end)
+    }
+}
+
+/// Byte strings for the patterns below, written once.
+extension Array where Element == UInt8 {
+    init(ascii text: StaticString) {
+        self = text.withUTF8Buffer { Array($0) }
+    }
+}

@@ -76,6 +76,14 @@ public struct KernelLogParser {
                 statistics.recordsInEvents += 1
                 return
             }
+            // A wrongly joined record: its first line may still continue the event.
+            if let head = record.head, current.family.absorb(KernelMessage(head), into: &current) {
+                current.event.lastLine = record.firstLine
+                open = current
+                statistics.recordsInEvents += 1
+                statistics.skipped += 1
+                return
+            }
             close(emit)
         }
         context.line = record.firstLine

@@ -74,6 +74,9 @@ enum LinePrefix {
                 if let (message, time) = dmesgStamp(rest) { return result(message, time, .dmesg) }
                 return result(rest, nil, .syslog)
             }
+            // ftrace output (`irq/26-aerdrv-47 [000] ..... 3.865734: aer_event: ...`) is a
+            // second view of events the kernel also logs: not parsed as log lines.
+            if isTraceLine(body) { return result(body, nil, .bare, kernel: false) }
             // Junk before a dmesg stamp (a shell prompt pasted with the output).
             if let stamp = body.prefix(96).find(Pattern.openBracket), stamp > body.startIndex,
                 let (message, time) = dmesgStamp(body[stamp...])
@@ -82,6 +85,31 @@ enum LinePrefix {
             }
         }
         return result(body, nil, .bare)
+    }
+
+    // MARK: - ftrace
+
+    /// `<comm>-<pid> [<cpu>] <flags> <seconds>.<micros>: <event>:` (trace_pipe / trace output).
+    static func isTraceLine(_ text: ByteText) -> Bool {
+        let (task, afterTask) = text.token(at: text.startIndex)
+        guard let dash = task.lastIndex(of: 0x2D), dash + 1 < task.endIndex,
+            task[(dash + 1)...].allSatisfy(\.isDigit)
+        else { return false }
+        let cpuStart = text.skippingBlanks(from: afterTask)
+        guard text.matches(Pattern.openBracket, at: cpuStart), let cpu = text.decimalNumber(at: cpuStart + 1),
+            text.matches(Pattern.closeBracket, at: cpu.end)
+        else { return false }
+        var index = text.skippingBlanks(from: cpu.end + 1)
+        for _ in 0..<2 {
+            let (word, end) = text.token(at: index)
+            if let seconds = word.decimalNumber(at: word.startIndex), seconds.end < word.endIndex,
+                word[seconds.end] == 0x2E, word.last == 0x3A
+            {
+                return true
+            }
+            index = text.skippingBlanks(from: end)
+        }
+        return false
     }
 
     // MARK: - /dev/kmsg

@@ -3,7 +3,7 @@
 /// Like the kernel's IOMMU core and its vendor drivers: the parser knows nothing vendor-specific;
 /// each family says whether a record starts one of its events and which following records
 /// belong to an event it opened (multi-line reports are assembled into one event).
-protocol LogEventFamily {
+protocol LogEventFamily: Sendable {
     /// Whether `message` starts an event (or is one of this family's lines without an event).
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch
     /// Whether `message` continues `open` (an event this family opened); updates it if so.

@@ -11,6 +11,9 @@ public struct LogRecord: Sendable {
     public var fromKernel: Bool
     /// The record had to be repaired (joined, quoted-printable decoded, or quote-stripped).
     public var repaired: Bool
+    /// For a record joined from several lines: the first line's message alone, so an event
+    /// that the join spoiled can still take the first line (a heuristic join can be wrong).
+    public var head: ByteText? = nil
 }
 
 /// Turns physical lines into `LogRecord`s.
@@ -77,6 +80,7 @@ struct RecordAssembler {
 
     private mutating func append(_ text: ByteText, separator: Bool, line: Int) {
         guard var record = pending else { return }
+        if record.head == nil { record.head = record.message }
         var bytes = pendingBytes ?? Array(record.message)
         if !separator {
             if bytes.last == 0x3D { bytes.removeLast() }
@@ -108,6 +112,12 @@ struct RecordAssembler {
     /// wrapped one: it names a device the way dev_printk does, or carries a subsystem prefix.
     static func looksLikeOwnMessage(_ text: ByteText) -> Bool {
         for anchor in ownMessageAnchors where text.starts(with: anchor) { return true }
+        // A separator a script or a person put between pastes (`=====`, `-----`, `#####`).
+        if text.count >= 3, let first = text.first, first == 0x3D || first == 0x2D || first == 0x23 || first == 0x2A,
+            text.prefix(3).allSatisfy({ $0 == first })
+        {
+            return true
+        }
         let (first, afterFirst) = text.token(at: text.startIndex)
         guard first.count >= 2, first.count <= 32 else { return false }
         let name = first.last == 0x3A ? first.dropLast() : first

@@ -1,0 +1,111 @@
+import CorralCore
+import CorralDecode
+import Foundation
+
+/// The human summary of `corral decode`: what each device did, then where every line went.
+struct DecodeReport {
+    static let listedByDefault = 20
+
+    let listAll: Bool
+    private var listed: [LogEvent] = []
+    private var unlisted = 0
+    private var perSubject: [String: [LogEvent.Kind: Int]] = [:]
+    private var subjectOrder: [String] = []
+
+    init(listAll: Bool) { self.listAll = listAll }
+
+    mutating func add(_ event: LogEvent) {
+        if listAll || listed.count < Self.listedByDefault {
+            listed.append(event)
+        } else {
+            unlisted += 1
+        }
+        let subject = Self.subject(event)
+        if perSubject[subject] == nil { subjectOrder.append(subject) }
+        perSubject[subject, default: [:]][event.kind, default: 0] += 1
+    }
+
+    /// Who an event is about, for the per-device table.
+    static func subject(_ event: LogEvent) -> String {
+        if let device = event.device { return device.description }
+        if let iommu = event.iommu {
+            return event.streamID.map { "\(iommu) sid \($0)" } ?? "\(iommu)"
+        }
+        if let irq = event.irq { return "irq \(irq)" }
+        if event.kind == .suppressed { return "(kernel rate limiting)" }
+        return event.vendor.map { "(\($0), no device named)" } ?? "(no device named)"
+    }
+
+    /// One event as a line of text.
+    static func line(_ event: LogEvent) -> String {
+        var parts: [String] = [event.kind.rawValue]
+        if let vendor = event.vendor { parts.append(vendor.rawValue) }
+        parts.append(subject(event))
+        if let access = event.access { parts.append(access.rawValue) }
+        if let address = event.address { parts.append(address.description) }
+        if let severity = event.severity { parts.append(severity.rawValue) }
+        if let reason = event.reason { parts.append("reason 0x" + Hex.string(reason)) }
+        if let count = event.count { parts.append("\(Count.grouped(count)) messages dropped") }
+        if let change = event.slotChange { parts.append(change.rawValue) }
+        if let text = event.reasonText { parts.append("— " + text) }
+        return parts.joined(separator: "  ")
+    }
+
+    func render(source: String, statistics: LogStatistics, overlong: Int) -> String {
+        var out: [String] = []
+        let eventCount = statistics.eventCount
+        out.append(
+            "\(source): \(Count.grouped(statistics.lines)) lines, \(Count.grouped(eventCount)) device event\(eventCount == 1 ? "" : "s")"
+                + (statistics.formats.isEmpty ? "" : "; format " + formats(statistics)))
+        if eventCount == 0 {
+            out.append("No device events found.")
+        } else {
+            out.append("")
+            out.append("By device:")
+            let width = subjectOrder.map(\.count).max() ?? 0
+            for subject in subjectOrder {
+                let counts = LogEvent.Kind.allCases.compactMap { kind in
+                    perSubject[subject]?[kind].map { "\(Count.grouped($0)) \(kind)" }
+                }
+                out.append(
+                    "  " + subject.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                        + counts.joined(separator: ", "))
+            }
+            out.append("")
+            out.append(
+                listAll
+                    ? "Events:"
+                    : "Events (first \(min(listed.count, Self.listedByDefault)); --events lists all, --json for scripts):"
+            )
+            for event in listed {
+                let time = event.time.map { "\($0)" } ?? "-"
+                out.append("  line \(event.line)  \(time)  " + Self.line(event))
+            }
+            if unlisted > 0 { out.append("  ... \(Count.grouped(unlisted)) more") }
+        }
+        if statistics.suppressedMessages > 0 {
+            out.append("")
+            out.append(
+                "The kernel's rate limiting dropped \(Count.grouped(statistics.suppressedMessages)) messages: the counts above are lower bounds."
+            )
+        }
+        out.append("")
+        var accounting =
+            "Lines: \(Count.grouped(statistics.recordsInEvents)) records in events, "
+            + "\(Count.grouped(statistics.knownWithoutEvent)) known without an event, "
+            + "\(Count.grouped(statistics.skipped)) skipped (not device events)"
+        if statistics.nonKernel > 0 { accounting += ", \(Count.grouped(statistics.nonKernel)) from other programs" }
+        if statistics.repairedRecords > 0 { accounting += ", \(Count.grouped(statistics.repairedRecords)) repaired" }
+        if overlong > 0 { accounting += ", \(overlong) over-long lines cut" }
+        out.append(accounting + ".")
+        if statistics.malformed > 0 {
+            out.append("Malformed: \(statistics.malformed) record(s) with unreadable fields:")
+            for (line, why) in statistics.malformedExamples { out.append("  line \(line): \(why)") }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    func formats(_ statistics: LogStatistics) -> String {
+        statistics.formats.sorted { $0.value > $1.value }.map { $0.key.rawValue }.joined(separator: ", ")
+    }
+}

@@ -22,8 +22,8 @@ struct DecodeCommand: ParsableCommand {
             With --vendor, the arguments are one raw record, either as the words the kernel \
             prints (one 0x value per word) or as bytes in memory order:
               corral decode --vendor smmuv3 0x0000010000000010 0x0000020000000000 0x90000f040 0x0
-              corral decode --vendor amd-vi 0x00000500 0x20500012 0xff6101b0 0x0
-              corral decode --vendor vtd 0x9c000000 0xc0000600000000f0
+              corral decode --vendor amd-vi 0x00000500 0x20700012 0xff6101b0 0x0
+              corral decode --vendor vtd 0x9c000000 0xc000000600000010
               corral decode --vendor smmuv2 0x402 0x7c0020 0x9c4b9000 0x800
             """)
 

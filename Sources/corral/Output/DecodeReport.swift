@@ -31,6 +31,7 @@ struct DecodeReport {
         if let iommu = event.iommu {
             return event.streamID.map { "\(iommu) sid \($0)" } ?? "\(iommu)"
         }
+        if let streamID = event.streamID { return "sid \(streamID)" }
         if let irq = event.irq { return "irq \(irq)" }
         if event.kind == .suppressed { return "(kernel rate limiting)" }
         return event.vendor.map { "(\($0), no device named)" } ?? "(no device named)"

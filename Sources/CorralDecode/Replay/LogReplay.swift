@@ -1,0 +1,139 @@
+import CorralCore
+
+/// Runs a kernel log through the containment engine in virtual time taken from the log's own
+/// timestamps, and says per device what happened and what Corral would have done.
+///
+/// The engine runs in recommend mode whatever the policy says: a log records what the kernel
+/// saw, not what an action would have changed, so every action is reported as a
+/// recommendation with the time it would have been taken.
+public struct LogReplay {
+    /// What one device (or IOMMU, or IRQ) did in the log.
+    public struct Subject: Sendable {
+        public var name: String
+        public var firstLine: Int
+        public var events: [LogEvent.Kind: Int] = [:]
+        /// Most events in one second of log time (1 s buckets).
+        public var peakPerSecond = 0
+        /// Storms the engine found (entries into containment).
+        public var storms = 0
+        public var decisions: [Decision] = []
+        var bucket: Int64 = .min
+        var inBucket = 0
+    }
+
+    public private(set) var engine: Engine
+    public private(set) var subjects: [String: Subject] = [:]
+    public private(set) var order: [String] = []
+    /// Events the log gives no device for (by class), still counted.
+    public private(set) var unattributed: [LogEvent.Kind: Int] = [:]
+    /// Total the kernel said it dropped (`callbacks suppressed`): the counts are lower bounds.
+    public private(set) var suppressed: UInt64 = 0
+    public private(set) var overflows = 0
+    /// How often a timestamp went backwards (kept at the last time instead).
+    public private(set) var timeWentBackwards = 0
+    /// The clock virtual time came from (nil: no timestamps; one line per `lineInterval`).
+    public private(set) var clock: LogTime.Clock?
+    public let lineInterval: Duration
+    public private(set) var now = Instant.zero
+    /// Virtual time of the last event (the log's span from its first event).
+    public private(set) var lastEventAt = Instant.zero
+    private var origin: Int64?
+    public private(set) var allDecisions: [Decision] = []
+
+    public init(policy: Policy, lineInterval: Duration = .milliseconds(1)) {
+        var policy = policy
+        policy.mode = .recommend
+        engine = Engine(policy: policy)
+        self.lineInterval = lineInterval
+    }
+
+    /// Feeds one event from the parser (in line order).
+    public mutating func add(_ event: LogEvent) {
+        advanceClock(to: event)
+        lastEventAt = now
+        let name = Self.subjectName(event)
+        var subject = subjects[name] ?? Subject(name: name, firstLine: event.line)
+        if subjects[name] == nil { order.append(name) }
+        subject.events[event.kind, default: 0] += 1
+        let second = now.nanoseconds / 1_000_000_000
+        if second != subject.bucket {
+            subject.bucket = second
+            subject.inBucket = 0
+        }
+        subject.inBucket += 1
+        subject.peakPerSecond = max(subject.peakPerSecond, subject.inBucket)
+        subjects[name] = subject
+        if event.kind == .suppressed, let count = event.count { suppressed &+= count }
+        if event.kind == .queueOverflow { overflows += 1 }
+        guard let deviceEvent = event.deviceEvent else {
+            if event.kind != .suppressed && event.kind != .queueOverflow { unattributed[event.kind, default: 0] += 1 }
+            return
+        }
+        record(engine.handle(deviceEvent, at: now))
+    }
+
+    /// Ends the replay: timers due within a minute of the last event fire.
+    public mutating func finish() {
+        let end = now + .seconds(60)
+        while let deadline = engine.nextDeadline, deadline <= end {
+            now = max(now, deadline)
+            record(engine.advance(to: deadline))
+        }
+    }
+
+    private mutating func advanceClock(to event: LogEvent) {
+        let target: Instant
+        if let time = event.time, clock == nil || clock == time.clock {
+            clock = time.clock
+            let base = origin ?? time.nanoseconds
+            origin = base
+            target = Instant(nanoseconds: time.nanoseconds &- base)
+        } else if clock == nil {
+            target = Instant(nanoseconds: Int64(event.line) &* lineInterval.nanosecondsClamped)
+        } else {
+            target = now
+        }
+        if target < now {
+            timeWentBackwards += 1
+        } else if target > now {
+            record(engine.advance(to: target))
+            now = target
+        }
+    }
+
+    private mutating func record(_ decisions: [Decision]) {
+        for decision in decisions {
+            allDecisions.append(decision)
+            let name = Self.subjectName(decision.subject)
+            var subject = subjects[name] ?? Subject(name: name, firstLine: 0)
+            if subjects[name] == nil { order.append(name) }
+            subject.decisions.append(decision)
+            if let to = decision.to, to.isContained || to.name == "awaiting-owner",
+                !(decision.from?.isContained ?? false),
+                decision.from?.name != "awaiting-owner"
+            {
+                subject.storms += 1
+            }
+            subjects[name] = subject
+        }
+    }
+
+    static func subjectName(_ event: LogEvent) -> String {
+        if let device = event.device { return device.description }
+        if let iommu = event.iommu, let streamID = event.streamID {
+            return SMMUStream(iommu: iommu, streamID: streamID).description
+        }
+        if let irq = event.irq { return "irq \(irq)" }
+        if let iommu = event.iommu { return iommu.description }
+        if event.kind == .suppressed { return "(kernel rate limiting)" }
+        return "(\(event.vendor?.rawValue ?? event.kind.rawValue): no device named)"
+    }
+
+    static func subjectName(_ subject: CorralCore.Subject) -> String {
+        switch subject {
+        case .device(let device): device.description
+        case .iommu(let iommu): iommu.description
+        case .irq(let irq): "irq \(irq)"
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import CorralCore
+import CorralDecode
+
+/// Output of `corral replay`.
+enum ReplayReport {
+    static func timeline(_ replay: LogReplay) -> String {
+        switch replay.clock {
+        case .sinceBoot: "virtual time from the log's boot-clock timestamps"
+        case .wallClock: "virtual time from the log's wall-clock timestamps (1 s resolution in syslog)"
+        case nil: "no timestamps in the log: one line every \(replay.lineInterval.compact), virtual time"
+        }
+    }
+
+    static func text(_ replay: LogReplay, source: String, statistics: LogStatistics) -> String {
+        var out: [String] = []
+        out.append("corral replay \(source) — \(timeline(replay)); recommend mode (what Corral would have done)")
+        out.append(
+            "\(Count.grouped(statistics.lines)) lines, \(Count.grouped(statistics.eventCount)) device events over "
+                + "\(Duration.nanoseconds(replay.lastEventAt.nanoseconds).readable) of log time.")
+        if replay.timeWentBackwards > 0 {
+            out.append(
+                "Timestamps went backwards \(replay.timeWentBackwards) time(s); those events were kept at the last time."
+            )
+        }
+        for name in replay.order {
+            guard let subject = replay.subjects[name] else { continue }
+            out.append("")
+            out.append(subject.firstLine > 0 ? "\(name)  (first at line \(subject.firstLine))" : name)
+            let counts = LogEvent.Kind.allCases.compactMap { kind in
+                subject.events[kind].map { "\(Count.grouped($0)) \(kind)" }
+            }
+            if !counts.isEmpty {
+                out.append(
+                    "  events: " + counts.joined(separator: ", ") + "; peak \(Count.grouped(subject.peakPerSecond))/s")
+            }
+            out.append("  storms found: \(subject.storms)")
+            if subject.decisions.isEmpty {
+                out.append("  Corral would have done nothing (below every threshold).")
+            } else {
+                out.append("  Corral would have:")
+                for decision in subject.decisions {
+                    out.append("    " + TextReport.decision(decision))
+                }
+            }
+        }
+        out.append("")
+        if replay.suppressed > 0 {
+            out.append(
+                "Lost to kernel rate limiting: \(Count.grouped(replay.suppressed)) messages (`callbacks suppressed`): "
+                    + "every count above is a lower bound.")
+        }
+        if replay.overflows > 0 {
+            out.append("Hardware queue overflows reported: \(replay.overflows) (faults the IOMMU itself dropped).")
+        }
+        if !replay.unattributed.isEmpty {
+            let parts = replay.unattributed.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }
+            out.append(
+                "Events without a device named in the log (counted, not attributed): " + parts.joined(separator: ", ")
+                    + ".")
+        }
+        if statistics.malformed > 0 {
+            out.append("Malformed records skipped: \(statistics.malformed) (see `corral decode` for lines).")
+        }
+        return out.joined(separator: "\n")
+    }
+
+    static func printJSON(_ replay: LogReplay, statistics: LogStatistics) {
+        for decision in replay.allDecisions { print(JSONLine.decision(decision)) }
+        for name in replay.order {
+            guard let subject = replay.subjects[name] else { continue }
+            let events = LogEvent.Kind.allCases.compactMap { kind in
+                subject.events[kind].map { "\"\(kind.rawValue)\":\($0)" }
+            }.joined(separator: ",")
+            print(
+                "{\"type\":\"subject\",\"subject\":\(JSONText.quoted(name)),\"first_line\":\(subject.firstLine),"
+                    + "\"events\":{\(events)},\"peak_per_second\":\(subject.peakPerSecond),\"storms\":\(subject.storms),"
+                    + "\"decisions\":\(subject.decisions.count)}")
+        }
+        let unattributed = replay.unattributed.map { "\"\($0.key.rawValue)\":\($0.value)" }.joined(separator: ",")
+        let clock = replay.clock.map { "\"\($0.rawValue)\"" } ?? "null"
+        print(
+            "{\"type\":\"summary\",\"lines\":\(statistics.lines),\"events\":\(statistics.eventCount),"
+                + "\"clock\":\(clock),\"span_ns\":\(replay.lastEventAt.nanoseconds),\"suppressed\":\(replay.suppressed),"
+                + "\"overflows\":\(replay.overflows),\"unattributed\":{\(unattributed)},"
+                + "\"time_went_backwards\":\(replay.timeWentBackwards),\"malformed\":\(statistics.malformed)}")
+    }
+}

@@ -1,0 +1,92 @@
+import CorralCore
+import Testing
+
+@testable import CorralDecode
+
+@Suite struct ReplayTests {
+    /// `count` VT-d write faults from 03:00.0, one every `gapMicros`, starting at 100 s of boot.
+    static func vtdStorm(count: Int, gapMicros: Int, device: String = "03:00.0") -> String {
+        (0..<count).map { index in
+            let micros = 100_000_000 + index * gapMicros
+            let stamp = "\(micros / 1_000_000).\(String(micros % 1_000_000).leftPadded(6))"
+            return
+                "[\(stamp)] DMAR: [DMA Write NO_PASID] Request device [\(device)] fault addr 0x\(String(0x1000 * index, radix: 16)) [fault reason 0x05] PTE Write access is not set"
+        }.joined(separator: "\n")
+    }
+
+    static func replay(_ text: String, policy: Policy = Policy()) -> LogReplay {
+        var replay = LogReplay(policy: policy)
+        let (events, _) = KernelLogParser.parse(text)
+        for event in events { replay.add(event) }
+        replay.finish()
+        return replay
+    }
+
+    @Test func stormIsFoundAtTheLogsOwnTime() throws {
+        // 2,000 faults at 10,000/s: past the default storm threshold (1000/1s).
+        let replay = Self.replay(Self.vtdStorm(count: 2_000, gapMicros: 100))
+        #expect(replay.clock == .sinceBoot)
+        let subject = try #require(replay.subjects["0000:03:00.0"])
+        #expect(subject.events[.dmaFault] == 2_000)
+        #expect(subject.peakPerSecond == 2_000)
+        #expect(subject.storms == 1)
+        #expect(subject.decisions.allSatisfy { $0.action == nil || $0.action!.isRecommendation || $0.action!.isReport })
+        let first = try #require(subject.decisions.first { $0.action?.isRecommendation == true })
+        // The 1000/1s storm bucket leaks 1,000/s while faults arrive at 10,000/s: it fills after
+        // 1,000 / 9,000 s ≈ 111 ms of the log's own time.
+        #expect(first.at >= Instant.milliseconds(105) && first.at <= Instant.milliseconds(115))
+        #expect(replay.lastEventAt == Instant.microseconds(199_900))
+    }
+
+    @Test func quietDeviceGetsNothing() throws {
+        let replay = Self.replay(Self.vtdStorm(count: 5, gapMicros: 1_000_000))
+        let subject = try #require(replay.subjects["0000:03:00.0"])
+        #expect(subject.storms == 0 && subject.decisions.allSatisfy { $0.action == nil })
+    }
+
+    @Test func noTimestampsMeansOneLinePerInterval() throws {
+        let text = Self.vtdStorm(count: 3, gapMicros: 1).split(separator: "\n").map {
+            $0.drop { $0 != "]" }.dropFirst(2)
+        }
+        .joined(separator: "\n")
+        var replay = LogReplay(policy: Policy(), lineInterval: .milliseconds(5))
+        for event in KernelLogParser.parse(text).0 { replay.add(event) }
+        #expect(replay.clock == nil)
+        #expect(replay.lastEventAt == Instant.milliseconds(15))
+    }
+
+    @Test func rateLimitingAndUnattributedAreReported() {
+        let text = """
+            [  144.480629] dmar_fault: 893 callbacks suppressed
+            [  144.480641] AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x001a address=0xfffc8000 flags=0x0050]
+            """
+        let replay = Self.replay(text)
+        #expect(replay.suppressed == 893)
+        #expect(replay.unattributed[.dmaFault] == 1)
+    }
+
+    @Test func deviceEventMappingKeepsTheVendorMeaning() throws {
+        let (events, _) = KernelLogParser.parse(
+            """
+            [    1.0] DMAR: [DMA Write NO_PASID] Request device [00:03.0] fault addr 0x100000 [fault reason 0x05] PTE Write access is not set
+            [    2.0] pcieport 0000:00:1c.0: pciehp: Slot(1): Link Down
+            [    3.0] nvme 0000:01:00.0: Removing after probe failure status: -19
+            """)
+        guard case .dmaFault(let fault)? = events[0].deviceEvent else {
+            Issue.record("not a DMA fault: \(events[0])")
+            return
+        }
+        #expect(fault.kind == .writeToReadOnly && fault.access == .write && fault.vendor == .intelVTd)
+        let port = try PCIAddress(parsing: "0000:00:1c.0")
+        #expect(events[1].deviceEvent == .linkChanged(port: port, up: false))
+        #expect(events[2].deviceEvent == .deviceLost(.pci(try PCIAddress(parsing: "0000:01:00.0"))))
+    }
+}
+
+extension Action {
+    var isReport: Bool { if case .reportStorm = self { true } else { false } }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -39,6 +39,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Benchmarks print figures and assert nothing: `swift run -c release corral-bench`.
+        .executableTarget(name: "corral-bench", dependencies: ["CorralCore", "CorralDecode"]),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore"]),

@@ -1,0 +1,138 @@
+import CorralCore
+import CorralDecode
+import Foundation
+
+// Decode benchmarks: prints figures, asserts nothing (timed tests are not allowed; see
+// DEVELOPERS.md). Usage:
+//   swift run -c release corral-bench [--size-mb 1024] [--file /tmp/corral-storm.log] [--records 2000000]
+// The storm log is generated (seeded) once and reused while its size matches.
+
+func option(_ name: String, default value: String) -> String {
+    let arguments = CommandLine.arguments.dropFirst()
+    guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex else {
+        return value
+    }
+    return arguments[arguments.index(after: index)]
+}
+let sizeMB = Int(option("--size-mb", default: "1024")) ?? 1024
+let path = option("--file", default: NSTemporaryDirectory() + "corral-storm-\(sizeMB)mb.log")
+let recordCount = Int(option("--records", default: "2000000")) ?? 2_000_000
+let clock = ContinuousClock()
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func rate(_ count: Double, _ duration: Duration) -> String {
+    let perSecond = count / max(seconds(duration), 1e-9)
+    return perSecond >= 1e6 ? String(format: "%.2f M", perSecond / 1e6) : String(format: "%.0f ", perSecond)
+}
+
+print(
+    "corral-bench: kernel log parsing and raw record decoding (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+
+// 1. The storm log.
+let wanted = sizeMB << 20
+let existing = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+if existing < wanted || existing > wanted + (1 << 20) {
+    print("generating \(sizeMB) MB storm log at \(path) (seeded; reused by later runs) ...")
+    FileManager.default.createFile(atPath: path, contents: nil)
+    let handle = FileHandle(forWritingAtPath: path)!
+    var generator = StormLogGenerator(seed: 42)
+    var written = 0
+    while written < wanted {
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(8 << 20)
+        generator.append(bytes: min(8 << 20, wanted - written), to: &chunk)
+        handle.write(Data(chunk))
+        written += chunk.count
+    }
+    handle.closeFile()
+}
+let fileSize = (try FileManager.default.attributesOfItem(atPath: path)[.size] as! NSNumber).intValue
+
+// 2. Parse it.
+let handle = FileHandle(forReadingAtPath: path)!
+var parser = KernelLogParser()
+var splitter = LineSplitter()
+var events = 0
+let parseTime = clock.measure {
+    while let data = try? handle.read(upToCount: 4 << 20), !data.isEmpty {
+        splitter.feed([UInt8](data)) { line in parser.add(line: line) { _ in events += 1 } }
+    }
+    splitter.finish { line in parser.add(line: line) { _ in events += 1 } }
+    parser.finish { _ in events += 1 }
+}
+let statistics = parser.statistics
+let megabytes = Double(fileSize) / Double(1 << 20)
+print("")
+print("log parsing (\(String(format: "%.0f", megabytes)) MB, \(statistics.lines) lines, \(events) events):")
+print(
+    "  corral decode       \(String(format: "%7.2f", seconds(parseTime))) s  "
+        + "\(String(format: "%.1f", megabytes / seconds(parseTime))) MB/s  \(rate(Double(statistics.lines), parseTime))lines/s"
+)
+
+// 3. grep over the same file, same keywords, same run.
+let keywords = [
+    "Request device [", "DRHD: handling fault status", "Event logged [", "event 0x", "error received",
+    "PCIe Bus Error", "callbacks suppressed", "nobody cared", "lot(",
+]
+let grep = Process()
+grep.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+grep.arguments = ["grep", "-c", "-F"] + keywords.flatMap { ["-e", $0] } + [path]
+grep.environment = ["LC_ALL": "C", "PATH": "/usr/bin:/bin"]
+let pipe = Pipe()
+grep.standardOutput = pipe
+var grepCount = "?"
+let grepTime = clock.measure {
+    do {
+        try grep.run()
+        grep.waitUntilExit()
+        grepCount = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    } catch {
+        grepCount = "grep failed: \(error)"
+    }
+}
+print(
+    "  LC_ALL=C grep -c -F \(String(format: "%7.2f", seconds(grepTime))) s  "
+        + "\(String(format: "%.1f", megabytes / seconds(grepTime))) MB/s  (\(grepCount) matching lines; "
+        + "grep only counts lines, it does not assemble or decode)")
+
+// 4. Raw records.
+print("")
+print("raw record decoding (\(recordCount) records each, seeded random fields):")
+func benchmark<R: VendorRecord>(_ type: R.Type, _ make: (inout SplitMix64) -> R) {
+    var random = SplitMix64(seed: 7)
+    let samples = (0..<4096).map { _ in make(&random).bytes }
+    var checksum: UInt64 = 0
+    let time = clock.measure {
+        for index in 0..<recordCount {
+            if let record = try? R(bytes: samples[index & 4095]) { checksum &+= UInt64(record.bytes[0]) }
+        }
+    }
+    print(
+        "  \(R.recordName.padding(toLength: 32, withPad: " ", startingAt: 0)) \(rate(Double(recordCount), time))records/s  (checksum \(checksum))"
+    )
+}
+benchmark(VTdFaultRecord.self) {
+    VTdFaultRecord(
+        faultInfo: $0.next(), source: RequesterID(rawValue: UInt16(truncatingIfNeeded: $0.next())),
+        requestType: .read, reason: VTdFaultReason(UInt8($0.next() % 14)))
+}
+benchmark(AMDViEventRecord.self) {
+    AMDViEventRecord(
+        code: .ioPageFault, deviceID: RequesterID(rawValue: UInt16(truncatingIfNeeded: $0.next())),
+        domainOrPASID: UInt32($0.next() % 0x10000), flags: .init(rawValue: UInt16($0.next() % 0x200)),
+        address: $0.next())
+}
+benchmark(SMMUv3EventRecord.self) {
+    SMMUv3EventRecord(
+        id: 0x10, streamID: StreamID(UInt32(truncatingIfNeeded: $0.next())), readNotWrite: $0.next() % 2 == 0,
+        inputAddress: $0.next())
+}
+benchmark(SMMUv2ContextFault.self) {
+    SMMUv2ContextFault(fsr: 0x402, fsynr0: UInt32(truncatingIfNeeded: $0.next()), far: $0.next(), cbfrsynra: 0x800)
+}
+print("")
+print("Figures are from this machine and this run; the log is synthetic (StormLogGenerator, seed 42).")

@@ -36,8 +36,11 @@ let wanted = sizeMB << 20
 let existing = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
 if existing < wanted || existing > wanted + (1 << 20) {
     print("generating \(sizeMB) MB storm log at \(path) (seeded; reused by later runs) ...")
-    FileManager.default.createFile(atPath: path, contents: nil)
-    let handle = FileHandle(forWritingAtPath: path)!
+    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
+    else {
+        print("cannot write \(path)")
+        exit(1)
+    }
     var generator = StormLogGenerator(seed: 42)
     var written = 0
     while written < wanted {

@@ -290,23 +290,28 @@ enum LinePrefix {
         (1970..<2200).contains(year) ? Int64(year) - 1970 : 0
     }
 
-    /// After a syslog stamp: `[host] kernel: msg` → (msg, true); `[host] prog[pid]: msg` → (msg, false).
-    /// A line with neither host nor ident (journald `-o cat` style) is kept as a kernel message.
+    /// After a syslog stamp: `[host] kernel: msg` → (msg, true); `[host] prog[pid]: msg` →
+    /// (msg, false). `dmesg --time-format iso` puts the message right after the stamp
+    /// (`... DMAR: [DMA Read] ...`, `... pcieport 0000:00:1c.5: AER: ...`): those stay kernel
+    /// messages, told apart from `host prog:` by the device name a dev_printk carries.
     static func afterSyslogStamp(_ text: ByteText) -> (ByteText, Bool) {
-        var index = text.startIndex
-        for _ in 0..<2 {
-            let (word, end) = text.token(at: index)
-            if word.isEmpty { break }
-            if word.elementsEqual(Pattern.kernelColon) {
-                return (text[text.skippingBlanks(from: end)...], true)
-            }
-            if word.last == 0x3A {
-                // `ident:` or `ident[pid]:` of another program; a PCI-style `driver dev:` has a space first.
-                return (text[text.skippingBlanks(from: end)...], false)
-            }
-            index = text.skippingBlanks(from: end)
+        let (first, afterFirst) = text.token(at: text.startIndex)
+        if first.elementsEqual(Pattern.kernelColon) { return (text[text.skippingBlanks(from: afterFirst)...], true) }
+        if first.last == 0x3A {
+            // `prog[pid]:` right after the stamp (no host) is another program; `DMAR:` is the kernel's.
+            return first.contains(Pattern.openBracket)
+                ? (text[text.skippingBlanks(from: afterFirst)...], false) : (text, true)
         }
-        return (text, true)
+        let secondStart = text.skippingBlanks(from: afterFirst)
+        let (second, afterSecond) = text.token(at: secondStart)
+        if second.elementsEqual(Pattern.kernelColon) { return (text[text.skippingBlanks(from: afterSecond)...], true) }
+        guard second.count >= 2, second.last == 0x3A else { return (text, true) }
+        let name = second.dropLast()
+        let isDeviceName =
+            name.pciAddress(at: name.startIndex) != nil || name.contains([0x2E])
+            || name.last.map { $0.isDigit } == true && !name.contains(Pattern.openBracket)
+        if isDeviceName { return (text, true) }
+        return (text[text.skippingBlanks(from: afterSecond)...], false)
     }
 }
 

@@ -1,0 +1,127 @@
+import CorralCore
+import Testing
+
+@testable import CorralDecode
+
+/// Message variants from reference/kernel-anchors.md that the corpus does not contain.
+@Suite struct FamilyTests {
+    static func events(_ text: String) -> [LogEvent] { KernelLogParser.parse(text).0 }
+
+    @Test func vtdGenerations() throws {
+        let lines = [
+            "DMAR: [DMA Read NO_PASID] Request device [0x00:0x02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set",
+            "DMAR: [DMA Write PASID 0x1f] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set",
+            "DMAR: [DMA Write NO_PASID] Request device [0001:00:02.0] fault addr 0x3000 [fault reason 0x79] SM: Read/Write permission error in second-level paging entry",
+            "DMAR: [INTR-REMAP] Request device [42:00.2] fault index 0x1600 [fault reason 0x25] Blocked a compatibility format interrupt request",
+            "DMAR: [DMA Read] Request device [00:02.0] PASID ffffffff fault addr 9c000000 [fault reason 06] PTE Read access is not set",
+        ]
+        let found = Self.events(lines.joined(separator: "\n"))
+        #expect(found.map(\.kind) == [.dmaFault, .dmaFault, .dmaFault, .interruptRemapFault, .dmaFault])
+        #expect(found[0].device?.description == "0000:00:02.0" && found[0].access == .read)
+        #expect(found[1].pasid == PASID(0x1f) && found[1].access == .write)
+        #expect(found[2].device?.description == "0001:00:02.0" && found[2].reason == 0x79)
+        #expect(found[3].reason == 0x25 && found[3].address == nil)
+        #expect(found[4].pasid == nil && found[4].reason == 6 && found[4].address == IOVA(0x9c00_0000))
+    }
+
+    @Test func vtdStatusRegisterOnlyWithOverflowIsAnEvent() {
+        let found = Self.events("DMAR: DRHD: handling fault status reg 2\nDMAR: DRHD: handling fault status reg 103")
+        #expect(found.count == 1 && found[0].kind == .queueOverflow && found[0].status == 0x103)
+    }
+
+    @Test func amdSplitRecordAndUnknownWords() {
+        let found = Self.events(
+            """
+            [    1.0] AMD-Vi: Event logged [
+            [    1.1] IO_PAGE_FAULT device=0001:05:00.0 domain=0x0012 address=0xff6101b0 flags=0x0050]
+            [    2.0] iommu ivhd0: AMD-Vi: Event logged [UNKNOWN event[0]=0x00000500 event[1]=0x70000000 event[2]=0x1000 event[3]=0x0]
+            [    3.0] AMD-Vi: Event logged [Device not attached to domain properly]
+            [    4.0] AMD-Vi: IOMMU event log overflow
+            [    5.0] AMD-Vi: Completion-Wait loop timed out
+            """)
+        #expect(found.map(\.kind) == [.dmaFault, .iommuError, .queueOverflow, .iommuError])
+        #expect(found[0].line == 1 && found[0].device?.description == "0001:05:00.0" && found[0].access == .read)
+        #expect(found[1].reason == 7 && found[1].reasonText == "IOTLB_INV_TIMEOUT")
+        #expect(found[3].reason == nil)
+    }
+
+    @Test func amdEventWithNoBodyIsCountedMalformed() {
+        let (events, statistics) = KernelLogParser.parse("[ 1.0] AMD-Vi: Event logged [\n[ 2.0] usb 1-1: reset")
+        #expect(events.isEmpty && statistics.malformed == 1)
+    }
+
+    @Test func smmuv3DecodedLineAloneAndOverflow() {
+        let found = Self.events(
+            """
+            arm-smmu-v3 fc900000.iommu: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x0 iova: 0x1000 ipa: 0x0
+            arm-smmu-v3 fc900000.iommu: priv data read s1 "Input address caused fault" stag: 0x0
+            arm-smmu-v3 fc900000.iommu: EVTQ overflow detected -- events lost
+            """)
+        #expect(found.map(\.kind) == [.dmaFault, .queueOverflow])
+        #expect(found[0].reason == 0x13 && found[0].device?.description == "0000:01:00.0" && found[0].access == .read)
+        #expect(found[0].streamID == StreamID(0x100) && found[0].lastLine == 2)
+    }
+
+    @Test func smmuv2BlockedStreamIsAGlobalFaultWithItsStream() {
+        let found = Self.events(
+            """
+            arm-smmu 5040000.smmu: Blocked unknown Stream ID 0x800; boot with "arm-smmu.disable_bypass=0" to allow, but this may have security implications
+            arm-smmu 5040000.smmu: \tGFSR 0x80000002, GFSYNR0 0x00000000, GFSYNR1 0x00000800, GFSYNR2 0x00000000
+            arm-smmu 5040000.smmu: Unhandled context fault: fsr=0x408, iova=0x00001000, fsynr=0x11, cb=0
+            """)
+        #expect(found.map(\.kind) == [.iommuError, .dmaFault])
+        #expect(found[0].streamID == StreamID(0x800) && found[0].iommu == IOMMUInstance("5040000.smmu"))
+        #expect(found[1].access == .write && found[1].reason == 0x408 && found[1].streamID == nil)
+    }
+
+    @Test func aerHeadersOfEveryGeneration() {
+        let found = Self.events(
+            """
+            pcieport 0000:00:1c.0: AER: Uncorrectable (Non-Fatal) error message received from 0000:03:00.0 (no details found)
+            pcieport 0000:00:1c.0: AER: Multiple Uncorrected (Fatal) error received: 0000:04:00.0
+            pcieport 0000:04:00.0: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Receiver ID)
+            pcieport 0000:04:00.1: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Receiver ID)
+            pcieport 0000:00:1c.0: AER: Corrected error received: 0000:05:00.0
+            pcieport 0000:05:00.0: PCIe Bus Error: severity=Corrected, type=Physical Layer, (Receiver ID)
+            pcieport 0000:05:00.0: PCIe Bus Error: severity=Corrected, type=Physical Layer, (Receiver ID)
+            """)
+        #expect(found.map(\.severity) == [.nonFatal, .fatal, .corrected, .corrected])
+        #expect(
+            found.map { $0.device?.description ?? "-" } == [
+                "0000:03:00.0", "0000:04:00.0", "0000:05:00.0", "0000:05:00.0",
+            ])
+        #expect(
+            found.map(\.line) == [1, 2, 5, 7],
+            "Multiple absorbs its details; a second detail after a single header is its own error")
+    }
+
+    @Test func dpcHotplugLostAndStorms() {
+        let found = Self.events(
+            """
+            pcieport 0000:00:1c.0: DPC: containment event, status:0x1f05 source:0x0300
+            pcieport 0000:00:1c.0: DPC: ERR_FATAL detected
+            pciehp 0000:00:1c.0:pcie004: Card not present on Slot(3)
+            pcieport 0000:00:1c.0: pciehp: Slot(3): Attention button pressed
+            nvme 0000:03:00.0: Removing after probe failure status: -19
+            nvme nvme0: controller is down; will reset: CSTS=0x3, PCI_STATUS=0x10
+            Disabling IRQ #44
+            kernel: dmar_fault: 12 callbacks suppressed
+            """)
+        #expect(found.map(\.kind) == [.dpc, .hotplug, .hotplug, .deviceLost, .irqStorm, .suppressed])
+        #expect(found[0].severity == .fatal && found[0].status == 0x1f05)
+        #expect(found[1].slotChange == .cardNotPresent && found[2].slotChange == .attentionButton)
+        #expect(found[3].device?.description == "0000:03:00.0")
+        #expect(found[4].irq == IRQNumber(44) && found[5].count == 12 && found[5].function == "dmar_fault")
+    }
+
+    @Test func malformedFieldsAreCountedNotFatal() {
+        let (events, statistics) = KernelLogParser.parse(
+            """
+            DMAR: [DMA Read NO_PASID] Request device [zz:02.0] fault addr 0x1000 [fault reason 0x06]
+            arm-smmu 1.smmu: Unhandled context fault: fsr=, iova=0x1
+            irq : nobody cared (try booting with the "irqpoll" option)
+            """)
+        #expect(events.isEmpty)
+        #expect(statistics.malformed == 3 && statistics.malformedExamples.map(\.line) == [1, 2, 3])
+    }
+}

@@ -85,4 +85,18 @@ import Testing
         #expect(events.first?.device?.description == "0000:03:00.0" && events.first?.access == .write)
         #expect(events.first?.address == IOVA(0xfc18_9000))
     }
+
+    @Test func wrappedLinesWithoutPrefixesJoinOnlyAfterALongLine() {
+        let wrapped = """
+            DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7cd80000 [fault
+            reason 0x01] Present bit in root entry is clear
+            Dazed and confused
+            but trying to continue
+            Disabling IRQ #16
+            """
+        let (events, statistics) = KernelLogParser.parse(wrapped)
+        #expect(events.map(\.kind) == [.dmaFault, .irqStorm])
+        #expect(events.first?.reason == 1 && events.first?.lastLine == 2)
+        #expect(statistics.records == 4, "the short 'Dazed and confused' line does not swallow the next")
+    }
 }

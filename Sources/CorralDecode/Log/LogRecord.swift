@@ -18,19 +18,23 @@ public struct LogRecord: Sendable {
 
 /// Turns physical lines into `LogRecord`s.
 ///
-/// A line without a prefix, in a log whose lines have one, continues the record before it —
-/// unless it reads as a kernel message of its own. A line ending in `=` followed by an unprefixed
+/// A line without a prefix continues the record before it when the line before it was long
+/// enough to have been wrapped (`wrapWidth`) — unless it reads as a kernel message of its own. A line ending in `=` followed by an unprefixed
 /// line is a quoted-printable soft break (joined without a space); quoted-printable escapes
 /// (`=3D`) are decoded once the text shows it is quoted-printable: `=3D`, the escape of `=` itself,
 /// has been seen (`=20` alone is not proof: `device=20:00.0` is a normal AMD-Vi field).
 struct RecordAssembler {
     /// Longest record kept; the rest of an endless wrapped line starts new records.
     static let maximumRecordBytes = 64 * 1024
+    /// Lines shorter than this were not wrapped by a mailer or a terminal (they wrap at 72–80).
+    static let wrapWidth = 56
 
     var forced: LogFormat?
     private var pending: LogRecord?
     private var pendingBytes: [UInt8]?
     private var softBreak = false
+    /// Length of the last physical line, counted across quoted-printable soft breaks.
+    private var lastLineLength = 0
     private var quotedPrintable = false
     private(set) var joinedLines = 0
     private(set) var dictionaryLines = 0
@@ -55,11 +59,13 @@ struct RecordAssembler {
                 if softBreak {
                     append(parsed.message, separator: false, line: number)
                     softBreak = endsWithEquals
+                    lastLineLength += raw.count
                     return nil
                 }
-                if pending?.format != .bare, !Self.looksLikeOwnMessage(parsed.message) {
+                if lastLineLength >= Self.wrapWidth, !Self.looksLikeOwnMessage(parsed.message) {
                     append(parsed.message, separator: true, line: number)
                     softBreak = endsWithEquals
+                    lastLineLength = raw.count
                     return nil
                 }
             }
@@ -70,6 +76,7 @@ struct RecordAssembler {
             fromKernel: parsed.fromKernel, repaired: parsed.quoted)
         pendingBytes = nil
         softBreak = endsWithEquals
+        lastLineLength = raw.count
         return completed
     }
 
@@ -128,8 +135,12 @@ struct RecordAssembler {
         return second.count >= 2 && second.last == 0x3A
     }
 
+    /// How the messages the families read begin when printed without a device prefix: such a
+    /// line is never taken for the tail of the line before it.
     private static let ownMessageAnchors: [[UInt8]] = [
-        "DMAR", "AMD-Vi", "arm-smmu", "irq ", "pcieport", "pciehp", "AER:", "DPC:", "iommu",
+        "DMAR", "dmar", "AMD-Vi", "arm-smmu", "irq ", "pcieport", "pciehp", "AER", "DPC", "iommu", "Disabling IRQ",
+        "Unhandled context fault", "Unexpected global fault", "Blocked unknown Stream ID", "PCIe Bus Error", "event 0x",
+        "event: ", "EVTQ", "PRIQ", "nvme", "Event logged", "Call Trace", "handlers:",
     ].map { Array($0.utf8) }
 
     private static let qpEquals = [UInt8](ascii: "=3D")

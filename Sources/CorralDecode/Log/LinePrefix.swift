@@ -333,7 +333,17 @@ enum MonthNames {
         ["dec", "déc", "dez", "dic", "gru", "pro", "дек", "гру", "joulu", "ara"],
     ]
 
+    /// English abbreviations, lowercased, for the fast path (no String per line).
+    static let english: [[UInt8]] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ]
+    .map { Array($0.utf8) }
+
     static func number(_ name: ByteText) -> Int? {
+        if name.count == 3, name.allSatisfy(\.isLetter) {
+            let lower = name.map { $0 | 0x20 }
+            if let index = english.firstIndex(of: lower) { return index + 1 }
+        }
         var text = name.string.lowercased()
         if text.hasSuffix(".") { text.removeLast() }
         for (month, names) in table.enumerated() where names.contains(text) { return month + 1 }

@@ -7,6 +7,7 @@
 //   is the config parser chosen in reference/swift-deps-probe.md (~same build cost as TOMLKit,
 //   no unmirrored transitive dependency).
 // - CorralDecode (vendor records, kernel logs) depends on CorralCore only: parsing is pure.
+// - CorralSim (the deterministic simulator) depends on CorralCore and CorralDecode only.
 // - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
 import PackageDescription
 
@@ -18,6 +19,7 @@ let package = Package(
         .library(name: "CorralCore", targets: ["CorralCore"]),
         .library(name: "CorralConfig", targets: ["CorralConfig"]),
         .library(name: "CorralDecode", targets: ["CorralDecode"]),
+        .library(name: "CorralSim", targets: ["CorralSim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +28,7 @@ let package = Package(
     targets: [
         .target(name: "CorralCore"),
         .target(name: "CorralDecode", dependencies: ["CorralCore"]),
+        .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode"]),
         .target(
             name: "CorralConfig",
             dependencies: ["CorralCore", .product(name: "Yams", package: "Yams")]
@@ -36,6 +39,7 @@ let package = Package(
                 "CorralCore",
                 "CorralConfig",
                 "CorralDecode",
+                "CorralSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,6 +47,7 @@ let package = Package(
         .executableTarget(name: "corral-bench", dependencies: ["CorralCore", "CorralDecode"]),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
+        .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore"]),
     ]
 )

@@ -58,8 +58,13 @@ extension LogEvent {
         }
     }
 
-    /// Who did it: a PCI device, or an SMMU stream when only the stream is known.
+    /// Who did it. VT-d and AMD-Vi report a requester ID, which the engine's resolver maps
+    /// through DMA alias groups (devices behind a PCIe-to-PCI bridge share one); SMMU events
+    /// name a stream unless the log named the device.
     var source: FaultSource? {
+        if let device, vendor == .intelVTd || vendor == .amdVi {
+            return .requester(segment: device.segment, device.requesterID)
+        }
         if let device { return .device(.pci(device)) }
         if let iommu, let streamID { return .stream(SMMUStream(iommu: iommu, streamID: streamID)) }
         return nil

@@ -1,0 +1,49 @@
+import CorralCore
+
+/// A simulated machine and what goes wrong on it.
+public struct Scenario: Sendable {
+    public enum IOMMUKind: String, Sendable, CaseIterable {
+        case vtd, amdVi = "amd-vi", smmuv3, smmuv2
+    }
+
+    public var name: String
+    public var description: String
+    /// The IOMMU units (index = `SimDevice.iommu`).
+    public var iommus: [IOMMUKind]
+    public var devices: [SimDevice]
+    /// Groups of devices that share a requester ID (behind a PCIe-to-PCI bridge): DMA aliases.
+    public var aliasGroups: [(bridge: PCIAddress, members: [PCIAddress])]
+    public var duration: Duration
+    /// Engine policy adjustments this scenario needs (e.g. a short probation to show relapses).
+    public var policy: Policy
+
+    public init(
+        name: String, description: String, iommus: [IOMMUKind], devices: [SimDevice],
+        aliasGroups: [(bridge: PCIAddress, members: [PCIAddress])] = [], duration: Duration,
+        policy: Policy = Policy()
+    ) {
+        self.name = name
+        self.description = description
+        self.iommus = iommus
+        self.devices = devices
+        self.aliasGroups = aliasGroups
+        self.duration = duration
+        self.policy = policy
+    }
+
+    /// When the first misbehaviour starts.
+    public var onset: Instant? {
+        let starts = devices.flatMap { $0.behaviours.filter(\.isMisbehaviour).map(\.start) }
+            + devices.flatMap { $0.happenings.map(\.at) }
+        return starts.min().map { Instant.zero + $0 }
+    }
+
+    func makeIOMMU(_ index: Int) -> any SimIOMMU {
+        switch iommus[index] {
+        case .vtd: VTdModel(instance: IOMMUInstance("dmar\(index)"))
+        case .amdVi: AMDViModel(instance: IOMMUInstance("ivhd\(index)"))
+        case .smmuv3: SMMUv3Model(instance: IOMMUInstance("arm-smmu-v3.\(index).auto"))
+        case .smmuv2: SMMUv2Model(instance: IOMMUInstance("arm-smmu.\(index).auto"))
+        }
+    }
+}

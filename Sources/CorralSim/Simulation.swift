@@ -52,6 +52,7 @@ public struct Simulation: Host {
         handlerBusy = iommus.map { _ in false }
         generations = scenario.devices.map { $0.behaviours.map { _ in 0 } }
         tallies = scenario.devices.map { SimResult.DeviceTally(device: $0.address, healthy: $0.isHealthy) }
+        for index in tallies.indices { tallies[index].healthy = Self.healthy(index, in: scenario.devices) }
         for (index, device) in scenario.devices.enumerated() { indexByAddress[device.address] = index }
         if case .corral(var enginePolicy) = policy {
             enginePolicy.mode = .enforce
@@ -62,9 +63,13 @@ public struct Simulation: Host {
                     accountable: .pci(group.bridge))
             }
             for device in scenario.devices {
-                if let stream = device.streamID {
-                    let iommu = iommus[device.iommu].instance
-                    resolver.registerStream(SMMUStream(iommu: iommu, streamID: stream), device: device.address)
+                let iommu = iommus[device.iommu]
+                guard iommu.vendor == .armSMMU || iommu.vendor == .armSMMUv3 else { continue }
+                // Platform devices have their own stream; PCI devices behind an SMMU use their
+                // requester ID as stream ID (IORT ID mapping with identity, as QEMU's virt board).
+                let stream = device.streamID ?? device.requesterID.map { StreamID(UInt32($0.rawValue)) }
+                if let stream {
+                    resolver.registerStream(SMMUStream(iommu: iommu.instance, streamID: stream), device: device.address)
                 }
             }
             var profiles = scenario.devices.map(\.profile)
@@ -165,20 +170,22 @@ public struct Simulation: Host {
         }
     }
 
-    /// The device may issue DMA again: relapsing behaviours start again.
+    /// The device may issue DMA again. Without a reset, relapsing behaviours start again (the
+    /// cause is still there); after a reset only behaviours that survive resets do.
     mutating func reenabled(_ device: Int, afterReset: Bool = false) {
         for (index, spec) in devices[device].behaviours.enumerated() where !devices[device].active[index] {
             guard now >= .zero + spec.start else { continue }
-            if devices[device].relapsesLeft[index] > 0 {
+            if afterReset {
+                if spec.survivesReset {
+                    note(.relapse, device, "\(spec.kind.rawValue) resumes after the reset")
+                    startBehaviour(device, index)
+                }
+            } else if devices[device].relapsesLeft[index] > 0 {
                 devices[device].relapsesLeft[index] -= 1
                 note(.relapse, device, "\(spec.kind.rawValue) resumes after the device was re-enabled")
                 startBehaviour(device, index)
-            } else if afterReset && spec.survivesReset {
-                note(.relapse, device, "\(spec.kind.rawValue) resumes after the reset")
-                startBehaviour(device, index)
             }
         }
-        // Chains of behaviours that survived (broken bus master) carry on by themselves.
     }
 
     mutating func tick(_ device: Int, _ behaviour: Int) {
@@ -191,7 +198,9 @@ public struct Simulation: Host {
         switch spec.kind {
         case .aerCorrected:
             guard devices[device].present else { return }
-            let cost = costs.interrupt + costs.record + (policyIsLinux ? costs.printk : .zero)
+            // aer_isr() and aer_print_error() run whatever the policy: before v6.16 every error
+            // is printed (no AER ratelimit), so each one costs an interrupt, a read and a printk.
+            let cost = costs.interrupt + costs.record + costs.printk
             let done = cpu.run(cost, readyAt: now)
             tallies[device].faults += 1
             tallies[device].handled += 1
@@ -234,8 +243,8 @@ public struct Simulation: Host {
             }
         default:
             guard devices[device].issuesDMA(spec, at: now) else { return pause(device, behaviour) }
-            if devices[device].silenced {
-                // Every fault would be silenced: account for them in bulk instead of one by one.
+            if devices[device].silenced || abortsSilently(device) {
+                // No fault would be recorded: account for them in bulk instead of one by one.
                 silencedSince[device, default: [:]][behaviour] = now
                 generations[device][behaviour] += 1
                 return
@@ -281,6 +290,15 @@ public struct Simulation: Host {
         silencedSince[device] = nil
     }
 
+    /// An SMMU blocking a stream (STE.Config abort, S2CR fault type) terminates its transactions
+    /// without recording events; VT-d and AMD-Vi still report faults from a blocked device
+    /// (its context/DTE has no valid translation) unless reporting is silenced too.
+    func abortsSilently(_ device: Int) -> Bool {
+        guard devices[device].blocked else { return false }
+        let vendor = iommus[devices[device].iommu].vendor
+        return vendor == .armSMMU || vendor == .armSMMUv3
+    }
+
     mutating func randomAddress() -> UInt64 { (random.next() % 0x10_0000) << 12 }
 
     func irqNumber(_ device: Int) -> UInt32 { UInt32(16 + device) }
@@ -316,8 +334,6 @@ public struct Simulation: Host {
         interruptScheduled[iommu] = true
         agenda.schedule(.interrupt(iommu: iommu), at: now + costs.interruptLatency)
     }
-
-    var policyIsLinux: Bool { if case .linuxToday = policy { true } else { false } }
 
     mutating func runHandler(_ iommu: Int) {
         let events = iommus[iommu].drain()
@@ -469,7 +485,7 @@ public struct Simulation: Host {
             devices[member].frozen = true
             halt(member, all: true)
             markContained(member)
-            if devices[member].isHealthy { disturbed.insert(member) }
+            if isHealthy(member) { disturbed.insert(member) }
         }
         if window.count > 5 {
             for member in peMembers(device) { devices[member].retired = true }
@@ -525,7 +541,8 @@ public struct Simulation: Host {
         case .awaitQuiescence(let pci, let deadline):
             guard let index = indexByAddress[.pci(pci)] else { return }
             let draining = devices[index].behaviours.indices.contains { behaviour in
-                devices[index].active[behaviour] && !devices[index].behaviours[behaviour].obeysBusMaster
+                devices[index].active[behaviour] && devices[index].behaviours[behaviour].isDMA
+                    && !devices[index].behaviours[behaviour].obeysBusMaster
             }
             if draining {
                 // Transactions Pending never clears: the poll gives up at the deadline.
@@ -535,17 +552,21 @@ public struct Simulation: Host {
             latency = costs.drainTime
         case .reset(_, let method):
             latency = method == .flr || method == .afFLR ? costs.functionReset : costs.busReset
-            if let target = action.target, let index = indexByAddress[target] {
-                devices[index].resettingUntil = now + latency
-                halt(index, byReset: true)
-                markContained(index)
+            if let target = action.target.flatMap({ indexByAddress[$0] }) {
+                for index in affected(by: action, target: target) {
+                    devices[index].resettingUntil = now + latency
+                    halt(index, byReset: true)
+                    markContained(index)
+                }
             }
         case .powerCycleSlot:
             latency = costs.slotPowerCycle
-            if let target = action.target, let index = indexByAddress[target] {
-                devices[index].resettingUntil = now + latency
-                halt(index, byReset: true)
-                markContained(index)
+            if let target = action.target.flatMap({ indexByAddress[$0] }) {
+                for index in affected(by: action, target: target) {
+                    devices[index].resettingUntil = now + latency
+                    halt(index, byReset: true)
+                    markContained(index)
+                }
             }
         case .remove, .rescan, .unbindDriver:
             latency = costs.removal
@@ -558,9 +579,7 @@ public struct Simulation: Host {
             }
             return
         }
-        if let target = action.target, let index = indexByAddress[target], devices[index].isHealthy,
-            action.changesDevice
-        {
+        if let target = action.target, let index = indexByAddress[target], isHealthy(index), action.changesDevice {
             disturbed.insert(index)
         }
         agenda.schedule(.actionDone(action), at: now + latency)
@@ -569,69 +588,112 @@ public struct Simulation: Host {
     /// An action takes effect; its outcome goes back to the engine.
     mutating func complete(_ action: Action) {
         var result: ActionOutcome.Result = .succeeded
-        let index = action.target.flatMap { indexByAddress[$0] }
-        if let index {
-            let device = devices[index]
-            switch action {
-            case .silenceFaultReporting:
-                settleSilenced(index)
-                devices[index].silenced = true
-                iommus[device.iommu].setSilenced(requesterID: device.requesterID, streamID: device.streamID, true)
-                markContained(index)
-            case .restoreFaultReporting:
-                settleSilenced(index)
-                devices[index].silenced = false
-                iommus[device.iommu].setSilenced(requesterID: device.requesterID, streamID: device.streamID, false)
-                resume(index)
-            case .blockDMA:
-                devices[index].blocked = true
-            case .unblockDMA:
-                devices[index].blocked = false
-            case .clearBusMaster:
-                devices[index].busMaster = false
-                halt(index)
-                if devices[index].behaviours.contains(where: { $0.isMisbehaviour && $0.obeysBusMaster }) {
-                    markContained(index)
-                }
-            case .setBusMaster:
-                devices[index].busMaster = true
-                reenabled(index)
-                resume(index)
-            case .disableINTx:
-                devices[index].intxDisabled = true
-                halt(index)
-                markContained(index)
-            case .enableINTx:
-                devices[index].intxDisabled = false
-                reenabled(index)
-            case .awaitQuiescence(_, let deadline):
-                if now >= deadline && device.behaviours.indices.contains(where: {
-                    device.active[$0] && !device.behaviours[$0].obeysBusMaster
-                }) {
-                    result = .failed(ActionFailure(errno: 110, message: "Transactions Pending still set"))
-                } else {
-                    note(.quiescence, index, "Transactions Pending clear: no DMA in flight")
-                }
-            case .reset, .powerCycleSlot:
-                devices[index].resettingUntil = nil
-                devices[index].busMaster = true  // pci_reset_function() restores the saved state
-                reenabled(index, afterReset: true)
-                resume(index)
-            case .remove:
-                devices[index].present = false
-                halt(index, all: true)
-                markContained(index)
-            case .rescan:
-                devices[index].present = true
-                resume(index)
-            default:
-                break
+        if let target = action.target.flatMap({ indexByAddress[$0] }) {
+            for index in affected(by: action, target: target) {
+                if let failure = apply(action, to: index) { result = failure }
             }
         }
         guard var engine else { return }
         let decisions = engine.handle(.actionCompleted(ActionOutcome(action: action, result: result)), at: now)
         self.engine = engine
         act(on: decisions)
+    }
+
+    /// The devices an action on `target` reaches: a bridge's bus master and resets reach the
+    /// devices behind it (their DMA is forwarded through it, under its requester ID).
+    func affected(by action: Action, target: Int) -> [Int] {
+        switch action {
+        case .clearBusMaster, .setBusMaster, .reset, .powerCycleSlot, .remove, .rescan, .silenceFaultReporting,
+            .restoreFaultReporting, .blockDMA, .unblockDMA:
+            let address = devices[target].address
+            return [target]
+                + devices.indices.filter { index in
+                    index != target
+                        && (devices[index].profile.parent == address
+                            || (devices[index].requesterID != nil && devices[index].requesterID == devices[target].requesterID))
+                }
+        default:
+            return [target]
+        }
+    }
+
+    /// One device's part of an action's effect; a failure to report, if any.
+    mutating func apply(_ action: Action, to index: Int) -> ActionOutcome.Result? {
+        let device = devices[index]
+        switch action {
+        case .silenceFaultReporting:
+            settleSilenced(index)
+            devices[index].silenced = true
+            iommus[device.iommu].setSilenced(requesterID: device.requesterID, streamID: device.streamID, true)
+            markContained(index)
+        case .restoreFaultReporting:
+            settleSilenced(index)
+            devices[index].silenced = false
+            iommus[device.iommu].setSilenced(requesterID: device.requesterID, streamID: device.streamID, false)
+            resume(index)
+        case .blockDMA:
+            settleSilenced(index)
+            devices[index].blocked = true
+            if abortsSilently(index) { markContained(index) }
+        case .unblockDMA:
+            settleSilenced(index)
+            devices[index].blocked = false
+            resume(index)
+        case .clearBusMaster:
+            devices[index].busMaster = false
+            halt(index)
+            if devices[index].behaviours.contains(where: { $0.isMisbehaviour && $0.obeysBusMaster }) {
+                markContained(index)
+            }
+        case .setBusMaster:
+            devices[index].busMaster = true
+            reenabled(index)
+            resume(index)
+        case .disableINTx:
+            devices[index].intxDisabled = true
+            halt(index)
+            markContained(index)
+        case .enableINTx:
+            devices[index].intxDisabled = false
+            reenabled(index)
+        case .awaitQuiescence(_, let deadline):
+            let stillBusy = device.behaviours.indices.contains {
+                device.active[$0] && device.behaviours[$0].isDMA && !device.behaviours[$0].obeysBusMaster
+            }
+            if now >= deadline && stillBusy {
+                return .failed(ActionFailure(errno: 110, message: "Transactions Pending still set"))
+            }
+            note(.quiescence, index, "Transactions Pending clear: no DMA in flight")
+        case .reset, .powerCycleSlot:
+            devices[index].resettingUntil = nil
+            devices[index].busMaster = true  // pci_reset_function() restores the saved state
+            reenabled(index, afterReset: true)
+            resume(index)
+        case .remove:
+            devices[index].present = false
+            halt(index, all: true)
+            markContained(index)
+        case .rescan:
+            devices[index].present = true
+            resume(index)
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// Healthy: nothing about it misbehaves, nor anything behind it or sharing its requester ID
+    /// (a bridge accountable for a DMA alias is not an innocent bystander).
+    func isHealthy(_ index: Int) -> Bool { Self.healthy(index, in: devices) }
+
+    static func healthy(_ index: Int, in devices: [SimDevice]) -> Bool {
+        guard devices[index].isHealthy else { return false }
+        let address = devices[index].address
+        return !devices.indices.contains { other in
+            other != index && !devices[other].isHealthy
+                && (devices[other].profile.parent == address
+                    || (devices[other].requesterID != nil && devices[other].requesterID == devices[index].requesterID))
+        }
     }
 
     mutating func markContained(_ device: Int) {
@@ -696,7 +758,8 @@ public struct Simulation: Host {
             faultsHandled: tallies.map(\.handled).reduce(0, +), faultsRecorded: tallies.map(\.recorded).reduce(0, +),
             faultsLost: tallies.map(\.lost).reduce(0, +), faultsSilenced: tallies.map(\.silenced).reduce(0, +),
             pageRequests: pageRequests, healthyDisturbed: disturbed.sorted().map { devices[$0].address },
-            retired: retired, devices: tallies, timeline: timeline, simulatedEvents: simulatedEvents)
+            retired: retired, devices: tallies, timeline: timeline, simulatedEvents: simulatedEvents,
+            engineStatistics: engine?.statistics)
     }
 
     func start(of device: Int) -> Duration? {

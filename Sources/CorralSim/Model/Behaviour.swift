@@ -49,6 +49,10 @@ public struct Behaviour: Hashable, Sendable {
 
     /// Faults this behaviour makes are misbehaviour (page requests are not).
     public var isMisbehaviour: Bool { kind != .pageRequests }
+
+    /// DMA traffic (keeps Transactions Pending set while it flows), as opposed to errors and
+    /// interrupts.
+    public var isDMA: Bool { kind != .aerCorrected && kind != .intxStorm }
 }
 
 /// Something that happens to a device at a moment: hot-plug, a driver's own re-enable.

@@ -27,7 +27,8 @@ public struct SimResult: Sendable {
     public var cpuOtherWorkMin: Double
     public var cpuOtherWorkMean: Double
     /// Fault records the handler read, records the hardware stored, faults dropped because its
-    /// queue was full, faults not recorded because reporting was silenced for their source.
+    /// queue was full, faults not recorded because reporting was silenced for their source (or
+    /// an SMMU aborted the blocked stream without an event).
     public var faultsHandled: UInt64
     public var faultsRecorded: UInt64
     public var faultsLost: UInt64
@@ -42,6 +43,8 @@ public struct SimResult: Sendable {
     public var timeline: [TimelineEntry]
     /// Simulated events processed (for the benchmark).
     public var simulatedEvents: UInt64
+    /// The engine's own counts (corral only): what it ignored and why.
+    public var engineStatistics: EngineStatistics?
 
     public struct DeviceTally: Hashable, Sendable {
         public var device: DeviceAddress
@@ -69,6 +72,9 @@ extension SimResult {
             + "\"faults_handled\": \(faultsHandled), \"faults_recorded\": \(faultsRecorded), \"faults_lost\": \(faultsLost), "
             + "\"faults_silenced\": \(faultsSilenced), \"page_requests\": \(pageRequests), "
             + "\"healthy_disturbed\": \(healthyDisturbed.count), \"retired\": \(retired.count), "
+            + (engineStatistics.map {
+                "\"ignored_after_removal\": \($0.ignoredAfterRemoval), \"ignored_recoverable\": \($0.ignoredRecoverable), "
+            } ?? "")
             + "\"devices\": [\(deviceList)]}"
     }
 

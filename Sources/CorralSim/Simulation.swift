@@ -133,7 +133,8 @@ public struct Simulation: Host {
             let address = 0xdead_0000 + UInt64(remaining) * 0x1000
             fault(device, address: address, write: true, kind: .strayDMA, requireDMA: false)
             if remaining > 1 {
-                agenda.schedule(.strayAfterRemoval(device: device, remaining: remaining - 1), at: now + .microseconds(10))
+                agenda.schedule(
+                    .strayAfterRemoval(device: device, remaining: remaining - 1), at: now + .microseconds(10))
             }
         case .eehRecovered(let device):
             eehRecover(device)
@@ -205,7 +206,8 @@ public struct Simulation: Host {
             tallies[device].faults += 1
             tallies[device].handled += 1
             if let address = devices[device].address.pciAddress {
-                agenda.schedule(.deliver(.aerError(AERError(device: address, severity: .corrected, status: 1))), at: done)
+                agenda.schedule(
+                    .deliver(.aerError(AERError(device: address, severity: .corrected, status: 1))), at: done)
             }
         case .intxStorm:
             guard devices[device].present, !devices[device].intxDisabled else { return }
@@ -222,7 +224,9 @@ public struct Simulation: Host {
                     agenda.schedule(
                         .deliver(
                             .irqStorm(
-                                IRQStorm(irq: IRQNumber(irqNumber(device)), devices: [.pci(address)], disabledByKernel: true))),
+                                IRQStorm(
+                                    irq: IRQNumber(irqNumber(device)), devices: [.pci(address)], disabledByKernel: true)
+                            )),
                         at: now)
                 }
                 return
@@ -236,7 +240,8 @@ public struct Simulation: Host {
                 var engine = engine
                 let event = DeviceEvent.dmaFault(
                     DMAFault(
-                        source: .requester(segment: pci.segment, pci.requesterID), vendor: iommus[devices[device].iommu].vendor,
+                        source: .requester(segment: pci.segment, pci.requesterID),
+                        vendor: iommus[devices[device].iommu].vendor,
                         kind: .pageRequest, access: .read, address: IOVA(randomAddress()), recoverable: true))
                 act(on: engine.handle(event, at: now))
                 self.engine = engine
@@ -407,7 +412,10 @@ public struct Simulation: Host {
             return devices.firstIndex { $0.requesterID == device.requesterID }
         }
         if let stream = event.streamID {
-            return devices.firstIndex { $0.streamID == stream || ($0.streamID == nil && UInt32($0.requesterID?.rawValue ?? 0) == stream.rawValue) }
+            return devices.firstIndex {
+                $0.streamID == stream
+                    || ($0.streamID == nil && UInt32($0.requesterID?.rawValue ?? 0) == stream.rawValue)
+            }
         }
         return nil
     }
@@ -430,7 +438,8 @@ public struct Simulation: Host {
             let rate = UInt64(delta) * 100
             if rate >= 10_000, !devices[device].intxDisabled, let address = devices[device].address.pciAddress {
                 deliver(
-                    .irqStorm(IRQStorm(irq: IRQNumber(irqNumber(device)), devices: [.pci(address)], ratePerSecond: rate)))
+                    .irqStorm(
+                        IRQStorm(irq: IRQNumber(irqNumber(device)), devices: [.pci(address)], ratePerSecond: rate)))
             }
         }
         if now + .milliseconds(10) <= .zero + scenario.duration {
@@ -456,7 +465,9 @@ public struct Simulation: Host {
         case .reinsertion:
             devices[device].present = true
             devices[device].busMaster = true
-            note(.insertion, device, "inserted again (serial \(devices[device].profile.serial?.description ?? "unknown"))")
+            note(
+                .insertion, device,
+                "inserted again (serial \(devices[device].profile.serial?.description ?? "unknown"))")
             deliver(.deviceAdded(address, serial: devices[device].profile.serial))
         case .busMasterCycle:
             devices[device].busMaster = true
@@ -492,7 +503,9 @@ public struct Simulation: Host {
             note(.retired, device, "EEH: failed \(window.count) times in the last hour; permanently disabled")
             return
         }
-        note(.freeze, device, "EEH: frozen (freeze \(window.count) of 5 per hour); recovery in \(costs.eehRecovery.readable)")
+        note(
+            .freeze, device,
+            "EEH: frozen (freeze \(window.count) of 5 per hour); recovery in \(costs.eehRecovery.readable)")
         agenda.schedule(.eehRecovered(device: device), at: now + costs.eehRecovery)
     }
 
@@ -510,9 +523,10 @@ public struct Simulation: Host {
         let address = devices[device].address.pciAddress
         return devices.indices.filter { index in
             index == device || devices[index].requesterID == devices[device].requesterID
-                || (address != nil && devices[index].address.pciAddress.map {
-                    $0.segment == address!.segment && $0.bus == address!.bus && $0.device == address!.device
-                } == true)
+                || (address != nil
+                    && devices[index].address.pciAddress.map {
+                        $0.segment == address!.segment && $0.bus == address!.bus && $0.device == address!.device
+                    } == true)
         }
     }
 
@@ -610,7 +624,8 @@ public struct Simulation: Host {
                 + devices.indices.filter { index in
                     index != target
                         && (devices[index].profile.parent == address
-                            || (devices[index].requesterID != nil && devices[index].requesterID == devices[target].requesterID))
+                            || (devices[index].requesterID != nil
+                                && devices[index].requesterID == devices[target].requesterID))
                 }
         default:
             return [target]
@@ -729,8 +744,11 @@ public struct Simulation: Host {
 
     func result() -> SimResult {
         let onset = scenario.onset
-        let offender = devices.indices.filter { !devices[$0].isHealthy && devices[$0].behaviours.contains { $0.kind != .aerCorrected } || !devices[$0].happenings.isEmpty }
-            .min { (start(of: $0) ?? .seconds(1 << 30)) < (start(of: $1) ?? .seconds(1 << 30)) }
+        let offender = devices.indices.filter {
+            !devices[$0].isHealthy && devices[$0].behaviours.contains { $0.kind != .aerCorrected }
+                || !devices[$0].happenings.isEmpty
+        }
+        .min { (start(of: $0) ?? .seconds(1 << 30)) < (start(of: $1) ?? .seconds(1 << 30)) }
         var containedAfter: Duration?
         if let offender, let at = containedAt[offender], let start = start(of: offender) {
             containedAfter = at - (.zero + start)
@@ -754,7 +772,8 @@ public struct Simulation: Host {
         }
         return SimResult(
             scenario: scenario.name, seed: seed, policy: policy.name, containedAfter: containedAfter,
-            cpuOtherWorkMin: shares.min() ?? 1, cpuOtherWorkMean: shares.isEmpty ? 1 : shares.reduce(0, +) / Double(shares.count),
+            cpuOtherWorkMin: shares.min() ?? 1,
+            cpuOtherWorkMean: shares.isEmpty ? 1 : shares.reduce(0, +) / Double(shares.count),
             faultsHandled: tallies.map(\.handled).reduce(0, +), faultsRecorded: tallies.map(\.recorded).reduce(0, +),
             faultsLost: tallies.map(\.lost).reduce(0, +), faultsSilenced: tallies.map(\.silenced).reduce(0, +),
             pageRequests: pageRequests, healthyDisturbed: disturbed.sorted().map { devices[$0].address },
@@ -763,7 +782,8 @@ public struct Simulation: Host {
     }
 
     func start(of device: Int) -> Duration? {
-        let starts = devices[device].behaviours.filter(\.isMisbehaviour).map(\.start) + devices[device].happenings.map(\.at)
+        let starts =
+            devices[device].behaviours.filter(\.isMisbehaviour).map(\.start) + devices[device].happenings.map(\.at)
         return starts.min()
     }
 }

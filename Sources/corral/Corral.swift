@@ -14,6 +14,8 @@ struct Corral: ParsableCommand {
             Start with `corral engine-demo` to watch the engine on a built-in event script, and \
             `corral policy defaults` to see every threshold with its origin.
             """,
-        subcommands: [SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self]
+        subcommands: [
+            SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
+        ]
     )
 }

@@ -91,12 +91,14 @@ public enum BuiltinScenarios {
         Scenario(
             name: "shared-queue-overflow",
             description:
-                "Two devices share one VT-d unit: a NIC floods its 8 fault recording registers at 1,000,000/s while a sound card makes 25 rare stray accesses. The quiet one's faults must still be seen.",
+                "Two devices share one VT-d unit: a NIC's DMA engine floods its 8 fault recording registers at 4,000,000/s for 200 ms while a sound card makes 25 rare stray accesses. The quiet one's faults must still be seen.",
             iommus: [.vtd],
             devices: [
                 SimDevice(
                     profile: endpoint(nic, driver: "ixgbe"),
-                    behaviours: [Behaviour(.strayDMA, start: .milliseconds(100), rate: 1_000_000)]),
+                    behaviours: [
+                        Behaviour(.strayDMA, start: .milliseconds(100), rate: 4_000_000, duration: .milliseconds(200))
+                    ]),
                 SimDevice(
                     profile: DeviceProfile(address: .pci(sound), resetMethods: [.flr], driver: "snd_hda_intel"),
                     behaviours: [

@@ -3,7 +3,9 @@ import CorralCore
 /// A simulated machine and what goes wrong on it.
 public struct Scenario: Sendable {
     public enum IOMMUKind: String, Sendable, CaseIterable {
-        case vtd, amdVi = "amd-vi", smmuv3, smmuv2
+        case vtd
+        case amdVi = "amd-vi"
+        case smmuv3, smmuv2
     }
 
     public var name: String
@@ -33,7 +35,8 @@ public struct Scenario: Sendable {
 
     /// When the first misbehaviour starts.
     public var onset: Instant? {
-        let starts = devices.flatMap { $0.behaviours.filter(\.isMisbehaviour).map(\.start) }
+        let starts =
+            devices.flatMap { $0.behaviours.filter(\.isMisbehaviour).map(\.start) }
             + devices.flatMap { $0.happenings.map(\.at) }
         return starts.min().map { Instant.zero + $0 }
     }

@@ -41,9 +41,11 @@ struct SimulateCommand: ParsableCommand {
     func run() throws {
         if list {
             if json {
-                print("[" + BuiltinScenarios.all.map {
-                    "{\"name\": \(quoted($0.name)), \"description\": \(quoted($0.description))}"
-                }.joined(separator: ", ") + "]")
+                print(
+                    "["
+                        + BuiltinScenarios.all.map {
+                            "{\"name\": \(quoted($0.name)), \"description\": \(quoted($0.description))}"
+                        }.joined(separator: ", ") + "]")
             } else {
                 for scenario in BuiltinScenarios.all {
                     print("\(scenario.name)\(scenario.name == BuiltinScenarios.defaultName ? " (default)" : "")")
@@ -63,7 +65,8 @@ struct SimulateCommand: ParsableCommand {
         var results: [SimResult] = []
         for name in names {
             guard let simPolicy = SimPolicy.named(name, corral: enginePolicy) else {
-                throw CommandFailure("no policy named '\(name)'; choose one of \(SimPolicy.names.joined(separator: ", "))")
+                throw CommandFailure(
+                    "no policy named '\(name)'; choose one of \(SimPolicy.names.joined(separator: ", "))")
             }
             var simulation = Simulation(scenario: chosen, policy: simPolicy, seed: seed)
             results.append(simulation.run())

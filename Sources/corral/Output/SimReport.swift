@@ -14,7 +14,8 @@ enum SimReport {
             let shown = first.timeline.prefix(60)
             for entry in shown {
                 out.append(
-                    "  \(pad(entry.at.description, 15)) \(pad(entry.kind.rawValue, 11)) \(pad(entry.subject, 13)) \(entry.text)")
+                    "  \(pad(entry.at.description, 15)) \(pad(entry.kind.rawValue, 11)) \(pad(entry.subject, 13)) \(entry.text)"
+                )
             }
             if first.timeline.count > shown.count {
                 out.append("  ... \(first.timeline.count - shown.count) more entries (--json has them all)")

@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode"]),
         .target(
             name: "CorralConfig",
-            dependencies: ["CorralCore", .product(name: "Yams", package: "Yams")]
+            dependencies: ["CorralCore", "CorralSim", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "corral",
@@ -48,6 +48,6 @@ let package = Package(
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
-        .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore"]),
+        .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore", "CorralSim"]),
     ]
 )

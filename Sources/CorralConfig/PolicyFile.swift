@@ -8,14 +8,14 @@ import Yams
 /// with thresholds nobody chose. `corral policy defaults` prints the complete documented file.
 public enum PolicyFile {
     /// Parses `text` (the contents of `file`, used in error messages).
-    public static func parse(_ text: String, file: String = "<policy>") throws(PolicyFileError) -> Policy {
+    public static func parse(_ text: String, file: String = "<policy>") throws(ConfigFileError) -> Policy {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw PolicyFileError.yaml(error, file: file)
+            throw ConfigFileError.yaml(error, file: file)
         } catch {
-            throw PolicyFileError(file: file, line: nil, column: nil, key: "", problem: "\(error)")
+            throw ConfigFileError(file: file, line: nil, column: nil, key: "", problem: "\(error)")
         }
         var policy = Policy()
         guard let root else { return policy }
@@ -23,7 +23,7 @@ public enum PolicyFile {
         if let node = try reader.take("mode") {
             let text = try scalar(node, "mode", file)
             guard let mode = Policy.Mode(rawValue: text) else {
-                throw PolicyFileError(node, file, "mode", "'\(text)' is not a mode (observe, recommend, enforce)")
+                throw ConfigFileError(node, file, "mode", "'\(text)' is not a mode (observe, recommend, enforce)")
             }
             policy.mode = mode
         }
@@ -50,11 +50,11 @@ public enum PolicyFile {
             if let n = try ladder.take("stop-dma") { policy.ladder.stopDMA = try bool(n, "ladder.stop-dma", file) }
             if let n = try ladder.take("reset-methods") {
                 policy.ladder.resetMethods = try list(n, "ladder.reset-methods", file).enumerated().map {
-                    index, item throws(PolicyFileError) in
+                    index, item throws(ConfigFileError) in
                     let text = try scalar(item, "ladder.reset-methods[\(index)]", file)
                     guard let method = ResetMethod(rawValue: text) else {
                         let known = ResetMethod.allCases.map(\.rawValue).joined(separator: ", ")
-                        throw PolicyFileError(
+                        throw ConfigFileError(
                             item, file, "ladder.reset-methods[\(index)]", "'\(text)' is not a reset method (\(known))")
                     }
                     return method
@@ -119,18 +119,18 @@ public enum PolicyFile {
         }
         if let node = try reader.take("protected") {
             policy.protectedDevices = Set(
-                try list(node, "protected", file).enumerated().map { index, item throws(PolicyFileError) in
+                try list(node, "protected", file).enumerated().map { index, item throws(ConfigFileError) in
                     let text = try scalar(item, "protected[\(index)]", file)
                     do throws(PCIAddressParseError) {
                         return try DeviceAddress(parsing: text)
                     } catch {
-                        throw PolicyFileError(item, file, "protected[\(index)]", error.description)
+                        throw ConfigFileError(item, file, "protected[\(index)]", error.description)
                     }
                 })
         }
         if let node = try reader.take("owner-drivers") {
             policy.ownerDrivers = Set(
-                try list(node, "owner-drivers", file).enumerated().map { index, item throws(PolicyFileError) in
+                try list(node, "owner-drivers", file).enumerated().map { index, item throws(ConfigFileError) in
                     DriverName(try scalar(item, "owner-drivers[\(index)]", file))
                 })
         }
@@ -143,56 +143,56 @@ public enum PolicyFile {
 
     // MARK: - Scalars
 
-    static func scalar(_ node: Node, _ key: String, _ file: String) throws(PolicyFileError) -> String {
+    static func scalar(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> String {
         guard case .scalar(let scalar) = node else {
-            throw PolicyFileError(node, file, key, "expected a single value, found a \(node.kindName)")
+            throw ConfigFileError(node, file, key, "expected a single value, found a \(node.kindName)")
         }
         return scalar.string
     }
 
-    static func bool(_ node: Node, _ key: String, _ file: String) throws(PolicyFileError) -> Bool {
+    static func bool(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> Bool {
         switch try scalar(node, key, file).lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
-        case let other: throw PolicyFileError(node, file, key, "'\(other)' is not true or false")
+        case let other: throw ConfigFileError(node, file, key, "'\(other)' is not true or false")
         }
     }
 
-    static func integer(_ node: Node, _ key: String, _ file: String, range: ClosedRange<Int>) throws(PolicyFileError)
+    static func integer(_ node: Node, _ key: String, _ file: String, range: ClosedRange<Int>) throws(ConfigFileError)
         -> Int
     {
         let text = try scalar(node, key, file)
         guard let value = Int(text), range.contains(value) else {
-            throw PolicyFileError(
+            throw ConfigFileError(
                 node, file, key, "'\(text)' is not a whole number in \(range.lowerBound)…\(range.upperBound)")
         }
         return value
     }
 
-    static func duration(_ node: Node, _ key: String, _ file: String) throws(PolicyFileError) -> Duration {
+    static func duration(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> Duration {
         let text = try scalar(node, key, file)
         let value: Duration
         do throws(DurationParseError) {
             value = try Duration(parsing: text)
         } catch {
-            throw PolicyFileError(node, file, key, error.description)
+            throw ConfigFileError(node, file, key, error.description)
         }
-        guard value > .zero else { throw PolicyFileError(node, file, key, "'\(text)' must be longer than zero") }
+        guard value > .zero else { throw ConfigFileError(node, file, key, "'\(text)' must be longer than zero") }
         return value
     }
 
-    static func rate(_ node: Node, _ key: String, _ file: String) throws(PolicyFileError) -> RateThreshold {
+    static func rate(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> RateThreshold {
         let text = try scalar(node, key, file)
         do throws(RateParseError) {
             return try RateThreshold(parsing: text)
         } catch {
-            throw PolicyFileError(node, file, key, error.description)
+            throw ConfigFileError(node, file, key, error.description)
         }
     }
 
-    static func list(_ node: Node, _ key: String, _ file: String) throws(PolicyFileError) -> [Node] {
+    static func list(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> [Node] {
         guard case .sequence(let sequence) = node else {
-            throw PolicyFileError(node, file, key, "expected a list, found a \(node.kindName)")
+            throw ConfigFileError(node, file, key, "expected a list, found a \(node.kindName)")
         }
         return Array(sequence)
     }
@@ -205,9 +205,9 @@ struct MappingReader {
     private var entries: [(key: String, keyNode: Node, value: Node)] = []
     private var taken: Set<String> = []
 
-    init(_ node: Node, path: String, file: String) throws(PolicyFileError) {
+    init(_ node: Node, path: String, file: String) throws(ConfigFileError) {
         guard case .mapping(let mapping) = node else {
-            throw PolicyFileError(
+            throw ConfigFileError(
                 node, file, path.isEmpty ? "(top level)" : path, "expected a mapping of keys, found a \(node.kindName)")
         }
         self.path = path
@@ -216,7 +216,7 @@ struct MappingReader {
         for (key, value) in mapping {
             let name = key.string ?? ""
             if !seen.insert(name).inserted {
-                throw PolicyFileError(key, file, qualified(name), "duplicate key")
+                throw ConfigFileError(key, file, qualified(name), "duplicate key")
             }
             entries.append((name, key, value))
         }
@@ -224,19 +224,19 @@ struct MappingReader {
 
     private func qualified(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    mutating func take(_ key: String) throws(PolicyFileError) -> Node? {
+    mutating func take(_ key: String) throws(ConfigFileError) -> Node? {
         taken.insert(key)
         return entries.first { $0.key == key }?.value
     }
 
-    func finish(known: [String]) throws(PolicyFileError) {
+    func finish(known: [String]) throws(ConfigFileError) {
         for entry in entries where !taken.contains(entry.key) {
             let suggestion = known.min { editDistance($0, entry.key) < editDistance($1, entry.key) }
             var problem = "unknown key; known keys here: \(known.joined(separator: ", "))"
             if let suggestion, editDistance(suggestion, entry.key) <= 2 {
                 problem = "unknown key; did you mean '\(suggestion)'?"
             }
-            throw PolicyFileError(entry.keyNode, file, qualified(entry.key), problem)
+            throw ConfigFileError(entry.keyNode, file, qualified(entry.key), problem)
         }
     }
 }
@@ -270,8 +270,8 @@ extension Node {
     }
 }
 
-/// A policy file problem: where (file, line, column), which key, and what is wrong.
-public struct PolicyFileError: Error, Equatable, Sendable, CustomStringConvertible {
+/// A policy or scenario file problem: where (file, line, column), which key, and what is wrong.
+public struct ConfigFileError: Error, Equatable, Sendable, CustomStringConvertible {
     public var file: String
     public var line: Int?
     public var column: Int?
@@ -291,19 +291,19 @@ public struct PolicyFileError: Error, Equatable, Sendable, CustomStringConvertib
         self.init(file: file, line: node.mark?.line, column: node.mark?.column, key: key, problem: problem)
     }
 
-    static func yaml(_ error: YamlError, file: String) -> PolicyFileError {
+    static func yaml(_ error: YamlError, file: String) -> ConfigFileError {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
             .composer(_, let problem, let mark, _):
-            return PolicyFileError(
+            return ConfigFileError(
                 file: file, line: mark.line, column: mark.column, key: "", problem: "not valid YAML: \(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return PolicyFileError(
+            return ConfigFileError(
                 file: file, line: context.mark.line, column: context.mark.column,
                 key: duplicates.joined(separator: ", "),
                 problem: "duplicate key")
         default:
-            return PolicyFileError(file: file, line: nil, column: nil, key: "", problem: "not valid YAML: \(error)")
+            return ConfigFileError(file: file, line: nil, column: nil, key: "", problem: "not valid YAML: \(error)")
         }
     }
 

@@ -95,7 +95,7 @@ struct PolicyFileTests {
         ),
     ])
     func preciseErrors(text: String, expected: String) {
-        #expect(throws: PolicyFileError.self) { try PolicyFile.parse(text, file: "corral.yaml") }
+        #expect(throws: ConfigFileError.self) { try PolicyFile.parse(text, file: "corral.yaml") }
         do {
             _ = try PolicyFile.parse(text, file: "corral.yaml")
         } catch {

@@ -1,6 +1,8 @@
 import ArgumentParser
+import CorralConfig
 import CorralCore
 import CorralSim
+import Foundation
 
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,10 +16,11 @@ struct SimulateCommand: ParsableCommand {
             first error, 5 per hour). Figures come from the model (see docs/simulator.md for its \
             costs and their sources), never from this machine's clock.
 
-            `corral simulate --list` describes the scenarios.
+            `corral simulate --list` describes the scenarios. A scenario of your own is a YAML \
+            (or JSON) file: `corral simulate my-storm.yaml` (format: docs/simulator.md).
             """)
 
-    @Argument(help: "A built-in scenario (default: \(BuiltinScenarios.defaultName)).")
+    @Argument(help: "A built-in scenario or a scenario file (default: \(BuiltinScenarios.defaultName)).")
     var scenario: String = BuiltinScenarios.defaultName
 
     @Option(help: "The policy to run: \(SimPolicy.names.joined(separator: ", ")).")
@@ -54,11 +57,7 @@ struct SimulateCommand: ParsableCommand {
             }
             return
         }
-        guard let chosen = BuiltinScenarios.named(scenario) else {
-            throw CommandFailure(
-                "no scenario named '\(scenario)'; `corral simulate --list` shows them: "
-                    + BuiltinScenarios.all.map(\.name).joined(separator: ", "))
-        }
+        let chosen = try loadScenario()
         var enginePolicy = chosen.policy
         if let configFile { enginePolicy = try PolicyLoader.load(path: configFile) }
         let names = compare ? SimPolicy.names : [policy]
@@ -79,4 +78,22 @@ struct SimulateCommand: ParsableCommand {
     }
 
     func quoted(_ text: String) -> String { JSONLine.quote(text) }
+
+    func loadScenario() throws -> Scenario {
+        if let builtin = BuiltinScenarios.named(scenario) { return builtin }
+        guard FileManager.default.fileExists(atPath: scenario) else {
+            throw CommandFailure(
+                "no scenario named '\(scenario)' and no such file; `corral simulate --list` shows the built-in ones: "
+                    + BuiltinScenarios.all.map(\.name).joined(separator: ", "))
+        }
+        guard let data = FileManager.default.contents(atPath: scenario), let text = String(data: data, encoding: .utf8)
+        else {
+            throw CommandFailure("\(scenario): cannot read it as UTF-8 text")
+        }
+        do {
+            return try ScenarioFile.parse(text, file: scenario)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
 }

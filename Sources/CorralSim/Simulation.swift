@@ -36,6 +36,7 @@ public struct Simulation: Host {
     var overflowNoted: Set<Int> = []
     var eehFreezes: [Int: (windowStart: Instant, count: Int)] = [:]
     var intxCount: [Int: Int] = [:]
+    var scanCursor: [Int: UInt64] = [:]
     var intxSampled: [Int: Int] = [:]
     /// Silenced faults not simulated one by one: (since, rate) per device and behaviour.
     var silencedSince: [Int: [Int: Instant]] = [:]
@@ -131,7 +132,7 @@ public struct Simulation: Host {
             happen(device, devices[device].happenings[index])
         case .strayAfterRemoval(let device, let remaining):
             let address = 0xdead_0000 + UInt64(remaining) * 0x1000
-            fault(device, address: address, write: true, kind: .strayDMA, requireDMA: false)
+            fault(device, address: address, write: true, lookup: .notPresent)
             if remaining > 1 {
                 agenda.schedule(
                     .strayAfterRemoval(device: device, remaining: remaining - 1), at: now + .microseconds(10))
@@ -254,8 +255,11 @@ public struct Simulation: Host {
                 generations[device][behaviour] += 1
                 return
             }
-            let write = spec.kind == .readOnlyWrites || spec.kind == .secureAccess || random.next() % 2 == 0
-            fault(device, address: randomAddress(), write: write, kind: spec.kind, requireDMA: true)
+            let (address, write, secure) = transaction(device, spec.kind)
+            let lookup = devices[device].domain.translate(address, write: write, secure: secure)
+            if lookup != .translated {
+                fault(device, address: address, write: write, lookup: lookup)
+            }
         }
         let interval = 1.0 / max(spec.rate, 1e-9)
         let jitter = 0.9 + Double(random.next() % 2001) / 10_000  // ±10%
@@ -306,16 +310,38 @@ public struct Simulation: Host {
 
     mutating func randomAddress() -> UInt64 { (random.next() % 0x10_0000) << 12 }
 
+    /// The transaction a behaviour makes: where, read or write, secure or not.
+    mutating func transaction(_ device: Int, _ kind: Behaviour.Kind) -> (UInt64, Bool, Bool) {
+        let domain = devices[device].domain
+        func inside(_ range: Range<UInt64>?) -> UInt64 {
+            guard let range, !range.isEmpty else { return randomAddress() }
+            return range.lowerBound + (random.next() % UInt64(range.count)) & ~0xFFF
+        }
+        switch kind {
+        case .readOnlyWrites:
+            return (inside(domain.readOnlyRange), true, false)
+        case .secureAccess:
+            return (inside(domain.nonSecureRange), random.next() % 2 == 0, true)
+        case .scanning:
+            // A sweep across the whole 64-bit space, page by page from a random start: mostly
+            // unmapped, and beyond the input width for most of it.
+            scanCursor[device, default: random.next() & ~0xFFF] &+= 0x1000_0000_0000
+            return (scanCursor[device]!, false, false)
+        default:
+            return (randomAddress(), random.next() % 2 == 0, false)
+        }
+    }
+
     func irqNumber(_ device: Int) -> UInt32 { UInt32(16 + device) }
 
     // MARK: - Faults and the handler
 
-    mutating func fault(_ device: Int, address: UInt64, write: Bool, kind: Behaviour.Kind, requireDMA: Bool) {
+    mutating func fault(_ device: Int, address: UInt64, write: Bool, lookup: IOMMUDomain.Lookup) {
         tallies[device].faults += 1
         let sim = devices[device]
         let fault = SimFault(
             device: device, requesterID: sim.requesterID, streamID: sim.streamID, address: address, write: write,
-            kind: kind)
+            lookup: lookup)
         switch iommus[sim.iommu].record(fault) {
         case .recorded:
             tallies[device].recorded += 1

@@ -20,8 +20,11 @@ public struct AMDViModel: SimIOMMU {
     public var capacity: Int { ring.capacity }
 
     public mutating func record(_ fault: SimFault) -> RecordResult {
+        // PR: the page was present (a permission problem, PE); clear: nothing mapped there.
         var flags: AMDViEventRecord.Flags = fault.write ? [.write] : []
-        if fault.kind == .readOnlyWrites { flags.formUnion([.present, .permission]) }
+        if fault.lookup == .writeToReadOnly || fault.lookup == .readFromWriteOnly {
+            flags.formUnion([.present, .permission])
+        }
         let record = AMDViEventRecord(
             code: .ioPageFault, deviceID: fault.requesterID ?? RequesterID(rawValue: 0), domainOrPASID: 0x12,
             flags: flags, address: fault.address)

@@ -29,7 +29,8 @@ public struct SMMUv2Model: SimIOMMU {
             return .lost
         }
         // TF (translation) for unmapped addresses, PF (permission) otherwise; Format=2.
-        let fsr: UInt32 = (fault.kind == .readOnlyWrites || fault.kind == .secureAccess ? 0x8 : 0x2) | 0x400
+        let permission = fault.lookup != .notPresent && fault.lookup != .addressSize
+        let fsr: UInt32 = (permission ? 0x8 : 0x2) | 0x400
         let record = SMMUv2ContextFault(
             fsr: fsr, fsynr0: fault.write ? 0x10 : 0, far: fault.address, cbfrsynra: stream)
         banks[stream] = record.bytes

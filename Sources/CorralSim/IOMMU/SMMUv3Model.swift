@@ -21,9 +21,14 @@ public struct SMMUv3Model: SimIOMMU {
 
     public mutating func record(_ fault: SimFault) -> RecordResult {
         let stream = fault.streamID ?? StreamID(UInt32(fault.requesterID?.rawValue ?? 0))
-        // Permission faults for writes through read-only or secure-attribute mismatches;
-        // translation faults for unmapped addresses.
-        let id: UInt8 = fault.kind == .readOnlyWrites || fault.kind == .secureAccess ? 0x13 : 0x10
+        // F_TRANSLATION for nothing mapped, F_ADDR_SIZE beyond the input size, F_PERMISSION for
+        // a write through read-only or a secure access to a non-secure mapping.
+        let id: UInt8 =
+            switch fault.lookup {
+            case .addressSize: 0x11
+            case .writeToReadOnly, .readFromWriteOnly, .secureOnNonSecure: 0x13
+            default: 0x10
+            }
         let record = SMMUv3EventRecord(
             id: id, streamID: stream, readNotWrite: !fault.write, inputAddress: fault.address)
         return ring.add(record.bytes, key: RecordRing.key(nil, stream))

@@ -8,7 +8,8 @@ public struct SimFault: Sendable {
     public var streamID: StreamID?
     public var address: UInt64
     public var write: Bool
-    public var kind: Behaviour.Kind
+    /// What the walk of the device's domain found.
+    public var lookup: IOMMUDomain.Lookup
 }
 
 /// What an IOMMU did with a fault.

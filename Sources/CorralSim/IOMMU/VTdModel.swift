@@ -20,10 +20,14 @@ public struct VTdModel: SimIOMMU {
     public var capacity: Int { ring.capacity }
 
     public mutating func record(_ fault: SimFault) -> RecordResult {
+        // Second-level walk results as dmar.c names them: no PTE with the needed right is
+        // "PTE Write/Read access is not set"; beyond the guest address width, "Access beyond MGAW".
         let reason: UInt8 =
-            switch fault.kind {
-            case .readOnlyWrites: 0x05  // PTE Write access is not set
-            default: fault.write ? 0x05 : 0x06  // the walk found no PTE with the needed right
+            switch fault.lookup {
+            case .addressSize: 0x04
+            case .writeToReadOnly: 0x05
+            case .readFromWriteOnly: 0x06
+            default: fault.write ? 0x05 : 0x06
             }
         let record = VTdFaultRecord(
             faultInfo: fault.address, source: fault.requesterID ?? RequesterID(rawValue: 0),

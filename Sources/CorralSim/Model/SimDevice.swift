@@ -15,6 +15,8 @@ public struct SimDevice: Sendable {
     public var happenings: [Happening]
     /// A vfio-pci owner (VMM): whether it answers a storm notification by stopping the device.
     public var ownerResponds: Bool?
+    /// What its driver mapped: faults come from looking its transactions up here.
+    public var domain: IOMMUDomain
 
     // State.
     var busMaster = true
@@ -35,8 +37,10 @@ public struct SimDevice: Sendable {
 
     public init(
         profile: DeviceProfile, iommu: Int = 0, requesterID: RequesterID? = nil, streamID: StreamID? = nil,
-        behaviours: [Behaviour] = [], happenings: [Happening] = [], ownerResponds: Bool? = nil
+        behaviours: [Behaviour] = [], happenings: [Happening] = [], ownerResponds: Bool? = nil,
+        domain: IOMMUDomain = .standard
     ) {
+        self.domain = domain
         self.profile = profile
         self.iommu = iommu
         self.requesterID = requesterID ?? profile.address.pciAddress?.requesterID

@@ -234,18 +234,27 @@ public struct Simulation: Host {
             }
         case .pageRequests:
             guard devices[device].issuesDMA(spec, at: now) else { return pause(device, behaviour) }
-            // Page requests go through the page request queue and are answered: a small cost.
-            _ = cpu.run(costs.record, readyAt: now)
             pageRequests += 1
-            if let engine, case .corral = policy, let pci = devices[device].address.pciAddress {
-                var engine = engine
-                let event = DeviceEvent.dmaFault(
-                    DMAFault(
-                        source: .requester(segment: pci.segment, pci.requesterID),
-                        vendor: iommus[devices[device].iommu].vendor,
-                        kind: .pageRequest, access: .read, address: IOVA(randomAddress()), recoverable: true))
-                act(on: engine.handle(event, at: now))
-                self.engine = engine
+            let sim = devices[device]
+            if iommus[sim.iommu].stallsInFaultQueue {
+                // SMMUv3 stall model: the stalled transaction is an event-queue record.
+                var stalled = SimFault(
+                    device: device, requesterID: sim.requesterID, streamID: sim.streamID, address: randomAddress(),
+                    write: false, lookup: .notPresent)
+                stalled.stalled = true
+                if case .recorded = iommus[sim.iommu].record(stalled) { raiseInterrupt(sim.iommu) }
+            } else {
+                // VT-d PRQ / AMD-Vi PPR log: a separate queue, answered by the IOMMU driver.
+                _ = cpu.run(costs.record, readyAt: now)
+                if var engine, case .corral = policy, let pci = sim.address.pciAddress {
+                    let event = DeviceEvent.dmaFault(
+                        DMAFault(
+                            source: .requester(segment: pci.segment, pci.requesterID), vendor: iommus[sim.iommu].vendor,
+                            kind: .pageRequest, access: .read, address: IOVA(randomAddress()), recoverable: true))
+                    let decisions = engine.handle(event, at: now)
+                    self.engine = engine
+                    act(on: decisions)
+                }
             }
         default:
             guard devices[device].issuesDMA(spec, at: now) else { return pause(device, behaviour) }
@@ -395,7 +404,7 @@ public struct Simulation: Host {
     }
 
     mutating func deliverHandled(_ iommu: Int, _ events: [LogEvent], overflowed: Bool) {
-        for event in events {
+        for event in events where !event.recoverable {
             if let index = deviceIndex(for: event) { tallies[index].handled += 1 }
         }
         switch policy {

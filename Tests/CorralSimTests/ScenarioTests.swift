@@ -113,7 +113,11 @@ import Testing
         #expect(corral.pageRequests > 50_000)
         #expect(corral.containedAfter == nil && Self.entries(corral, .action).isEmpty)
         let statistics = try #require(corral.engineStatistics)
-        #expect(statistics.ignoredRecoverable == corral.pageRequests)
+        // Every stalled page fault the handler read was recognised as recoverable (a few may
+        // still sit in the event queue when the run ends).
+        #expect(statistics.ignoredRecoverable <= corral.pageRequests)
+        #expect(statistics.ignoredRecoverable + 64 >= corral.pageRequests)
+        #expect(corral.faultsHandled == 0)
     }
 
     @Test func untrustedScannerIsContainedOnStrictThresholds() throws {

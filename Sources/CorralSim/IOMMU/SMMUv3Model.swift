@@ -30,7 +30,8 @@ public struct SMMUv3Model: SimIOMMU {
             default: 0x10
             }
         let record = SMMUv3EventRecord(
-            id: id, streamID: stream, readNotWrite: !fault.write, inputAddress: fault.address)
+            id: id, streamID: stream, readNotWrite: !fault.write, stalled: fault.stalled,
+            stallTag: fault.stalled ? UInt16(truncatingIfNeeded: fault.address >> 12) : 0, inputAddress: fault.address)
         return ring.add(record.bytes, key: RecordRing.key(nil, stream))
     }
 
@@ -43,6 +44,10 @@ public struct SMMUv3Model: SimIOMMU {
     }
 
     public mutating func takeOverflow() -> Bool { ring.takeOverflow() }
+
+    /// Stall mode: a recoverable fault stalls the transaction and is reported as an event with
+    /// Stall set; software resumes it with CMD_RESUME (reference §3.4).
+    public var stallsInFaultQueue: Bool { true }
 
     public mutating func setSilenced(requesterID: RequesterID?, streamID: StreamID?, _ silenced: Bool) {
         let stream = streamID ?? StreamID(UInt32(requesterID?.rawValue ?? 0))

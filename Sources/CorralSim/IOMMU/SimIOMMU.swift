@@ -10,6 +10,9 @@ public struct SimFault: Sendable {
     public var write: Bool
     /// What the walk of the device's domain found.
     public var lookup: IOMMUDomain.Lookup
+    /// A recoverable fault: the transaction is stalled until software answers (SMMUv3 stall
+    /// model, page requests), not an error.
+    public var stalled = false
 }
 
 /// What an IOMMU did with a fault.
@@ -43,6 +46,13 @@ public protocol SimIOMMU: Sendable {
     /// bit or MULTI, never how many were lost).
     mutating func takeOverflow() -> Bool
     mutating func setSilenced(requesterID: RequesterID?, streamID: StreamID?, _ silenced: Bool)
+    /// Whether recoverable faults (page requests) are reported through this fault queue
+    /// (SMMUv3 stall model) rather than a separate page request queue (VT-d PRQ, AMD PPR log).
+    var stallsInFaultQueue: Bool { get }
+}
+
+extension SimIOMMU {
+    public var stallsInFaultQueue: Bool { false }
 }
 
 /// The shared part of the models: a bounded queue of raw records and a set of silenced sources.

@@ -150,8 +150,8 @@ public enum BuiltinScenarios {
         Scenario(
             name: "gpu-page-requests",
             description:
-                "A GPU using shared virtual addressing makes 100,000 recoverable page requests per second (ATS/PRI): legitimate traffic that must never be contained.",
-            iommus: [.vtd],
+                "A GPU using shared virtual addressing behind an SMMUv3 in stall mode makes 100,000 recoverable page faults per second: legitimate traffic that must never be contained.",
+            iommus: [.smmuv3],
             devices: [
                 SimDevice(
                     profile: endpoint(gpu, driver: "amdgpu", ats: true),

@@ -1,5 +1,6 @@
 import CorralCore
 import CorralDecode
+import CorralSim
 import Foundation
 
 // Decode benchmarks: prints figures, asserts nothing (timed tests are not allowed; see
@@ -136,6 +137,19 @@ benchmark(SMMUv3EventRecord.self) {
 }
 benchmark(SMMUv2ContextFault.self) {
     SMMUv2ContextFault(fsr: 0x402, fsynr0: UInt32(truncatingIfNeeded: $0.next()), far: $0.next(), cbfrsynra: 0x800)
+}
+// 5. The simulator: how fast it runs the default scenario.
+print("")
+print("simulator, default scenario (\(BuiltinScenarios.defaultName)), simulated events per second of real time:")
+for policy in [SimPolicy.corral(Policy()), .linuxToday, .eeh] {
+    var simulation = Simulation(
+        scenario: BuiltinScenarios.named(BuiltinScenarios.defaultName)!, policy: policy, seed: 1)
+    var result: SimResult?
+    let time = clock.measure { result = simulation.run() }
+    let events = Double(result?.simulatedEvents ?? 0)
+    print(
+        "  \(policy.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(rate(events, time))events/s  "
+            + "(\(Int(events)) events in \(String(format: "%.3f", seconds(time))) s)")
 }
 print("")
 print("Figures are from this machine and this run; the log is synthetic (StormLogGenerator, seed 42).")

@@ -99,4 +99,18 @@ import Testing
         #expect(events.first?.reason == 1 && events.first?.lastLine == 2)
         #expect(statistics.records == 4, "the short 'Dazed and confused' line does not swallow the next")
     }
+
+    @Test func journalJSONAndColourEscapes() throws {
+        let json =
+            #"{"__REALTIME_TIMESTAMP":"1700000000000000","__MONOTONIC_TIMESTAMP":"139513963","_TRANSPORT":"kernel","MESSAGE":"DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7cd80000 [fault reason 0x01] Present bit in root entry is clear","PRIORITY":"3"}"#
+        let (event, statistics) = Self.single(json)
+        #expect(event?.device?.description == "0000:00:02.0" && event?.reason == 1)
+        #expect(event?.time == LogTime(clock: .sinceBoot, nanoseconds: 139_513_963_000))
+        #expect(statistics.formats[.journalJSON] == 1)
+        let (other, otherStatistics) = Self.single(#"{"_TRANSPORT":"syslog","MESSAGE":"DMAR: nothing"}"#)
+        #expect(other == nil && otherStatistics.nonKernel == 1)
+        let coloured = "\u{1B}[32m[  139.513963] \u{1B}[0m\u{1B}[33mDMAR: \u{1B}[0m" + Self.fault.dropFirst(6)
+        let (colourEvent, _) = Self.single(coloured)
+        #expect(colourEvent?.time?.clock == .sinceBoot && colourEvent?.reason == 1)
+    }
 }

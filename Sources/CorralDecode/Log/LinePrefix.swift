@@ -19,7 +19,8 @@ struct PrefixedLine {
 enum LinePrefix {
     /// Splits `line`; `forced` restricts recognition to one format.
     static func parse(_ raw: ByteText, forced: LogFormat? = nil) -> PrefixedLine {
-        var line = raw
+        // `dmesg --color=always` and terminal captures: drop ANSI escape sequences first.
+        var line = raw.contains([0x1B]) ? stripEscapes(raw) : raw
         if let last = line.last, last == 0x0D { line = line.dropLast() }
         var quoted = false
         // E-mail quoting: any run of '>' with optional blanks.
@@ -39,6 +40,10 @@ enum LinePrefix {
             return parsed
         }
 
+        if forced == nil || forced == .journalJSON, body.first == 0x7B, let (message, time, kernel) = journalJSON(body)
+        {
+            return result(message, time, .journalJSON, kernel: kernel)
+        }
         if forced == nil || forced == .kmsg {
             if leadingBlanks, isDictionaryLine(body) {
                 var parsed = result(body, nil, .bare)
@@ -85,6 +90,81 @@ enum LinePrefix {
             }
         }
         return result(body, nil, .bare)
+    }
+
+    // MARK: - Escapes and journald JSON
+
+    /// Removes ANSI escape sequences (CSI `ESC [ ... final`, and two-byte `ESC x`).
+    static func stripEscapes(_ text: ByteText) -> ByteText {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count)
+        var index = text.startIndex
+        while index < text.endIndex {
+            if text[index] == 0x1B {
+                index += 1
+                if index < text.endIndex, text[index] == 0x5B {
+                    index += 1
+                    while index < text.endIndex, !(0x40...0x7E).contains(text[index]) { index += 1 }
+                }
+                index += 1
+                continue
+            }
+            out.append(text[index])
+            index += 1
+        }
+        return out[...]
+    }
+
+    static let messageKey = [UInt8](ascii: "\"MESSAGE\":")
+    static let monotonicKeys = [
+        [UInt8](ascii: "\"_SOURCE_MONOTONIC_TIMESTAMP\":"), [UInt8](ascii: "\"__MONOTONIC_TIMESTAMP\":"),
+    ]
+    static let transportKey = [UInt8](ascii: "\"_TRANSPORT\":")
+    static let kernelValue = [UInt8](ascii: "\"kernel\"")
+
+    /// One `journalctl -o json` object: MESSAGE (a JSON string), the monotonic timestamp in
+    /// microseconds, and whether `_TRANSPORT` is the kernel.
+    static func journalJSON(_ text: ByteText) -> (ByteText, LogTime?, Bool)? {
+        guard let key = text.find(messageKey) else { return nil }
+        var index = text.skippingBlanks(from: key + messageKey.count)
+        guard index < text.endIndex, text[index] == 0x22 else { return nil }
+        index += 1
+        var message: [UInt8] = []
+        while index < text.endIndex, text[index] != 0x22 {
+            if text[index] == 0x5C, index + 1 < text.endIndex {
+                index += 1
+                switch text[index] {
+                case 0x6E: message.append(0x0A)
+                case 0x74: message.append(0x09)
+                case 0x72: break
+                case 0x75:
+                    // \uXXXX: keep ASCII, replace the rest (kernel messages are ASCII).
+                    if let code = text.hexNumber(at: index + 1, allowPrefix: false), code.end - index - 1 >= 4 {
+                        message.append(code.value < 0x80 ? UInt8(code.value) : 0x3F)
+                        index += 4
+                    }
+                default: message.append(text[index])
+                }
+            } else {
+                message.append(text[index])
+            }
+            index += 1
+        }
+        var time: LogTime?
+        for timeKey in monotonicKeys {
+            guard let at = text.find(timeKey) else { continue }
+            var start = text.skippingBlanks(from: at + timeKey.count)
+            if start < text.endIndex, text[start] == 0x22 { start += 1 }
+            if let micros = text.decimalNumber(at: start), micros.value < UInt64(Int64.max / 1000) {
+                time = LogTime(clock: .sinceBoot, nanoseconds: Int64(micros.value) * 1000)
+                break
+            }
+        }
+        var kernel = true
+        if let at = text.find(transportKey) {
+            kernel = text.matches(kernelValue, at: text.skippingBlanks(from: at + transportKey.count))
+        }
+        return (message[...], time, kernel)
     }
 
     // MARK: - ftrace

@@ -12,6 +12,8 @@ public enum LogFormat: String, Hashable, Sendable, CaseIterable, CustomStringCon
     case rfc3339
     /// `/dev/kmsg` records: `prio,seq,usec,flags;msg` plus ` KEY=value` dictionary lines.
     case kmsg
+    /// journald JSON export (`journalctl -k -o json`): one object per line with `MESSAGE`.
+    case journalJSON = "journal-json"
     /// Messages with no prefix at all.
     case bare
 

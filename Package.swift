@@ -8,6 +8,8 @@
 //   no unmirrored transitive dependency).
 // - CorralDecode (vendor records, kernel logs) depends on CorralCore only: parsing is pure.
 // - CorralSim (the deterministic simulator) depends on CorralCore and CorralDecode only.
+// - CorralStore (the durable journal) uses GRDB over the system SQLite (libsqlite3-dev): WAL,
+//   migrations, batched writes; reference/swift-deps-probe.md measured it cheap to build.
 // - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
 import PackageDescription
 
@@ -20,15 +22,18 @@ let package = Package(
         .library(name: "CorralConfig", targets: ["CorralConfig"]),
         .library(name: "CorralDecode", targets: ["CorralDecode"]),
         .library(name: "CorralSim", targets: ["CorralSim"]),
+        .library(name: "CorralStore", targets: ["CorralStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(name: "CorralCore"),
         .target(name: "CorralDecode", dependencies: ["CorralCore"]),
         .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode"]),
+        .target(name: "CorralStore", dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "CorralConfig",
             dependencies: ["CorralCore", "CorralSim", .product(name: "Yams", package: "Yams")]
@@ -40,6 +45,7 @@ let package = Package(
                 "CorralConfig",
                 "CorralDecode",
                 "CorralSim",
+                "CorralStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +54,7 @@ let package = Package(
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
+        .testTarget(name: "CorralStoreTests", dependencies: ["CorralStore", "CorralCore"]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore", "CorralSim"]),
     ]
 )

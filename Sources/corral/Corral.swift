@@ -16,6 +16,7 @@ struct Corral: ParsableCommand {
             """,
         subcommands: [
             SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
+            JournalStressCommand.self,
         ]
     )
 }

@@ -1,0 +1,167 @@
+import CorralCore
+import GRDB
+
+/// What `corral status`, `history`, `report` and the metrics endpoint read.
+extension Journal {
+    public struct DeviceSummary: Hashable, Sendable {
+        public var device: String
+        public var state: String?
+        public var nextDeadline: Int64?
+        public var budgetLeft: Int?
+        public var lastEpisode: EpisodeRow?
+        public var episodes: Int
+        public var events: Int64
+    }
+
+    public struct EpisodeRow: Hashable, Sendable {
+        public var run: Int64
+        public var device: String
+        public var eventClass: String
+        public var first: Int64
+        public var last: Int64
+        public var count: Int64
+        public var lowerBound: Bool
+        public var sampleAddresses: String
+        public var statusUnion: Int64
+    }
+
+    public struct DecisionEntry: Hashable, Sendable {
+        public var run: Int64
+        public var at: Int64
+        public var subject: String
+        public var action: String?
+        public var recommendation: Bool
+        public var to: String?
+        public var reason: String
+    }
+
+    public func episodes(device: String? = nil, eventClass: String? = nil, since: Int64? = nil) throws(JournalError)
+        -> [EpisodeRow]
+    {
+        try read { db in
+            var sql =
+                "SELECT run, device, class, first_ns, last_ns, count, lower_bound, sample_addresses, status_union FROM episodes WHERE 1=1"
+            var arguments: [any DatabaseValueConvertible] = []
+            if let device {
+                sql += " AND device = ?"
+                arguments.append(device)
+            }
+            if let eventClass {
+                sql += " AND class = ?"
+                arguments.append(eventClass)
+            }
+            if let since {
+                sql += " AND last_ns >= ?"
+                arguments.append(since)
+            }
+            sql += " ORDER BY device, first_ns"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                EpisodeRow(
+                    run: row[0], device: row[1], eventClass: row[2], first: row[3], last: row[4], count: row[5],
+                    lowerBound: row[6], sampleAddresses: row[7], statusUnion: row[8])
+            }
+        }
+    }
+
+    public func decisions(subject: String? = nil, since: Int64? = nil) throws(JournalError) -> [DecisionEntry] {
+        try read { db in
+            var sql = "SELECT run, at_ns, subject, action, recommendation, to_state, reason FROM decisions WHERE 1=1"
+            var arguments: [any DatabaseValueConvertible] = []
+            if let subject {
+                sql += " AND subject = ?"
+                arguments.append(subject)
+            }
+            if let since {
+                sql += " AND at_ns >= ?"
+                arguments.append(since)
+            }
+            sql += " ORDER BY at_ns, id"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                DecisionEntry(
+                    run: row[0], at: row[1], subject: row[2], action: row[3], recommendation: row[4], to: row[5],
+                    reason: row[6])
+            }
+        }
+    }
+
+    /// Every device the journal knows, with its state and latest episode.
+    public func deviceSummaries() throws(JournalError) -> [DeviceSummary] {
+        let episodes = try episodes()
+        let states: [String: (String, Int64?, Int?)] = try read { db in
+            var out: [String: (String, Int64?, Int?)] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT device, state, next_deadline_ns, budget_left FROM device_state")
+            {
+                out[row[0]] = (row[1], row[2], row[3])
+            }
+            return out
+        }
+        var summaries: [String: DeviceSummary] = [:]
+        for episode in episodes {
+            var summary =
+                summaries[episode.device]
+                ?? DeviceSummary(
+                    device: episode.device, state: nil, nextDeadline: nil, budgetLeft: nil, lastEpisode: nil,
+                    episodes: 0,
+                    events: 0)
+            summary.episodes += 1
+            summary.events += episode.count
+            if summary.lastEpisode.map({ episode.last >= $0.last }) ?? true { summary.lastEpisode = episode }
+            summaries[episode.device] = summary
+        }
+        for (device, state) in states {
+            var summary =
+                summaries[device]
+                ?? DeviceSummary(
+                    device: device, state: nil, nextDeadline: nil, budgetLeft: nil, lastEpisode: nil, episodes: 0,
+                    events: 0)
+            summary.state = state.0
+            summary.nextDeadline = state.1
+            summary.budgetLeft = state.2
+            summaries[device] = summary
+        }
+        return summaries.values.sorted { $0.device < $1.device }
+    }
+
+    /// Journals an operator's release; the daemon applies it and marks it applied.
+    public func release(_ device: String, by user: String, atUTC: Int64) throws(JournalError) -> Int64 {
+        try writeNow { db in
+            try db.execute(
+                sql: "INSERT INTO releases (device, by_user, at_utc_ns) VALUES (?, ?, ?)",
+                arguments: [device, user, atUTC])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func pendingReleases() throws(JournalError) -> [(id: Int64, device: String, by: String, at: Int64)] {
+        try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT id, device, by_user, at_utc_ns FROM releases WHERE applied = 0 ORDER BY id"
+            )
+            .map { (id: $0[0], device: $0[1], by: $0[2], at: $0[3]) }
+        }
+    }
+
+    /// Rows per table (tests, reports, the benchmark).
+    public func counts() throws(JournalError) -> [String: Int] {
+        try read { db in
+            var out: [String: Int] = [:]
+            for table in ["runs", "episodes", "decisions", "actions", "device_state", "releases", "write_losses"] {
+                out[table] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0
+            }
+            return out
+        }
+    }
+
+    /// Deletes episodes and decisions older than `before` (UTC/virtual ns) and frees the pages.
+    public func retain(before: Int64) throws(JournalError) -> Int {
+        try writeNow { db in
+            try db.execute(sql: "DELETE FROM episodes WHERE last_ns < ?", arguments: [before])
+            var removed = db.changesCount
+            try db.execute(sql: "DELETE FROM decisions WHERE at_ns < ?", arguments: [before])
+            removed += db.changesCount
+            try db.execute(sql: "PRAGMA incremental_vacuum")
+            return removed
+        }
+    }
+}

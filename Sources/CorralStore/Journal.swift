@@ -1,0 +1,283 @@
+import CorralCore
+import Foundation
+import GRDB
+
+/// Why the journal could not be opened or written.
+public struct JournalError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The durable journal: SQLite in WAL mode through GRDB. Every event episode, decision, action
+/// and outcome, device state and source cursor, so a restart resumes where it was and status,
+/// history and reports read one place.
+public final class Journal: Sendable {
+    public static let defaultPath = "/var/lib/corral/journal.sqlite"
+
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating it and its folder if needed) the journal at `path`.
+    public init(path: String) throws(JournalError) {
+        self.path = path
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw JournalError("\(path): cannot create \(folder): \(error.localizedDescription)")
+            }
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // Must precede the first table for a new file; retention then frees pages with
+            // `PRAGMA incremental_vacuum` instead of a full VACUUM.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            let applied = try pool.read { db in try Schema.migrator.appliedIdentifiers(db) }
+            let known = Set(Schema.migrator.migrations)
+            if let unknown = applied.first(where: { !known.contains($0) }) {
+                throw JournalError(
+                    "\(path): written by a newer Corral (schema migration '\(unknown)'); refusing to change it")
+            }
+            try Schema.migrator.migrate(pool)
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw JournalError("\(path): cannot open the journal: \(error)")
+        }
+    }
+
+    /// The run a source writes under (`replay` + file name, `simulate` + scenario, `daemon` + boot
+    /// ID): writing the same run again updates it instead of duplicating it.
+    public func run(kind: String, name: String, startedUTC: Int64) throws(JournalError) -> Int64 {
+        do {
+            return try pool.write { db in
+                try db.execute(
+                    sql:
+                        "INSERT INTO runs (kind, name, started_utc_ns) VALUES (?, ?, ?) ON CONFLICT(kind, name) DO NOTHING",
+                    arguments: [kind, name, startedUTC])
+                return try Int64.fetchOne(
+                    db, sql: "SELECT id FROM runs WHERE kind = ? AND name = ?", arguments: [kind, name]) ?? 0
+            }
+        } catch {
+            throw JournalError("\(path): cannot record the run: \(error)")
+        }
+    }
+
+    /// Writes one batch in one transaction: upserted episodes (by run, device, class, first),
+    /// decisions and actions once each (by idempotency key), device states, a cursor.
+    /// `midTransaction` is a test hook (crash-safety tests kill the writer there).
+    public func write(_ batch: JournalBatch, midTransaction: (@Sendable () -> Void)? = nil) throws(JournalError) {
+        do {
+            try pool.write { db in
+                for (index, episode) in batch.episodes.enumerated() {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO episodes (run, device, class, first_ns, last_ns, count, lower_bound,
+                                sample_addresses, status_union)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            ON CONFLICT(run, device, class, first_ns) DO UPDATE SET
+                                last_ns = max(last_ns, excluded.last_ns), count = excluded.count,
+                                lower_bound = excluded.lower_bound, sample_addresses = excluded.sample_addresses,
+                                status_union = excluded.status_union
+                            """,
+                        arguments: [
+                            batch.run, episode.subject, episode.eventClass, episode.first, episode.last,
+                            Int64(clamping: episode.count), episode.lowerBound,
+                            episode.sampleAddresses.map { "0x" + String($0, radix: 16) }.joined(separator: " "),
+                            Int64(episode.statusUnion),
+                        ])
+                    if index == batch.episodes.count / 2 { midTransaction?() }
+                }
+                for decision in batch.decisions {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO decisions (run, at_ns, subject, action, recommendation, from_state, to_state,
+                                reason, idempotency_key)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING
+                            """,
+                        arguments: [
+                            batch.run, decision.at, decision.subject, decision.action, decision.recommendation,
+                            decision.from, decision.to, decision.reason, decision.key(run: batch.run),
+                        ])
+                }
+                for action in batch.actions {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO actions (run, at_ns, device, action, outcome, outcome_ns, idempotency_key)
+                            VALUES (?, ?, ?, ?, ?, ?, ?)
+                            ON CONFLICT(idempotency_key) DO UPDATE SET
+                                outcome = coalesce(excluded.outcome, outcome), outcome_ns = coalesce(excluded.outcome_ns, outcome_ns)
+                            """,
+                        arguments: [
+                            batch.run, action.at, action.device, action.action, action.outcome, action.outcomeAt,
+                            action.key(run: batch.run),
+                        ])
+                }
+                for state in batch.states {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO device_state (device, run, state, since_ns, next_deadline_ns, budget_left,
+                                containments, updated_ns)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            ON CONFLICT(device) DO UPDATE SET run = excluded.run, state = excluded.state,
+                                since_ns = excluded.since_ns, next_deadline_ns = excluded.next_deadline_ns,
+                                budget_left = excluded.budget_left, containments = excluded.containments,
+                                updated_ns = excluded.updated_ns
+                            """,
+                        arguments: [
+                            state.device, batch.run, state.state, state.since, state.nextDeadline, state.budgetLeft,
+                            state.containments, state.updated,
+                        ])
+                }
+                if let cursor = batch.cursor {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO cursors (source, boot_id, sequence, byte_offset, updated_ns) VALUES (?, ?, ?, ?, ?)
+                            ON CONFLICT(source) DO UPDATE SET boot_id = excluded.boot_id, sequence = excluded.sequence,
+                                byte_offset = excluded.byte_offset, updated_ns = excluded.updated_ns
+                            """,
+                        arguments: [cursor.source, cursor.bootID, cursor.sequence, cursor.offset, cursor.updated])
+                }
+            }
+        } catch {
+            throw JournalError("\(path): write failed: \(error)")
+        }
+    }
+
+    /// Records that `rows` could not be written (disk full, locked), if the journal can take even that.
+    public func noteLoss(rows: Int, reason: String, atUTC: Int64) {
+        _ = try? pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO write_losses (at_utc_ns, rows, reason) VALUES (?, ?, ?)",
+                arguments: [atUTC, rows, reason])
+        }
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    public func integrityCheck() throws(JournalError) -> String {
+        do {
+            return try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ")
+            }
+        } catch {
+            throw JournalError("\(path): integrity check failed to run: \(error)")
+        }
+    }
+
+    /// Runs a read-only query (the readers in `Journal+Reading`).
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(JournalError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw JournalError("\(path): read failed: \(error)")
+        }
+    }
+
+    /// Runs a small write outside a batch (operator releases, retention).
+    func writeNow<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(JournalError) -> T {
+        do {
+            return try pool.write(body)
+        } catch {
+            throw JournalError("\(path): write failed: \(error)")
+        }
+    }
+}
+
+/// What one transaction writes.
+public struct JournalBatch: Sendable {
+    public var run: Int64
+    public var episodes: [Episode] = []
+    public var decisions: [DecisionRow] = []
+    public var actions: [ActionRow] = []
+    public var states: [StateRow] = []
+    public var cursor: CursorRow?
+
+    public init(run: Int64) { self.run = run }
+
+    public var rowCount: Int {
+        episodes.count + decisions.count + actions.count + states.count + (cursor == nil ? 0 : 1)
+    }
+}
+
+public struct DecisionRow: Hashable, Sendable {
+    public var at: Int64
+    public var subject: String
+    public var action: String?
+    public var recommendation: Bool
+    public var from: String?
+    public var to: String?
+    public var reason: String
+
+    public init(_ decision: Decision) {
+        at = decision.at.nanoseconds
+        subject = decision.subject.description
+        action = decision.action?.description
+        recommendation = decision.action?.isRecommendation ?? false
+        from = decision.from?.name
+        to = decision.to?.name
+        reason = decision.reason
+    }
+
+    /// Same decision, same key: writing it twice keeps one row.
+    func key(run: Int64) -> String { "\(run)|\(at)|\(subject)|\(action ?? "-")|\(reason)" }
+}
+
+public struct ActionRow: Hashable, Sendable {
+    public var at: Int64
+    public var device: String?
+    public var action: String
+    public var outcome: String?
+    public var outcomeAt: Int64?
+
+    public init(at: Int64, action: Action, outcome: String? = nil, outcomeAt: Int64? = nil) {
+        self.at = at
+        device = action.target?.description
+        self.action = action.description
+        self.outcome = outcome
+        self.outcomeAt = outcomeAt
+    }
+
+    /// The idempotency key: the action and when it was decided. A restart that decides the same
+    /// action at the same moment finds it already journaled and does not act twice.
+    func key(run: Int64) -> String { "\(run)|\(at)|\(action)" }
+}
+
+public struct StateRow: Hashable, Sendable {
+    public var device: String
+    public var state: String
+    public var since: Int64
+    public var nextDeadline: Int64?
+    public var budgetLeft: Int?
+    public var containments: Int?
+    public var updated: Int64
+
+    public init(_ status: DeviceStatus, at now: Instant) {
+        device = status.address.description
+        state = status.state.name
+        since = now.nanoseconds
+        nextDeadline = status.nextDeadline?.nanoseconds
+        budgetLeft = status.budgetLeft
+        containments = status.containmentsInWindow
+        updated = now.nanoseconds
+    }
+}
+
+public struct CursorRow: Hashable, Sendable {
+    public var source: String
+    public var bootID: String?
+    public var sequence: Int64?
+    public var offset: Int64?
+    public var updated: Int64
+
+    public init(source: String, bootID: String? = nil, sequence: Int64? = nil, offset: Int64? = nil, updated: Int64) {
+        self.source = source
+        self.bootID = bootID
+        self.sequence = sequence
+        self.offset = offset
+        self.updated = updated
+    }
+}

@@ -1,0 +1,60 @@
+import CorralCore
+
+/// One thing the journal is told a device did: `count` events of one class at one moment.
+/// Sources (the log parser, the simulator, the Linux host) turn their events into these.
+public struct Observation: Hashable, Sendable {
+    /// Who: a device address, a stream, an IOMMU or an IRQ, as the engine names it.
+    public var subject: String
+    /// The event class (`dma-fault`, `aer-corrected`, ... or the log schema's class).
+    public var eventClass: String
+    /// Nanoseconds: UTC for a live host, virtual time from the run's start for replay/simulate.
+    public var at: Int64
+    public var count: UInt64
+    public var address: UInt64?
+    public var status: UInt32?
+    /// The real count is higher (the kernel dropped messages, a queue overflowed).
+    public var lowerBound: Bool
+
+    public init(
+        subject: String, eventClass: String, at: Int64, count: UInt64 = 1, address: UInt64? = nil,
+        status: UInt32? = nil, lowerBound: Bool = false
+    ) {
+        self.subject = subject
+        self.eventClass = eventClass
+        self.at = at
+        self.count = count
+        self.address = address
+        self.status = status
+        self.lowerBound = lowerBound
+    }
+}
+
+/// A coalesced run of one event class on one device: never one row per fault.
+public struct Episode: Hashable, Sendable {
+    public var subject: String
+    public var eventClass: String
+    public var first: Int64
+    public var last: Int64
+    public var count: UInt64
+    public var lowerBound: Bool
+    /// The first few distinct addresses seen (a sample, not all of them).
+    public var sampleAddresses: [UInt64]
+    /// Union of every status/flags value seen (AER status bits, AMD-Vi flags).
+    public var statusUnion: UInt32
+
+    public static let maximumSamples = 4
+
+    public init(
+        subject: String, eventClass: String, first: Int64, last: Int64, count: UInt64, lowerBound: Bool = false,
+        sampleAddresses: [UInt64] = [], statusUnion: UInt32 = 0
+    ) {
+        self.subject = subject
+        self.eventClass = eventClass
+        self.first = first
+        self.last = last
+        self.count = count
+        self.lowerBound = lowerBound
+        self.sampleAddresses = sampleAddresses
+        self.statusUnion = statusUnion
+    }
+}

@@ -1,0 +1,56 @@
+import GRDB
+
+/// The journal's schema, as migrations: a journal written by an older Corral is upgraded in
+/// place, and one written by a newer Corral is refused instead of damaged.
+enum Schema {
+    static let version = 1
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                    CREATE TABLE runs (
+                        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL,
+                        started_utc_ns INTEGER NOT NULL, UNIQUE(kind, name));
+                    CREATE TABLE devices (
+                        address TEXT PRIMARY KEY NOT NULL, vendor_id INTEGER, device_id INTEGER,
+                        subsystem TEXT, class_code INTEGER, serial TEXT, slot TEXT, driver TEXT,
+                        first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL);
+                    CREATE TABLE episodes (
+                        id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id),
+                        device TEXT NOT NULL, class TEXT NOT NULL, first_ns INTEGER NOT NULL,
+                        last_ns INTEGER NOT NULL, count INTEGER NOT NULL, lower_bound INTEGER NOT NULL,
+                        sample_addresses TEXT NOT NULL, status_union INTEGER NOT NULL,
+                        UNIQUE(run, device, class, first_ns));
+                    CREATE INDEX episodes_device_time ON episodes(device, first_ns);
+                    CREATE TABLE decisions (
+                        id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id), at_ns INTEGER NOT NULL,
+                        subject TEXT NOT NULL, action TEXT, recommendation INTEGER NOT NULL,
+                        from_state TEXT, to_state TEXT, reason TEXT NOT NULL,
+                        idempotency_key TEXT NOT NULL UNIQUE);
+                    CREATE INDEX decisions_subject_time ON decisions(subject, at_ns);
+                    CREATE TABLE actions (
+                        id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id), at_ns INTEGER NOT NULL,
+                        device TEXT, action TEXT NOT NULL, outcome TEXT, outcome_ns INTEGER,
+                        idempotency_key TEXT NOT NULL UNIQUE);
+                    CREATE INDEX actions_device_time ON actions(device, at_ns);
+                    CREATE TABLE device_state (
+                        device TEXT PRIMARY KEY NOT NULL, run INTEGER NOT NULL, state TEXT NOT NULL,
+                        since_ns INTEGER NOT NULL, next_deadline_ns INTEGER, budget_left INTEGER,
+                        containments INTEGER, updated_ns INTEGER NOT NULL);
+                    CREATE TABLE releases (
+                        id INTEGER PRIMARY KEY, device TEXT NOT NULL, by_user TEXT NOT NULL,
+                        at_utc_ns INTEGER NOT NULL, applied INTEGER NOT NULL DEFAULT 0);
+                    CREATE TABLE cursors (
+                        source TEXT PRIMARY KEY NOT NULL, boot_id TEXT, sequence INTEGER, byte_offset INTEGER,
+                        updated_ns INTEGER NOT NULL);
+                    CREATE TABLE write_losses (
+                        id INTEGER PRIMARY KEY, at_utc_ns INTEGER NOT NULL, rows INTEGER NOT NULL, reason TEXT NOT NULL);
+                    """)
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('schema', '1')")
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,134 @@
+import CorralCore
+import Foundation
+import Testing
+
+@testable import CorralStore
+
+func temporaryJournalPath(_ name: String) -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("corral-tests-\(UUID().uuidString)")
+    return folder.appendingPathComponent("\(name).sqlite").path
+}
+
+@Suite struct EpisodeTests {
+    @Test func stormOfTenMillionIsAHandfulOfEpisodes() {
+        var book = EpisodeBook(gap: 60_000_000_000)
+        // 10⁷ faults from one device over 10 s, then a second burst two minutes later.
+        for index in 0..<10_000_000 {
+            book.add(
+                Observation(
+                    subject: "0000:03:00.0", eventClass: "dma-fault", at: Int64(index) * 1_000,
+                    address: UInt64(index % 7) << 12))
+        }
+        book.add(Observation(subject: "0000:03:00.0", eventClass: "dma-fault", at: 130_000_000_000, count: 5))
+        book.add(Observation(subject: "0000:01:00.0", eventClass: "aer-corrected", at: 1, status: 0x1))
+        book.add(Observation(subject: "0000:01:00.0", eventClass: "aer-corrected", at: 2, status: 0x40))
+        let episodes = book.takeChanged()
+        #expect(episodes.count == 3)
+        let storm = episodes.first { $0.subject == "0000:03:00.0" && $0.first == 0 }
+        #expect(storm?.count == 10_000_000 && storm?.last == 9_999_999_000)
+        #expect(storm?.sampleAddresses.count == Episode.maximumSamples)
+        #expect(episodes.first { $0.subject == "0000:01:00.0" }?.statusUnion == 0x41)
+        #expect(!book.hasChanges)
+    }
+}
+
+@Suite struct JournalTests {
+    @Test func writesAreIdempotentAndReadBack() throws {
+        let journal = try Journal(path: temporaryJournalPath("idempotent"))
+        let run = try journal.run(kind: "replay", name: "a.log", startedUTC: 0)
+        #expect(try journal.run(kind: "replay", name: "a.log", startedUTC: 5) == run)
+        var batch = JournalBatch(run: run)
+        batch.episodes = [Episode(subject: "0000:03:00.0", eventClass: "dma-fault", first: 10, last: 20, count: 100)]
+        let decision = Decision(
+            at: .microseconds(15), subject: .device(.pci(PCIAddress(bus: 3, device: 0, function: 0)!)),
+            action: .clearBusMaster(PCIAddress(bus: 3, device: 0, function: 0)!), reason: "storm")
+        batch.decisions = [DecisionRow(decision)]
+        batch.actions = [ActionRow(at: 15_000, action: decision.action!)]
+        try journal.write(batch)
+        batch.episodes[0].last = 30
+        batch.episodes[0].count = 150
+        try journal.write(batch)
+        let counts = try journal.counts()
+        #expect(counts["episodes"] == 1 && counts["decisions"] == 1 && counts["actions"] == 1)
+        let episode = try #require(try journal.episodes().first)
+        #expect(episode.count == 150 && episode.last == 30)
+        #expect(try journal.integrityCheck() == "ok")
+        let summary = try #require(try journal.deviceSummaries().first)
+        #expect(summary.device == "0000:03:00.0" && summary.events == 150)
+    }
+
+    @Test func writerBatchesAStormIntoFewTransactions() throws {
+        let journal = try Journal(path: temporaryJournalPath("storm"))
+        var writer = JournalWriter(journal: journal, run: try journal.run(kind: "test", name: "storm", startedUTC: 0))
+        // 10⁶ events/s for 10 s of (virtual) time.
+        for index in 0..<10_000_000 {
+            writer.observe(Observation(subject: "0000:03:00.0", eventClass: "dma-fault", at: Int64(index) * 1_000))
+        }
+        writer.flush()
+        #expect(writer.transactions <= 11, "one transaction per second of events, not per event")
+        #expect(try journal.counts()["episodes"] == 1)
+        #expect(try journal.episodes().first?.count == 10_000_000)
+    }
+
+    @Test func releasesAreJournaled() throws {
+        let journal = try Journal(path: temporaryJournalPath("release"))
+        _ = try journal.release("0000:03:00.0", by: "alice", atUTC: 42)
+        let pending = try journal.pendingReleases()
+        #expect(pending.count == 1 && pending[0].device == "0000:03:00.0" && pending[0].by == "alice")
+    }
+
+    @Test func unwritableJournalIsAPreciseError() {
+        #expect(throws: JournalError.self) { try Journal(path: "/proc/corral/journal.sqlite") }
+    }
+}
+
+/// A writer killed by SIGKILL at seeded random points — inside a transaction, right after a
+/// commit, right after reporting it — 50 times against one journal: every time the file passes
+/// `PRAGMA integrity_check`, every batch reported committed is there, and no batch is half there.
+/// Soak: `CORRAL_CRASH_RUNS=1000 swift test --filter JournalCrashTests`.
+@Suite struct JournalCrashTests {
+    static let runs = ProcessInfo.processInfo.environment["CORRAL_CRASH_RUNS"].flatMap(Int.init) ?? 50
+
+    static var corralBinary: URL? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL.deletingLastPathComponent(),
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent(".build/debug"),
+        ]
+        return candidates.map { $0.appendingPathComponent("corral") }.first {
+            FileManager.default.isExecutableFile(atPath: $0.path)
+        }
+    }
+
+    @Test func killedWritersNeverCorruptOrLoseCommits() throws {
+        let binary = try #require(Self.corralBinary, "the corral executable is built with the tests")
+        let path = temporaryJournalPath("crash")
+        var killed = 0
+        for seed in 1...UInt64(Self.runs) {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["journal-stress", "--journal", path, "--seed", String(seed), "--batches", "30"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL { killed += 1 }
+            let committed = output.split(separator: "\n").compactMap { line in
+                line.hasPrefix("committed ") ? Int(line.dropFirst(10)) : nil
+            }
+            let journal = try Journal(path: path)
+            #expect(try journal.integrityCheck() == "ok", "seed \(seed)")
+            let rows = try journal.episodes(device: "stress-\(seed)")
+            var perBatch: [String: Int] = [:]
+            for row in rows { perBatch[row.eventClass, default: 0] += 1 }
+            for index in committed {
+                #expect(perBatch["batch-\(index)"] == 20, "seed \(seed): batch \(index) was reported committed")
+            }
+            #expect(perBatch.values.allSatisfy { $0 == 20 }, "seed \(seed): a batch is all there or not at all")
+        }
+        #expect(killed == Self.runs, "every writer died by SIGKILL")
+    }
+}

@@ -17,9 +17,14 @@ public final class Journal: Sendable {
     public let path: String
     let pool: DatabasePool
 
-    /// Opens (creating it and its folder if needed) the journal at `path`.
-    public init(path: String) throws(JournalError) {
+    /// Opens the journal at `path`; with `create`, creates it (and its folder) if needed —
+    /// readers pass `false` so a mistyped path is an error, not a new empty journal.
+    public init(path: String, create: Bool = true) throws(JournalError) {
         self.path = path
+        if !create, !FileManager.default.fileExists(atPath: path) {
+            throw JournalError(
+                "\(path): no journal here (runs with --journal create one; the daemon uses \(Self.defaultPath))")
+        }
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
             do {

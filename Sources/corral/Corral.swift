@@ -16,7 +16,7 @@ struct Corral: ParsableCommand {
             """,
         subcommands: [
             SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
-            JournalStressCommand.self,
+            StatusCommand.self, HistoryCommand.self, ReleaseCommand.self, JournalStressCommand.self,
         ]
     )
 }

@@ -118,7 +118,7 @@ public struct LogReplay {
         }
     }
 
-    static func subjectName(_ event: LogEvent) -> String {
+    public static func subjectName(_ event: LogEvent) -> String {
         if let device = event.device { return device.description }
         if let iommu = event.iommu, let streamID = event.streamID {
             return SMMUStream(iommu: iommu, streamID: streamID).description

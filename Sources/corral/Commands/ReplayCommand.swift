@@ -1,6 +1,8 @@
 import ArgumentParser
 import CorralCore
 import CorralDecode
+import CorralStore
+import Foundation
 
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,6 +35,13 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "JSON Lines: one object per decision, per device, then a summary.")
     var json = false
 
+    @Option(
+        name: .customLong("journal"),
+        help:
+            "Keep the run in this journal (episodes, decisions); replaying the same file again updates it, never duplicates."
+    )
+    var journalPath: String?
+
     func run() throws {
         let policy = try configFile.map { try PolicyLoader.load(path: $0) } ?? Policy()
         let interval: Duration
@@ -47,19 +56,45 @@ struct ReplayCommand: ParsableCommand {
         var replay = LogReplay(policy: policy, lineInterval: interval)
         var progress = Progress(total: input.size, label: "replay")
         var bytes = 0
+        var writer = try journalWriter(for: input)
+        let emit: (LogEvent) -> Void = { event in
+            replay.add(event)
+            writer?.observe(event.observation(subject: LogReplay.subjectName(event), at: replay.lastEventAt))
+        }
         try input.forEachChunk { chunk in
             bytes += chunk.count
-            splitter.feed(chunk) { line in parser.add(line: line) { replay.add($0) } }
+            splitter.feed(chunk) { line in parser.add(line: line, emit: emit) }
             progress.update(bytes: bytes, lines: parser.statistics.lines)
         }
-        splitter.finish { line in parser.add(line: line) { replay.add($0) } }
-        parser.finish { replay.add($0) }
+        splitter.finish { line in parser.add(line: line, emit: emit) }
+        parser.finish(emit: emit)
         replay.finish()
         progress.finish()
+        if var journal = writer {
+            for decision in replay.allDecisions { journal.record(decision) }
+            journal.record(states: replay.engine.devices, at: replay.now)
+            if !journal.flush() {
+                throw CommandFailure("journal: \(journal.lastError ?? "write failed"); the replay above was not kept")
+            }
+        }
         if json {
             ReplayReport.printJSON(replay, statistics: parser.statistics)
         } else {
             print(ReplayReport.text(replay, source: input.name, statistics: parser.statistics))
+        }
+    }
+
+    /// A writer for `--journal`: the run is named after the input, so a second replay of the
+    /// same file updates its rows instead of adding new ones.
+    func journalWriter(for input: InputFile) throws -> JournalWriter? {
+        guard let journalPath else { return nil }
+        do {
+            let journal = try Journal(path: journalPath)
+            let name = input.name == "<stdin>" ? "<stdin>" : URL(fileURLWithPath: input.name).standardizedFileURL.path
+            let run = try journal.run(kind: "replay", name: name, startedUTC: utcNow())
+            return JournalWriter(journal: journal, run: run)
+        } catch {
+            throw CommandFailure(error.description)
         }
     }
 }

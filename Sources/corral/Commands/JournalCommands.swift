@@ -1,0 +1,169 @@
+import ArgumentParser
+import CorralCore
+import CorralStore
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Every device the journal knows: its state, its last episode, when it may be re-enabled, budget left."
+    )
+
+    @OptionGroup var journal: JournalOption
+
+    @Flag(help: "One JSON object per device (JSON Lines).")
+    var json = false
+
+    func run() throws {
+        let store = try journal.open()
+        let summaries: [Journal.DeviceSummary]
+        do {
+            summaries = try store.deviceSummaries()
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        if json {
+            for summary in summaries {
+                var fields = [
+                    "\"device\": \(JSONLine.quote(summary.device))",
+                    "\"state\": \(summary.state.map(JSONLine.quote) ?? "null")",
+                    "\"episodes\": \(summary.episodes)", "\"events\": \(summary.events)",
+                ]
+                if let deadline = summary.nextDeadline { fields.append("\"next_deadline_ns\": \(deadline)") }
+                if let budget = summary.budgetLeft { fields.append("\"budget_left\": \(budget)") }
+                if let last = summary.lastEpisode {
+                    fields.append(
+                        "\"last_episode\": {\"class\": \(JSONLine.quote(last.eventClass)), \"first_ns\": \(last.first), "
+                            + "\"last_ns\": \(last.last), \"count\": \(last.count), \"lower_bound\": \(last.lowerBound)}"
+                    )
+                }
+                print("{" + fields.joined(separator: ", ") + "}")
+            }
+            return
+        }
+        guard !summaries.isEmpty else {
+            print("\(store.path): no devices yet.")
+            return
+        }
+        print(
+            TextReport.pad("device", 28) + TextReport.pad("state", 14) + TextReport.pad("events", 12)
+                + TextReport.pad("last episode", 40) + "budget")
+        for summary in summaries {
+            let last =
+                summary.lastEpisode.map {
+                    "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass) at \(Instant(nanoseconds: $0.last))"
+                } ?? "-"
+            print(
+                TextReport.pad(summary.device, 28) + TextReport.pad(summary.state ?? "-", 14)
+                    + TextReport.pad(Count.grouped(summary.events), 12) + TextReport.pad(last, 40)
+                    + (summary.budgetLeft.map(String.init) ?? "-"))
+        }
+        print("\n`+`: a lower bound (the kernel or a full queue dropped some). Times are the run's own clock.")
+    }
+}
+
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "What each device did and what was done about it, grouped by device (like ras-mc-ctl --summary).")
+
+    @OptionGroup var journal: JournalOption
+
+    @Option(help: "Only this device (as printed by `corral status`).")
+    var device: String?
+
+    @Option(help: "Only what happened in the last DURATION before the journal's latest entry (e.g. 24h, 30m).")
+    var since: String?
+
+    @Option(name: .customLong("class"), help: "Only this event class (dma-fault, aer-corrected, ...).")
+    var eventClass: String?
+
+    @Flag(help: "JSON Lines: one object per episode and per decision.")
+    var json = false
+
+    func run() throws {
+        let store = try journal.open()
+        do {
+            var sinceNS: Int64?
+            if let since {
+                let window: Duration
+                do {
+                    window = try Duration(parsing: since)
+                } catch {
+                    throw CommandFailure("--since: \(error)")
+                }
+                let latest = try store.episodes().map(\.last).max() ?? 0
+                sinceNS = latest - window.nanosecondsClamped
+            }
+            let episodes = try store.episodes(device: device, eventClass: eventClass, since: sinceNS)
+            let decisions = try store.decisions(subject: device, since: sinceNS)
+            if json {
+                for episode in episodes {
+                    print(
+                        "{\"type\": \"episode\", \"device\": \(JSONLine.quote(episode.device)), \"class\": \(JSONLine.quote(episode.eventClass)), "
+                            + "\"first_ns\": \(episode.first), \"last_ns\": \(episode.last), \"count\": \(episode.count), "
+                            + "\"lower_bound\": \(episode.lowerBound), \"samples\": \(JSONLine.quote(episode.sampleAddresses))}"
+                    )
+                }
+                for decision in decisions {
+                    print(
+                        "{\"type\": \"decision\", \"subject\": \(JSONLine.quote(decision.subject)), \"at_ns\": \(decision.at), "
+                            + "\"action\": \(decision.action.map(JSONLine.quote) ?? "null"), \"recommendation\": \(decision.recommendation), "
+                            + "\"reason\": \(JSONLine.quote(decision.reason))}")
+                }
+                return
+            }
+            let devices = Set(episodes.map(\.device) + decisions.map(\.subject)).sorted()
+            if devices.isEmpty { print("Nothing in \(store.path) matches.") }
+            for name in devices {
+                let mine = episodes.filter { $0.device == name }
+                print("\(name): \(Count.grouped(mine.map(\.count).reduce(0, +))) events in \(mine.count) episode(s)")
+                for episode in mine {
+                    print(
+                        "  \(Instant(nanoseconds: episode.first)) … \(Instant(nanoseconds: episode.last))  "
+                            + "\(Count.grouped(episode.count))\(episode.lowerBound ? "+" : "") \(episode.eventClass)"
+                            + (episode.sampleAddresses.isEmpty ? "" : "  (e.g. \(episode.sampleAddresses))"))
+                }
+                for decision in decisions where decision.subject == name && decision.action != nil {
+                    print(
+                        "  \(Instant(nanoseconds: decision.at))  \(decision.recommendation ? "?" : "!") \(decision.reason)"
+                    )
+                }
+            }
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+}
+
+struct ReleaseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "release",
+        abstract: "Release a contained or retired device (operator re-enable), journaled with who and when.",
+        discussion: "The running daemon applies the release at its next step and marks it applied.")
+
+    @Argument(help: "The device, as `corral status` prints it (e.g. 0000:03:00.0).")
+    var device: String
+
+    @OptionGroup var journal: JournalOption
+
+    func run() throws {
+        let store = try journal.open()
+        let user =
+            ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+        do {
+            let known = try store.deviceSummaries().map(\.device)
+            guard known.contains(device) else {
+                throw CommandFailure("\(device): not in \(store.path); `corral status` lists the devices it knows")
+            }
+            let id = try store.release(device, by: user, atUTC: utcNow())
+            print("release #\(id) of \(device) by \(user) journaled; the daemon applies it at its next step.")
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+}

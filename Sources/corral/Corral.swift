@@ -16,7 +16,7 @@ struct Corral: ParsableCommand {
             """,
         subcommands: [
             SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
-            StatusCommand.self, HistoryCommand.self, ReleaseCommand.self, JournalStressCommand.self,
+            StatusCommand.self, HistoryCommand.self, ReleaseCommand.self, ReportCommand.self, JournalStressCommand.self,
         ]
     )
 }

@@ -42,6 +42,11 @@ struct ReplayCommand: ParsableCommand {
     )
     var journalPath: String?
 
+    @Option(
+        help: "Also write an HTML report of the run to this file (keeps a journal beside it if --journal is not given)."
+    )
+    var report: String?
+
     func run() throws {
         let policy = try configFile.map { try PolicyLoader.load(path: $0) } ?? Policy()
         let interval: Duration
@@ -56,7 +61,7 @@ struct ReplayCommand: ParsableCommand {
         var replay = LogReplay(policy: policy, lineInterval: interval)
         var progress = Progress(total: input.size, label: "replay")
         var bytes = 0
-        var writer = try journalWriter(for: input)
+        var writer = try journalWriter(for: input, path: journalPath ?? report.map { $0 + ".journal.sqlite" })
         let emit: (LogEvent) -> Void = { event in
             replay.add(event)
             writer?.observe(event.observation(subject: LogReplay.subjectName(event), at: replay.lastEventAt))
@@ -76,6 +81,16 @@ struct ReplayCommand: ParsableCommand {
             if !journal.flush() {
                 throw CommandFailure("journal: \(journal.lastError ?? "write failed"); the replay above was not kept")
             }
+            if let report {
+                do {
+                    try ReportCommand.write(
+                        HTMLReport.render(journal.journal, title: "corral replay \(input.name)"), to: report)
+                } catch let failure as CommandFailure {
+                    throw failure
+                } catch {
+                    throw CommandFailure("\(error)")
+                }
+            }
         }
         if json {
             ReplayReport.printJSON(replay, statistics: parser.statistics)
@@ -86,8 +101,8 @@ struct ReplayCommand: ParsableCommand {
 
     /// A writer for `--journal`: the run is named after the input, so a second replay of the
     /// same file updates its rows instead of adding new ones.
-    func journalWriter(for input: InputFile) throws -> JournalWriter? {
-        guard let journalPath else { return nil }
+    func journalWriter(for input: InputFile, path: String?) throws -> JournalWriter? {
+        guard let journalPath = path else { return nil }
         do {
             let journal = try Journal(path: journalPath)
             let name = input.name == "<stdin>" ? "<stdin>" : URL(fileURLWithPath: input.name).standardizedFileURL.path

@@ -10,6 +10,8 @@
 // - CorralSim (the deterministic simulator) depends on CorralCore and CorralDecode only.
 // - CorralStore (the durable journal) uses GRDB over the system SQLite (libsqlite3-dev): WAL,
 //   migrations, batched writes; reference/swift-deps-probe.md measured it cheap to build.
+// - CorralServe: read-only /metrics, /status, /healthz over FlyingFox (about a third of
+//   Hummingbird's CI build cost, reference/swift-deps-probe.md).
 // - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
 import PackageDescription
 
@@ -23,17 +25,20 @@ let package = Package(
         .library(name: "CorralDecode", targets: ["CorralDecode"]),
         .library(name: "CorralSim", targets: ["CorralSim"]),
         .library(name: "CorralStore", targets: ["CorralStore"]),
+        .library(name: "CorralServe", targets: ["CorralServe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
     ],
     targets: [
         .target(name: "CorralCore"),
         .target(name: "CorralDecode", dependencies: ["CorralCore"]),
         .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode"]),
         .target(name: "CorralStore", dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "CorralServe", dependencies: ["CorralStore", .product(name: "FlyingFox", package: "FlyingFox")]),
         .target(
             name: "CorralConfig",
             dependencies: ["CorralCore", "CorralSim", .product(name: "Yams", package: "Yams")]
@@ -46,6 +51,7 @@ let package = Package(
                 "CorralDecode",
                 "CorralSim",
                 "CorralStore",
+                "CorralServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,6 +61,7 @@ let package = Package(
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
         .testTarget(name: "CorralStoreTests", dependencies: ["CorralStore", "CorralCore"]),
+        .testTarget(name: "CorralServeTests", dependencies: ["CorralServe", "CorralStore", "CorralCore"]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore", "CorralSim"]),
     ]
 )

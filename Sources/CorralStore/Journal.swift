@@ -101,25 +101,27 @@ public final class Journal: Sendable {
                 for decision in batch.decisions {
                     try db.execute(
                         sql: """
-                            INSERT INTO decisions (run, at_ns, subject, action, recommendation, from_state, to_state,
+                            INSERT INTO decisions (run, at_ns, subject, action, kind, recommendation, from_state, to_state,
                                 reason, idempotency_key)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING
                             """,
                         arguments: [
-                            batch.run, decision.at, decision.subject, decision.action, decision.recommendation,
+                            batch.run, decision.at, decision.subject, decision.action, decision.kind,
+                            decision.recommendation,
                             decision.from, decision.to, decision.reason, decision.key(run: batch.run),
                         ])
                 }
                 for action in batch.actions {
                     try db.execute(
                         sql: """
-                            INSERT INTO actions (run, at_ns, device, action, outcome, outcome_ns, idempotency_key)
-                            VALUES (?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO actions (run, at_ns, device, action, kind, outcome, outcome_ns, idempotency_key)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                             ON CONFLICT(idempotency_key) DO UPDATE SET
                                 outcome = coalesce(excluded.outcome, outcome), outcome_ns = coalesce(excluded.outcome_ns, outcome_ns)
                             """,
                         arguments: [
-                            batch.run, action.at, action.device, action.action, action.outcome, action.outcomeAt,
+                            batch.run, action.at, action.device, action.action, action.kind, action.outcome,
+                            action.outcomeAt,
                             action.key(run: batch.run),
                         ])
                 }
@@ -212,6 +214,8 @@ public struct DecisionRow: Hashable, Sendable {
     public var at: Int64
     public var subject: String
     public var action: String?
+    /// `Action.kind` (bounded: metrics labels use it).
+    public var kind: String?
     public var recommendation: Bool
     public var from: String?
     public var to: String?
@@ -221,6 +225,7 @@ public struct DecisionRow: Hashable, Sendable {
         at = decision.at.nanoseconds
         subject = decision.subject.description
         action = decision.action?.description
+        kind = decision.action?.kind
         recommendation = decision.action?.isRecommendation ?? false
         from = decision.from?.name
         to = decision.to?.name
@@ -235,6 +240,7 @@ public struct ActionRow: Hashable, Sendable {
     public var at: Int64
     public var device: String?
     public var action: String
+    public var kind: String
     public var outcome: String?
     public var outcomeAt: Int64?
 
@@ -242,6 +248,7 @@ public struct ActionRow: Hashable, Sendable {
         self.at = at
         device = action.target?.description
         self.action = action.description
+        kind = action.kind
         self.outcome = outcome
         self.outcomeAt = outcomeAt
     }

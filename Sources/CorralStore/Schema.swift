@@ -27,13 +27,13 @@ enum Schema {
                     CREATE INDEX episodes_device_time ON episodes(device, first_ns);
                     CREATE TABLE decisions (
                         id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id), at_ns INTEGER NOT NULL,
-                        subject TEXT NOT NULL, action TEXT, recommendation INTEGER NOT NULL,
+                        subject TEXT NOT NULL, action TEXT, kind TEXT, recommendation INTEGER NOT NULL,
                         from_state TEXT, to_state TEXT, reason TEXT NOT NULL,
                         idempotency_key TEXT NOT NULL UNIQUE);
                     CREATE INDEX decisions_subject_time ON decisions(subject, at_ns);
                     CREATE TABLE actions (
                         id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id), at_ns INTEGER NOT NULL,
-                        device TEXT, action TEXT NOT NULL, outcome TEXT, outcome_ns INTEGER,
+                        device TEXT, action TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT, outcome_ns INTEGER,
                         idempotency_key TEXT NOT NULL UNIQUE);
                     CREATE INDEX actions_device_time ON actions(device, at_ns);
                     CREATE TABLE device_state (

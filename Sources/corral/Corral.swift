@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Corral: ParsableCommand {
+struct Corral: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "corral",
         abstract: "Contain devices that flood the machine with IOMMU faults, AER errors or interrupt storms.",
@@ -16,7 +16,8 @@ struct Corral: ParsableCommand {
             """,
         subcommands: [
             SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
-            StatusCommand.self, HistoryCommand.self, ReleaseCommand.self, ReportCommand.self, JournalStressCommand.self,
+            StatusCommand.self, HistoryCommand.self, ReleaseCommand.self, ReportCommand.self, ServeCommand.self,
+            JournalStressCommand.self,
         ]
     )
 }

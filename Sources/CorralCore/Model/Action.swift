@@ -73,6 +73,35 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
         return false
     }
 
+    /// The action itself, without a `recommend` wrapper.
+    public var unwrapped: Action {
+        if case .recommend(let inner) = self { return inner.unwrapped }
+        return self
+    }
+
+    /// A stable machine name for the kind of action (JSON, metrics labels, the journal).
+    public var kind: String {
+        switch unwrapped {
+        case .reportStorm: "report-storm"
+        case .silenceFaultReporting: "silence-fault-reporting"
+        case .restoreFaultReporting: "restore-fault-reporting"
+        case .blockDMA: "block-dma"
+        case .unblockDMA: "unblock-dma"
+        case .disableINTx: "disable-intx"
+        case .enableINTx: "enable-intx"
+        case .clearBusMaster: "clear-bus-master"
+        case .setBusMaster: "set-bus-master"
+        case .awaitQuiescence: "await-quiescence"
+        case .reset(_, let method): "reset-\(method.rawValue)"
+        case .powerCycleSlot: "power-cycle-slot"
+        case .remove: "remove"
+        case .rescan: "rescan"
+        case .unbindDriver: "unbind-driver"
+        case .notifyOwner: "notify-owner"
+        case .recommend: "recommend"
+        }
+    }
+
     public var description: String {
         switch self {
         case .reportStorm(let s, _): "report storm on \(s)"

@@ -38,28 +38,7 @@ enum JSONLine {
 
     /// A stable machine name for an action, and the action itself (unwrapped from recommend).
     static func describe(_ action: Action) -> (String, Action) {
-        let inner: Action = if case .recommend(let wrapped) = action { wrapped } else { action }
-        let name: String =
-            switch inner {
-            case .reportStorm: "report-storm"
-            case .silenceFaultReporting: "silence-fault-reporting"
-            case .restoreFaultReporting: "restore-fault-reporting"
-            case .blockDMA: "block-dma"
-            case .unblockDMA: "unblock-dma"
-            case .disableINTx: "disable-intx"
-            case .enableINTx: "enable-intx"
-            case .clearBusMaster: "clear-bus-master"
-            case .setBusMaster: "set-bus-master"
-            case .awaitQuiescence: "await-quiescence"
-            case .reset(_, let method): "reset-\(method.rawValue)"
-            case .powerCycleSlot: "power-cycle-slot"
-            case .remove: "remove"
-            case .rescan: "rescan"
-            case .unbindDriver: "unbind-driver"
-            case .notifyOwner: "notify-owner"
-            case .recommend: "recommend"
-            }
-        return (name, inner)
+        (action.kind, action.unwrapped)
     }
 
     static func object(_ fields: [(String, String)]) -> String {

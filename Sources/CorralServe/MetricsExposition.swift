@@ -1,0 +1,77 @@
+import CorralStore
+
+/// The journal in Prometheus text exposition format (version 0.0.4). Labels are bounded —
+/// device address, event class, action kind, state — never free text. Events and actions are
+/// counters (they only grow); `corral_device_contained` drops back to 0 when a device is healthy
+/// again, which is what clears an alert.
+public enum MetricsExposition {
+    /// States in which Corral holds a device (alerting on these; `healthy`/`elevated`/`probation` clear it).
+    static let containedStates: Set<String> = [
+        "silenced", "stopped", "resetting", "removed", "retired", "awaiting-owner",
+    ]
+    static let states = [
+        "healthy", "elevated", "awaiting-owner", "silenced", "stopped", "resetting", "removed", "probation", "retired",
+    ]
+
+    public static func render(_ snapshot: Journal.MetricsSnapshot) -> String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        family("corral_events_total", "counter", "Device events journaled, by device and event class.")
+        for row in snapshot.events {
+            out +=
+                "corral_events_total{device=\"\(escape(row.device))\",class=\"\(escape(row.eventClass))\"} \(row.events)\n"
+        }
+        family("corral_episodes_total", "counter", "Episodes (coalesced runs of one event class on one device).")
+        for row in snapshot.events {
+            out +=
+                "corral_episodes_total{device=\"\(escape(row.device))\",class=\"\(escape(row.eventClass))\"} \(row.episodes)\n"
+        }
+        family("corral_events_lower_bound", "gauge", "1 when the kernel or a full queue dropped some of these events.")
+        for row in snapshot.events where row.lowerBound {
+            out += "corral_events_lower_bound{device=\"\(escape(row.device))\",class=\"\(escape(row.eventClass))\"} 1\n"
+        }
+        family("corral_actions_total", "counter", "Actions Corral carried out, by device and action.")
+        for row in snapshot.actions {
+            out +=
+                "corral_actions_total{device=\"\(escape(row.device))\",action=\"\(escape(row.kind))\"} \(row.count)\n"
+        }
+        family(
+            "corral_recommendations_total", "counter",
+            "Actions Corral recommended (recommend mode), by device and action.")
+        for row in snapshot.recommendations {
+            out +=
+                "corral_recommendations_total{device=\"\(escape(row.device))\",action=\"\(escape(row.kind))\"} \(row.count)\n"
+        }
+        family("corral_device_state", "gauge", "1 for the state each device is in now.")
+        for row in snapshot.states {
+            let state = states.contains(row.state) ? row.state : "unknown"
+            out += "corral_device_state{device=\"\(escape(row.device))\",state=\"\(state)\"} 1\n"
+        }
+        family(
+            "corral_device_contained", "gauge", "1 while Corral holds the device contained; 0 once it is healthy again."
+        )
+        for row in snapshot.states {
+            out +=
+                "corral_device_contained{device=\"\(escape(row.device))\"} \(containedStates.contains(row.state) ? 1 : 0)\n"
+        }
+        family("corral_journal_write_losses_total", "counter", "Rows the journal could not write (disk full, locked).")
+        out += "corral_journal_write_losses_total \(snapshot.writeLosses)\n"
+        return out
+    }
+
+    /// Label value escaping: backslash, double quote, newline.
+    static func escape(_ value: String) -> String {
+        var out = ""
+        for character in value {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}

@@ -40,6 +40,9 @@ public struct Simulation: Host {
     var intxSampled: [Int: Int] = [:]
     /// Silenced faults not simulated one by one: (since, rate) per device and behaviour.
     var silencedSince: [Int: [Int: Instant]] = [:]
+    var decisions: [Decision] = []
+    /// Called for everything a device does (faults, errors, interrupts), e.g. to journal a run.
+    public var onEvent: ((SimEvent) -> Void)?
 
     public init(scenario: Scenario, policy: SimPolicy, seed: UInt64 = 1, costs: CostModel = CostModel()) {
         self.scenario = scenario
@@ -206,6 +209,7 @@ public struct Simulation: Host {
             let done = cpu.run(cost, readyAt: now)
             tallies[device].faults += 1
             tallies[device].handled += 1
+            emit(device, "aer-corrected", count: 1, status: 1)
             if let address = devices[device].address.pciAddress {
                 agenda.schedule(
                     .deliver(.aerError(AERError(device: address, severity: .corrected, status: 1))), at: done)
@@ -216,6 +220,7 @@ public struct Simulation: Host {
             _ = cpu.run(costs.interrupt, readyAt: now)
             tallies[device].faults += 1
             intxCount[device, default: 0] += 1
+            emit(device, "intx-interrupt", count: 1)
             // kernel/irq/spurious.c: 99,900 of 100,000 unhandled → "nobody cared", disabled.
             if intxCount[device, default: 0] >= 100_000 {
                 devices[device].intxDisabled = true
@@ -304,6 +309,7 @@ public struct Simulation: Host {
             let count = UInt64(max(0, seconds * spec.rate))
             tallies[device].faults += count
             tallies[device].silenced += count
+            if count > 0 { emit(device, "dma-fault", count: count, at: end) }
         }
         silencedSince[device] = nil
     }
@@ -347,6 +353,7 @@ public struct Simulation: Host {
 
     mutating func fault(_ device: Int, address: UInt64, write: Bool, lookup: IOMMUDomain.Lookup) {
         tallies[device].faults += 1
+        emit(device, "dma-fault", count: 1, address: address)
         let sim = devices[device]
         let fault = SimFault(
             device: device, requesterID: sim.requesterID, streamID: sim.streamID, address: address, write: write,
@@ -756,7 +763,18 @@ public struct Simulation: Host {
 
     // MARK: - Story and result
 
+    func emit(
+        _ device: Int, _ eventClass: String, count: UInt64, address: UInt64? = nil, status: UInt32? = nil,
+        at: Instant? = nil
+    ) {
+        onEvent?(
+            SimEvent(
+                subject: devices[device].address.description, eventClass: eventClass, at: at ?? now, count: count,
+                address: address, status: status))
+    }
+
     mutating func record(_ decision: Decision) {
+        decisions.append(decision)
         let subject = decision.subject.description
         let kind: TimelineEntry.Kind
         switch (decision.action, decision.to) {
@@ -813,7 +831,8 @@ public struct Simulation: Host {
             faultsLost: tallies.map(\.lost).reduce(0, +), faultsSilenced: tallies.map(\.silenced).reduce(0, +),
             pageRequests: pageRequests, healthyDisturbed: disturbed.sorted().map { devices[$0].address },
             retired: retired, devices: tallies, timeline: timeline, simulatedEvents: simulatedEvents,
-            engineStatistics: engine?.statistics)
+            engineStatistics: engine?.statistics, decisions: decisions,
+            finalStates: engine?.devices ?? [])
     }
 
     func start(of device: Int) -> Duration? {

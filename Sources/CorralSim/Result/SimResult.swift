@@ -1,6 +1,16 @@
 import CorralCore
 import CorralDecode
 
+/// Something a simulated device did, as it happened (to journal a run).
+public struct SimEvent: Sendable {
+    public var subject: String
+    public var eventClass: String
+    public var at: Instant
+    public var count: UInt64
+    public var address: UInt64?
+    public var status: UInt32?
+}
+
 /// One line of a run's story.
 public struct TimelineEntry: Hashable, Sendable {
     public enum Kind: String, Sendable {
@@ -45,6 +55,10 @@ public struct SimResult: Sendable {
     public var simulatedEvents: UInt64
     /// The engine's own counts (corral only): what it ignored and why.
     public var engineStatistics: EngineStatistics?
+    /// Every engine decision (corral only), for the journal.
+    public var decisions: [Decision] = []
+    /// The engine's view of each device at the end (corral only).
+    public var finalStates: [DeviceStatus] = []
 
     public struct DeviceTally: Hashable, Sendable {
         public var device: DeviceAddress

@@ -2,7 +2,23 @@ import ArgumentParser
 import CorralConfig
 import CorralCore
 import CorralSim
+import CorralStore
 import Foundation
+
+/// Holds a journal writer the simulation's event callback can reach.
+final class SimJournal {
+    var writer: JournalWriter
+
+    init(writer: JournalWriter) { self.writer = writer }
+
+    func observe(_ observation: Observation) { writer.observe(observation) }
+
+    func finish(_ result: SimResult) throws {
+        for decision in result.decisions { writer.record(decision) }
+        if let last = result.decisions.last { writer.record(states: result.finalStates, at: last.at) }
+        if !writer.flush() { throw CommandFailure("journal: \(writer.lastError ?? "write failed")") }
+    }
+}
 
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,6 +57,14 @@ struct SimulateCommand: ParsableCommand {
     @Flag(help: "List the built-in scenarios.")
     var list = false
 
+    @Option(
+        name: .customLong("journal"),
+        help: "Keep each policy's run in this journal (run named scenario/policy/seed; re-running updates it).")
+    var journalPath: String?
+
+    @Option(help: "Also write an HTML report of the runs (keeps a journal beside it if --journal is not given).")
+    var report: String?
+
     func run() throws {
         if list {
             if json {
@@ -68,7 +92,29 @@ struct SimulateCommand: ParsableCommand {
                     "no policy named '\(name)'; choose one of \(SimPolicy.names.joined(separator: ", "))")
             }
             var simulation = Simulation(scenario: chosen, policy: simPolicy, seed: seed)
-            results.append(simulation.run())
+            let writer = try journalWriter(run: "\(chosen.name)/\(name)/seed-\(seed)")
+            if let writer {
+                simulation.onEvent = { event in
+                    writer.observe(
+                        Observation(
+                            subject: event.subject, eventClass: event.eventClass, at: event.at.nanoseconds,
+                            count: event.count,
+                            address: event.address, status: event.status))
+                }
+            }
+            let result = simulation.run()
+            if let writer { try writer.finish(result) }
+            results.append(result)
+        }
+        if let report, let path = journalPath ?? Optional(report + ".journal.sqlite") {
+            do {
+                let journal = try Journal(path: path)
+                try ReportCommand.write(HTMLReport.render(journal, title: "corral simulate \(chosen.name)"), to: report)
+            } catch let failure as CommandFailure {
+                throw failure
+            } catch {
+                throw CommandFailure("\(error)")
+            }
         }
         if json {
             print(SimReport.json(chosen, seed: seed, results))
@@ -78,6 +124,18 @@ struct SimulateCommand: ParsableCommand {
     }
 
     func quoted(_ text: String) -> String { JSONLine.quote(text) }
+
+    /// A journal writer for one policy's run, when --journal or --report asks for one.
+    func journalWriter(run name: String) throws -> SimJournal? {
+        guard let path = journalPath ?? report.map({ $0 + ".journal.sqlite" }) else { return nil }
+        do {
+            let journal = try Journal(path: path)
+            let run = try journal.run(kind: "simulate", name: name, startedUTC: utcNow())
+            return SimJournal(writer: JournalWriter(journal: journal, run: run))
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
 
     func loadScenario() throws -> Scenario {
         if let builtin = BuiltinScenarios.named(scenario) { return builtin }

@@ -67,6 +67,13 @@ extension PolicyFile {
             # Drivers whose devices belong to user space: the owner is told first.
             owner-drivers: [\(policy.ownerDrivers.map(\.name).sorted().joined(separator: ", "))]
 
+            # Programs to run (argv, absolute path, no shell) with the event as JSON on stdin and in
+            # CORRAL_* variables, e.g. on-containment: [/usr/local/bin/page-oncall, --severity, warning].
+            hooks:
+            \(HookPolicy.Trigger.allCases.map { "  \($0.rawValue): [\((policy.hooks.commands[$0] ?? []).map { "\"\($0)\"" }.joined(separator: ", "))]" }.joined(separator: "\n"))
+              timeout: \(policy.hooks.timeout.compact)
+              max-concurrent: \(policy.hooks.maxConcurrent)
+
             """
         return out
     }

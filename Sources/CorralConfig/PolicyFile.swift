@@ -134,9 +134,30 @@ public enum PolicyFile {
                     DriverName(try scalar(item, "owner-drivers[\(index)]", file))
                 })
         }
+        if let node = try reader.take("hooks") {
+            var hooks = try MappingReader(node, path: "hooks", file: file)
+            for trigger in HookPolicy.Trigger.allCases {
+                guard let entry = try hooks.take(trigger.rawValue) else { continue }
+                let key = "hooks.\(trigger.rawValue)"
+                let argv = try list(entry, key, file).enumerated().map { index, item throws(ConfigFileError) in
+                    try scalar(item, "\(key)[\(index)]", file)
+                }
+                if argv.isEmpty { continue }
+                guard argv[0].hasPrefix("/") else {
+                    throw ConfigFileError(
+                        entry, file, key, "'\(argv[0])' must be an absolute path (hooks run without a shell or PATH)")
+                }
+                policy.hooks.commands[trigger] = argv
+            }
+            if let n = try hooks.take("timeout") { policy.hooks.timeout = try duration(n, "hooks.timeout", file) }
+            if let n = try hooks.take("max-concurrent") {
+                policy.hooks.maxConcurrent = try integer(n, "hooks.max-concurrent", file, range: 1...64)
+            }
+            try hooks.finish(known: HookPolicy.Trigger.allCases.map(\.rawValue) + ["timeout", "max-concurrent"])
+        }
         try reader.finish(known: [
             "mode", "classes", "ladder", "timing", "probation", "retirement", "circuit-breaker", "protected",
-            "owner-drivers",
+            "owner-drivers", "hooks",
         ])
         return policy
     }

@@ -142,6 +142,27 @@ extension Journal {
         }
     }
 
+    /// Journals one hook run (never throws: a hook must not disturb the engine).
+    public func noteHookRun(
+        trigger: String, device: String?, program: String, outcome: String, output: String, atUTC: Int64
+    ) {
+        _ = try? writeNow { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO hook_runs (at_utc_ns, trigger, device, program, outcome, output) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [atUTC, trigger, device, program, outcome, output])
+        }
+    }
+
+    public func hookRuns() throws(JournalError) -> [(trigger: String, device: String?, outcome: String, output: String)]
+    {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT trigger, device, outcome, output FROM hook_runs ORDER BY id").map {
+                (trigger: $0[0], device: $0[1], outcome: $0[2], output: $0[3])
+            }
+        }
+    }
+
     /// Rows per table (tests, reports, the benchmark).
     public func counts() throws(JournalError) -> [String: Int] {
         try read { db in

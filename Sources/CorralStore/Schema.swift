@@ -46,6 +46,9 @@ enum Schema {
                     CREATE TABLE cursors (
                         source TEXT PRIMARY KEY NOT NULL, boot_id TEXT, sequence INTEGER, byte_offset INTEGER,
                         updated_ns INTEGER NOT NULL);
+                    CREATE TABLE hook_runs (
+                        id INTEGER PRIMARY KEY, at_utc_ns INTEGER NOT NULL, trigger TEXT NOT NULL, device TEXT,
+                        program TEXT NOT NULL, outcome TEXT NOT NULL, output TEXT NOT NULL);
                     CREATE TABLE write_losses (
                         id INTEGER PRIMARY KEY, at_utc_ns INTEGER NOT NULL, rows INTEGER NOT NULL, reason TEXT NOT NULL);
                     """)

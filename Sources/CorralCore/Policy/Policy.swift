@@ -26,8 +26,38 @@ public struct Policy: Hashable, Sendable {
     public var protectedDevices: Set<DeviceAddress> = []
     /// Drivers whose devices belong to a user-space owner, told first (default `vfio-pci`).
     public var ownerDrivers: Set<DriverName> = [.vfioPCI]
+    /// Programs to run when a device is contained, re-enabled or retired.
+    public var hooks = HookPolicy()
 
     public init() {}
+}
+
+/// Programs run on containment, re-enable and retirement: argv (no shell), the event as JSON on
+/// stdin and in `CORRAL_*` environment variables, killed after `timeout`, at most `maxConcurrent`
+/// at a time. They never block the engine; failures are journaled.
+public struct HookPolicy: Hashable, Sendable {
+    public enum Trigger: String, Hashable, Sendable, CaseIterable {
+        case containment = "on-containment"
+        case reenable = "on-re-enable"
+        case retirement = "on-retirement"
+    }
+
+    /// argv per trigger: the program (an absolute path) and its arguments.
+    public var commands: [Trigger: [String]] = [:]
+    public var timeout: Duration = .seconds(10)
+    public var maxConcurrent = 4
+
+    public init() {}
+
+    /// Which hook a decision fires, if any.
+    public static func trigger(for decision: Decision) -> Trigger? {
+        guard let to = decision.to else { return nil }
+        if to == .retired { return .retirement }
+        let wasContained = decision.from?.isContained ?? false
+        if to.isContained && !wasContained { return .containment }
+        if wasContained, to == .healthy || to.name == "probation" { return .reenable }
+        return nil
+    }
 }
 
 /// Thresholds and handling of one event class.

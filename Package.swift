@@ -56,7 +56,8 @@ let package = Package(
             ]
         ),
         // Benchmarks print figures and assert nothing: `swift run -c release corral-bench`.
-        .executableTarget(name: "corral-bench", dependencies: ["CorralCore", "CorralDecode", "CorralSim"]),
+        .executableTarget(
+            name: "corral-bench", dependencies: ["CorralCore", "CorralDecode", "CorralSim", "CorralStore"]),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralDecode
 import CorralSim
+import CorralStore
 import Foundation
 
 // Decode benchmarks: prints figures, asserts nothing (timed tests are not allowed; see
@@ -151,5 +152,34 @@ for policy in [SimPolicy.corral(Policy()), .linuxToday, .eeh] {
         "  \(policy.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(rate(events, time))events/s  "
             + "(\(Int(events)) events in \(String(format: "%.3f", seconds(time))) s)")
 }
+// 6. The journal: a storm of 10⁷ events, 10⁶/s for 10 s of event time, from 4 devices.
+print("")
+let journalPath = NSTemporaryDirectory() + "corral-bench-journal-\(ProcessInfo.processInfo.processIdentifier).sqlite"
+do {
+    let journal = try Journal(path: journalPath)
+    var writer = JournalWriter(journal: journal, run: try journal.run(kind: "bench", name: "storm", startedUTC: 0))
+    let eventCount = 10_000_000
+    let time = clock.measure {
+        for index in 0..<eventCount {
+            writer.observe(
+                Observation(
+                    subject: "0000:0\(index % 4):00.0", eventClass: "dma-fault", at: Int64(index) * 1_000,
+                    address: UInt64(index & 0xFFFF) << 12))
+        }
+        writer.flush()
+    }
+    let counts = try journal.counts()
+    let bytes = ["", "-wal", "-shm"].compactMap {
+        (try? FileManager.default.attributesOfItem(atPath: journalPath + $0)[.size] as? NSNumber)?.intValue
+    }.reduce(0, +)
+    print("journal, storm of \(eventCount) events (10^6/s for 10 s, 4 devices):")
+    print(
+        "  \(counts["episodes"] ?? 0) episodes, \(writer.transactions) transactions, "
+            + "\(bytes / 1024) KiB on disk (with WAL), \(rate(Double(eventCount), time))events/s journaled")
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: journalPath + suffix) }
+} catch {
+    print("journal benchmark failed: \(error)")
+}
+
 print("")
 print("Figures are from this machine and this run; the log is synthetic (StormLogGenerator, seed 42).")

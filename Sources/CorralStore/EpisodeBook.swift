@@ -61,4 +61,17 @@ public struct EpisodeBook: Sendable {
     }
 
     public var hasChanges: Bool { !changed.isEmpty || !closedChanged.isEmpty }
+
+    /// Puts episodes a failed write did not persist back among the changes (the open ones are
+    /// re-read from the book, so only closed ones need keeping).
+    public mutating func requeue(_ episodes: [Episode]) {
+        for episode in episodes {
+            let key = Key(subject: episode.subject, eventClass: episode.eventClass)
+            if let current = open[key], current.first == episode.first {
+                changed[key] = current
+            } else {
+                closedChanged.append(episode)
+            }
+        }
+    }
 }

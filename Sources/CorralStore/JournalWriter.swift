@@ -6,7 +6,8 @@ import CorralCore
 /// the event rate. If a write fails (disk full, database locked) the engine carries on: what
 /// could not be written is kept up to a bound, counted, and reported.
 public struct JournalWriter {
-    public let journal: Journal
+    /// Where batches go: the journal, or a test double that fails on demand.
+    public let sink: any JournalSink
     public let run: Int64
     /// Longest time between transactions.
     public let interval: Int64
@@ -21,8 +22,10 @@ public struct JournalWriter {
     public private(set) var droppedRows = 0
     public private(set) var lastError: String?
 
-    public init(journal: Journal, run: Int64, interval: Int64 = 1_000_000_000, episodeGap: Int64 = 60_000_000_000) {
-        self.journal = journal
+    public init(
+        journal sink: any JournalSink, run: Int64, interval: Int64 = 1_000_000_000, episodeGap: Int64 = 60_000_000_000
+    ) {
+        self.sink = sink
         self.run = run
         self.interval = interval
         book = EpisodeBook(gap: episodeGap)
@@ -35,6 +38,9 @@ public struct JournalWriter {
     }
 
     public mutating func markLowerBound(_ subject: String) { book.markLowerBound(subject) }
+
+    /// Rows waiting for the next transaction (decisions and actions).
+    public var pendingRows: Int { pending.decisions.count + pending.actions.count }
 
     public mutating func record(_ decision: Decision) {
         guard pending.decisions.count < Self.maximumPending else {
@@ -78,18 +84,27 @@ public struct JournalWriter {
         batch.episodes = book.takeChanged()
         guard batch.rowCount > 0 else { return true }
         do {
-            try journal.write(batch)
+            try sink.write(batch, midTransaction: nil)
             transactions += 1
             pending = JournalBatch(run: run)
             return true
         } catch {
             failedWrites += 1
             lastError = error.description
-            // Keep the decisions and actions for the next try; episodes are re-sent whole when
-            // they next change (the book holds them), so only their interim values are late.
+            // Keep decisions and actions (bounded) for the next try; put the episodes back in the
+            // book's change list so their latest values go out with the next batch.
             pending.episodes = []
-            journal.noteLoss(rows: batch.rowCount, reason: error.description, atUTC: now ?? 0)
+            book.requeue(batch.episodes)
+            sink.noteLoss(rows: batch.rowCount, reason: error.description, atUTC: now ?? 0)
             return false
         }
     }
 }
+
+/// Where a `JournalWriter` sends its batches.
+public protocol JournalSink: Sendable {
+    func write(_ batch: JournalBatch, midTransaction: (@Sendable () -> Void)?) throws(JournalError)
+    func noteLoss(rows: Int, reason: String, atUTC: Int64)
+}
+
+extension Journal: JournalSink {}

@@ -132,3 +132,39 @@ func temporaryJournalPath(_ name: String) -> String {
         #expect(killed == Self.runs, "every writer died by SIGKILL")
     }
 }
+
+/// A sink that fails while `failing` is set (a full disk, a locked database).
+final class FlakySink: JournalSink, @unchecked Sendable {
+    var failing = true
+    var written: [JournalBatch] = []
+    var losses = 0
+
+    func write(_ batch: JournalBatch, midTransaction: (@Sendable () -> Void)?) throws(JournalError) {
+        if failing { throw JournalError("disk full") }
+        written.append(batch)
+    }
+
+    func noteLoss(rows: Int, reason: String, atUTC: Int64) { losses += rows }
+}
+
+@Suite struct JournalFailureTests {
+    @Test func writerCarriesOnWhenTheDiskIsFullAndCatchesUpLater() {
+        let sink = FlakySink()
+        var writer = JournalWriter(journal: sink, run: 1)
+        let nic = PCIAddress(bus: 3, device: 0, function: 0)!
+        writer.observe(Observation(subject: "0000:03:00.0", eventClass: "dma-fault", at: 0))
+        writer.record(Decision(at: .zero, subject: .device(.pci(nic)), action: .clearBusMaster(nic), reason: "storm"))
+        let firstTry = writer.flush(at: 1)
+        #expect(!firstTry)
+        #expect(writer.failedWrites == 1 && writer.lastError?.contains("disk full") == true && sink.losses > 0)
+        #expect(writer.pendingRows == 2, "the decision and its action wait for the next try")
+        writer.observe(Observation(subject: "0000:03:00.0", eventClass: "dma-fault", at: 2))
+        sink.failing = false
+        let secondTry = writer.flush(at: 3)
+        #expect(secondTry)
+        let batch = sink.written.last
+        #expect(batch?.decisions.count == 1 && batch?.actions.count == 1)
+        #expect(batch?.episodes.first?.count == 2, "the episode goes out with everything it gathered meanwhile")
+        #expect(writer.pendingRows == 0)
+    }
+}

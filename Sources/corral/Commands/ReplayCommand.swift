@@ -84,7 +84,9 @@ struct ReplayCommand: ParsableCommand {
             if let report {
                 do {
                     try ReportCommand.write(
-                        HTMLReport.render(journal.journal, title: "corral replay \(input.name)"), to: report)
+                        HTMLReport.render(
+                            try Journal(path: journalPath ?? report + ".journal.sqlite"),
+                            title: "corral replay \(input.name)"), to: report)
                 } catch let failure as CommandFailure {
                     throw failure
                 } catch {

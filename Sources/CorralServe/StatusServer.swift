@@ -13,6 +13,8 @@ public final class StatusServer: Sendable {
     /// `address`: an IPv4 address (default 127.0.0.1); `port` 0 picks a free one.
     public init(journal: Journal, address: String = "127.0.0.1", port: UInt16) throws {
         self.journal = journal
+        // A client closing early must not end the process with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         server = HTTPServer(address: try .inet(ip4: address, port: port), logger: .disabled)
     }
 

@@ -41,6 +41,9 @@ public final class HookRunner: @unchecked Sendable {
     public init(policy: HookPolicy, journal: Journal?) {
         self.policy = policy
         self.journal = journal
+        // A hook that exits without reading its stdin must not take the daemon down with SIGPIPE:
+        // the write then fails with EPIPE, which is ignored below.
+        signal(SIGPIPE, SIG_IGN)
     }
 
     /// The event a hook receives on stdin.
@@ -109,7 +112,7 @@ public final class HookRunner: @unchecked Sendable {
             finish(trigger, decision, argv, outcome, output: "")
             return outcome
         }
-        input.fileHandleForWriting.write(Data(Self.json(trigger, decision).utf8))
+        try? input.fileHandleForWriting.write(contentsOf: Data(Self.json(trigger, decision).utf8))
         try? input.fileHandleForWriting.close()
         let pid = process.processIdentifier
         let timeout = Double(policy.timeout.nanosecondsClamped) / 1e9

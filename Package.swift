@@ -12,6 +12,8 @@
 //   migrations, batched writes; reference/swift-deps-probe.md measured it cheap to build.
 // - CorralServe: read-only /metrics, /status, /healthz over FlyingFox (about a third of
 //   Hummingbird's CI build cost, reference/swift-deps-probe.md).
+// - CorralLinux: the Linux host (sysfs inventory, /dev/kmsg, actuators), every path under one
+//   injectable root so tests run on fake trees.
 // - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
 import PackageDescription
 
@@ -26,6 +28,7 @@ let package = Package(
         .library(name: "CorralSim", targets: ["CorralSim"]),
         .library(name: "CorralStore", targets: ["CorralStore"]),
         .library(name: "CorralServe", targets: ["CorralServe"]),
+        .library(name: "CorralLinux", targets: ["CorralLinux"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,6 +41,7 @@ let package = Package(
         .target(name: "CorralDecode", dependencies: ["CorralCore"]),
         .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode"]),
         .target(name: "CorralStore", dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "CorralLinux", dependencies: ["CorralCore", "CorralDecode"]),
         .target(name: "CorralServe", dependencies: ["CorralStore", .product(name: "FlyingFox", package: "FlyingFox")]),
         .target(
             name: "CorralConfig",
@@ -52,6 +56,7 @@ let package = Package(
                 "CorralSim",
                 "CorralStore",
                 "CorralServe",
+                "CorralLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,6 +67,7 @@ let package = Package(
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
         .testTarget(name: "CorralStoreTests", dependencies: ["CorralStore", "CorralCore"]),
+        .testTarget(name: "CorralLinuxTests", dependencies: ["CorralLinux", "CorralCore", "CorralDecode"]),
         .testTarget(name: "CorralServeTests", dependencies: ["CorralServe", "CorralStore", "CorralCore"]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore", "CorralSim"]),
     ]

@@ -1,0 +1,112 @@
+import CorralCore
+
+/// One PCI function as sysfs describes it (`/sys/bus/pci/devices/SSSS:BB:DD.F/`).
+public struct PCIDeviceInfo: Sendable {
+    public var address: PCIAddress
+    public var vendorID: UInt16?
+    public var deviceID: UInt16?
+    public var subsystem: String?
+    public var classCode: UInt32?
+    public var driver: String?
+    /// `reset_method`, in the kernel's order of preference.
+    public var resetMethods: [ResetMethod]
+    public var iommuGroup: Int?
+    /// The group's default domain type (`DMA`, `DMA-FQ`, `identity`, `blocked`).
+    public var iommuGroupType: String?
+    public var parent: PCIAddress?
+    public var children: [PCIAddress] = []
+    public var slot: String?
+    public var slotPower: Bool
+    /// `removable` says "removable": behind an external-facing port (Thunderbolt, USB4).
+    public var untrusted: Bool
+    public var irq: Int?
+    public var config: ConfigSpace
+
+    public var isBridge: Bool { (classCode ?? 0) >> 16 == 0x06 }
+    public var serial: String? { config.serialNumber }
+
+    /// The engine's view: what this device can do and who owns it.
+    public var profile: DeviceProfile {
+        var methods = Set(resetMethods)
+        if methods.isEmpty {
+            if config.functionLevelReset { methods.insert(.flr) }
+            if config.advancedFeaturesFLR { methods.insert(.afFLR) }
+            if config.powerManagementReset { methods.insert(.pm) }
+        }
+        return DeviceProfile(
+            address: .pci(address), resetMethods: methods, busMasterControl: true,
+            transactionsPending: config.transactionsPending != nil, slotPowerControl: slotPower,
+            faultSilencing: false, driver: driver.map { DriverName($0) }, untrusted: untrusted,
+            parent: parent.map { .pci($0) },
+            children: children.map { .pci($0) }, sharesBus: false, serial: serial.map { SerialNumber($0) })
+    }
+}
+
+/// What the host has: PCI functions, Thunderbolt devices, the kernel command line.
+public struct Inventory: Sendable {
+    public var devices: [PCIDeviceInfo]
+    /// Thunderbolt devices and whether each is authorized (`/sys/bus/thunderbolt/devices/*/authorized`).
+    public var thunderbolt: [(device: String, authorized: Bool)]
+    public var commandLine: String?
+    /// Platform (non-PCI) devices with an IOMMU group: DMA masters behind an SMMU.
+    public var platformDevices: [(name: String, iommuGroup: Int)] = []
+
+    public func device(_ address: PCIAddress) -> PCIDeviceInfo? { devices.first { $0.address == address } }
+
+    /// Reads the inventory under `root`.
+    public static func load(_ root: SysRoot) -> Inventory {
+        let base = "/sys/bus/pci/devices"
+        var slots: [String: (name: String, power: Bool)] = [:]
+        for slot in root.list("/sys/bus/pci/slots") {
+            guard let address = root.read("/sys/bus/pci/slots/\(slot)/address") else { continue }
+            slots[address] = (slot, root.exists("/sys/bus/pci/slots/\(slot)/power"))
+        }
+        var devices: [PCIDeviceInfo] = []
+        for name in root.list(base) {
+            guard let address = try? PCIAddress(parsing: name) else { continue }
+            let path = "\(base)/\(name)"
+            func hex(_ attribute: String) -> UInt32? {
+                root.read("\(path)/\(attribute)").flatMap {
+                    UInt32($0.hasPrefix("0x") ? String($0.dropFirst(2)) : $0, radix: 16)
+                }
+            }
+            var parent: PCIAddress?
+            if let real = root.realPath(path) {
+                let components = real.split(separator: "/")
+                if components.count >= 2 { parent = try? PCIAddress(parsing: components[components.count - 2]) }
+            }
+            let slotKey = String(name.dropLast(2))  // SSSS:BB:DD
+            let group = root.linkName("\(path)/iommu_group").flatMap(Int.init)
+            let subsystem = [hex("subsystem_vendor"), hex("subsystem_device")].compactMap { $0 }
+            devices.append(
+                PCIDeviceInfo(
+                    address: address, vendorID: hex("vendor").map { UInt16(truncatingIfNeeded: $0) },
+                    deviceID: hex("device").map { UInt16(truncatingIfNeeded: $0) },
+                    subsystem: subsystem.count == 2
+                        ? "\(Hex.padded(subsystem[0], width: 4)):\(Hex.padded(subsystem[1], width: 4))" : nil,
+                    classCode: hex("class"), driver: root.linkName("\(path)/driver"),
+                    resetMethods: (root.read("\(path)/reset_method") ?? "").split(separator: " ").compactMap {
+                        ResetMethod(rawValue: String($0))
+                    },
+                    iommuGroup: group,
+                    iommuGroupType: group.flatMap { root.read("/sys/kernel/iommu_groups/\($0)/type") },
+                    parent: parent, slot: slots[slotKey]?.name, slotPower: slots[slotKey]?.power ?? false,
+                    untrusted: root.read("\(path)/removable") == "removable",
+                    irq: root.read("\(path)/irq").flatMap { Int($0) },
+                    config: ConfigSpace(root.readBytes("\(path)/config") ?? [])))
+        }
+        for index in devices.indices {
+            devices[index].children = devices.filter { $0.parent == devices[index].address }.map(\.address)
+        }
+        let thunderbolt = root.list("/sys/bus/thunderbolt/devices").compactMap { name -> (String, Bool)? in
+            guard let value = root.read("/sys/bus/thunderbolt/devices/\(name)/authorized") else { return nil }
+            return (name, value != "0")
+        }
+        let platform = root.list("/sys/bus/platform/devices").compactMap { name -> (String, Int)? in
+            root.linkName("/sys/bus/platform/devices/\(name)/iommu_group").flatMap(Int.init).map { (name, $0) }
+        }
+        return Inventory(
+            devices: devices, thunderbolt: thunderbolt, commandLine: root.read("/proc/cmdline"),
+            platformDevices: platform)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// The one door to the operating system: every path Corral reads or writes on a Linux host is
+/// resolved under `root` (default `/`), so tests run against fake `sys/`, `proc/` and `dev/`
+/// trees in temporary folders and nothing else touches the OS.
+public struct SysRoot: Sendable {
+    public let root: String
+
+    public init(_ root: String = "/") {
+        self.root = root.hasSuffix("/") ? String(root.dropLast()) : root
+    }
+
+    /// `path` (absolute, as on the host) under the root.
+    public func resolve(_ path: String) -> String { root + (path.hasPrefix("/") ? path : "/" + path) }
+
+    public func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: resolve(path)) }
+
+    /// A small text file (sysfs attribute), trimmed; nil if missing or unreadable.
+    public func read(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: resolve(path)) else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func readBytes(_ path: String, limit: Int = 4096) -> [UInt8]? {
+        guard let handle = FileHandle(forReadingAtPath: resolve(path)) else { return nil }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: limit)).map { [UInt8]($0) }
+    }
+
+    /// Entries of a directory, sorted; empty if missing.
+    public func list(_ path: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: resolve(path))) ?? []).sorted()
+    }
+
+    /// The final name a symlink points to (`driver` → `ixgbe`), or nil.
+    public func linkName(_ path: String) -> String? {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: resolve(path)) else { return nil }
+        return (target as NSString).lastPathComponent
+    }
+
+    /// The host path a symlink resolves to, relative to the root (`/sys/devices/pci0000:00/...`).
+    public func realPath(_ path: String) -> String? {
+        let resolved = URL(fileURLWithPath: resolve(path)).resolvingSymlinksInPath().path
+        guard resolved.hasPrefix(root) else { return nil }
+        return String(resolved.dropFirst(root.count))
+    }
+
+    /// Writes `text` to an attribute (sysfs writes are whole, unbuffered). Returns errno on failure.
+    public func write(_ text: String, to path: String) -> Int32? {
+        let descriptor = open(resolve(path), O_WRONLY)
+        guard descriptor >= 0 else { return errno }
+        defer { close(descriptor) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        return written == bytes.count ? nil : (written < 0 ? errno : EIO)
+    }
+
+    /// Writes `bytes` at `offset` (PCI config space through `/sys/bus/pci/devices/D/config`).
+    public func write(_ bytes: [UInt8], to path: String, at offset: Int) -> Int32? {
+        let descriptor = open(resolve(path), O_WRONLY)
+        guard descriptor >= 0 else { return errno }
+        defer { close(descriptor) }
+        let written = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
+        return written == bytes.count ? nil : (written < 0 ? errno : EIO)
+    }
+}

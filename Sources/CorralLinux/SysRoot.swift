@@ -45,9 +45,10 @@ public struct SysRoot: Sendable {
         return String(resolved.dropFirst(root.count))
     }
 
-    /// Writes `text` to an attribute (sysfs writes are whole, unbuffered). Returns errno on failure.
+    /// Writes `text` to an attribute in one write, as `echo text > attr` does (O_TRUNC is what
+    /// the shell uses; sysfs accepts it). Returns errno on failure.
     public func write(_ text: String, to path: String) -> Int32? {
-        let descriptor = open(resolve(path), O_WRONLY)
+        let descriptor = open(resolve(path), O_WRONLY | O_TRUNC)
         guard descriptor >= 0 else { return errno }
         defer { close(descriptor) }
         let bytes = Array(text.utf8)

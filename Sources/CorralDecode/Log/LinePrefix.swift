@@ -50,7 +50,9 @@ enum LinePrefix {
                 parsed.isDictionary = true
                 return parsed
             }
-            if let (message, time) = kmsg(body) { return result(message, time, .kmsg) }
+            // Only facility 0 is the kernel: any root process can write user-facility records into
+            // /dev/kmsg, and a forged "DMAR: ..." line must never be taken for the kernel's.
+            if let (message, time, facility) = kmsg(body) { return result(message, time, .kmsg, kernel: facility == 0) }
         }
         if forced == nil || forced == .rfc3339, let (rest, time) = rfc3339(body) {
             let (message, kernel) = afterSyslogStamp(rest)
@@ -195,7 +197,7 @@ enum LinePrefix {
     // MARK: - /dev/kmsg
 
     /// `prio,seq,usec,flags;message` (Documentation/ABI/testing/dev-kmsg).
-    static func kmsg(_ text: ByteText) -> (ByteText, LogTime)? {
+    static func kmsg(_ text: ByteText) -> (ByteText, LogTime, UInt64)? {
         guard let prio = text.decimalNumber(at: text.startIndex), prio.end < text.endIndex, text[prio.end] == 0x2C,
             let seq = text.decimalNumber(at: prio.end + 1), seq.end < text.endIndex, text[seq.end] == 0x2C,
             let usec = text.decimalNumber(at: seq.end + 1), usec.end < text.endIndex, text[usec.end] == 0x2C
@@ -203,7 +205,9 @@ enum LinePrefix {
         var index = usec.end + 1
         while index < text.endIndex, index - usec.end < 16, text[index] != 0x3B { index += 1 }
         guard index < text.endIndex, text[index] == 0x3B, usec.value < UInt64(Int64.max / 1000) else { return nil }
-        return (text[(index + 1)...], LogTime(clock: .sinceBoot, nanoseconds: Int64(usec.value) * 1000))
+        return (
+            text[(index + 1)...], LogTime(clock: .sinceBoot, nanoseconds: Int64(usec.value) * 1000), prio.value >> 3
+        )
     }
 
     /// ` KEY=value` continuation of a kmsg record.

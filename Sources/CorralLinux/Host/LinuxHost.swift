@@ -1,0 +1,154 @@
+import CorralCore
+import Foundation
+
+/// The engine's `Host` on a real Linux machine: actions become sysfs and config-space writes
+/// under the injectable root; outcomes come back as events (`takeEvents`).
+///
+/// Defence in depth beyond the engine's own rules: nothing is written unless `mode` is
+/// `enforce`; a protected device is never written; right before acting, the device is re-read
+/// and must still be the same (vendor, device, serial) — a device replaced between decision and
+/// action is not touched. Every errno becomes a failed outcome with its meaning.
+public struct LinuxHost: CorralCore.Host {
+    public let root: SysRoot
+    public var mode: Policy.Mode
+    public var inventory: Inventory
+    public var protected: Set<DeviceAddress>
+    /// Outcomes and observations waiting for the engine.
+    private var events: [(Instant, DeviceEvent)] = []
+    /// Quiescence polls in progress: device → deadline.
+    private var awaiting: [PCIAddress: (Action, Instant)] = [:]
+    /// Every write done or refused, for the log and tests.
+    public private(set) var log: [String] = []
+
+    public init(root: SysRoot, mode: Policy.Mode, inventory: Inventory, protected: Set<DeviceAddress> = []) {
+        self.root = root
+        self.mode = mode
+        self.inventory = inventory
+        self.protected = protected
+    }
+
+    public mutating func takeEvents() -> [(Instant, DeviceEvent)] {
+        defer { events.removeAll() }
+        return events
+    }
+
+    /// When the next quiescence poll is due (Linux polls Transactions Pending at 0, 100, 200, 400 ms).
+    public func nextPoll(after now: Instant) -> Instant? { awaiting.isEmpty ? nil : now + .milliseconds(100) }
+
+    public mutating func perform(_ action: Action, at now: Instant) {
+        switch action {
+        case .recommend(let inner):
+            log.append("would \(inner)")
+            return
+        case .reportStorm, .notifyOwner:
+            return
+        default:
+            break
+        }
+        guard mode == .enforce else {
+            log.append("would \(action) (mode \(mode))")
+            return
+        }
+        if let target = action.target, protected.contains(target) {
+            log.append("refused \(action): protected device")
+            complete(action, .failed(ActionFailure(errno: EPERM, message: "protected device")), at: now)
+            return
+        }
+        if let pci = action.target?.pciAddress, let problem = identityProblem(pci) {
+            log.append("refused \(action): \(problem)")
+            complete(action, .failed(ActionFailure(errno: ENODEV, message: problem)), at: now)
+            return
+        }
+        let devicePath = action.target?.pciAddress.map { "/sys/bus/pci/devices/\($0)" } ?? ""
+        var failure: Int32?
+        switch action {
+        case .clearBusMaster(let pci): failure = updateCommand(pci, set: false, bit: ConfigSpace.busMasterBit)
+        case .setBusMaster(let pci): failure = updateCommand(pci, set: true, bit: ConfigSpace.busMasterBit)
+        case .disableINTx(let pci): failure = updateCommand(pci, set: true, bit: ConfigSpace.intxDisableBit)
+        case .enableINTx(let pci): failure = updateCommand(pci, set: false, bit: ConfigSpace.intxDisableBit)
+        case .awaitQuiescence(let pci, let deadline):
+            awaiting[pci] = (action, deadline)
+            poll(at: now)
+            return
+        case .reset(_, let method):
+            failure =
+                root.write(method.rawValue, to: "\(devicePath)/reset_method")
+                ?? root.write("1", to: "\(devicePath)/reset")
+        case .powerCycleSlot(let pci):
+            guard let slot = inventory.device(pci)?.slot else {
+                complete(action, .unsupported("no hot-plug slot with power control"), at: now)
+                return
+            }
+            failure =
+                root.write("0", to: "/sys/bus/pci/slots/\(slot)/power")
+                ?? root.write("1", to: "/sys/bus/pci/slots/\(slot)/power")
+        case .remove:
+            failure = root.write("1", to: "\(devicePath)/remove")
+        case .rescan:
+            failure = root.write("1", to: "/sys/bus/pci/rescan")
+        case .unbindDriver(let device, let driver):
+            failure = root.write(device.description, to: "/sys/bus/pci/drivers/\(driver)/unbind")
+        case .silenceFaultReporting, .restoreFaultReporting, .blockDMA, .unblockDMA:
+            complete(
+                action, .unsupported("the kernel has no interface for this (FPD/DTE/CD bits are not exposed)"), at: now)
+            return
+        default:
+            return
+        }
+        if let failure {
+            log.append("failed \(action): \(String(cString: strerror(failure)))")
+            complete(
+                action, .failed(ActionFailure(errno: failure, message: String(cString: strerror(failure)))), at: now)
+        } else {
+            log.append("did \(action)")
+            complete(action, .succeeded, at: now)
+        }
+    }
+
+    /// Re-reads Transactions Pending of devices being stopped: clear → verified, past the
+    /// deadline → failed (the engine escalates).
+    public mutating func poll(at now: Instant) {
+        for (pci, (action, deadline)) in awaiting {
+            let config = ConfigSpace(root.readBytes("/sys/bus/pci/devices/\(pci)/config") ?? [])
+            if config.transactionsPending == false || config.transactionsPending == nil && !config.bytes.isEmpty {
+                awaiting[pci] = nil
+                complete(action, .succeeded, at: now)
+            } else if now >= deadline || config.bytes.isEmpty {
+                awaiting[pci] = nil
+                complete(
+                    action, .failed(ActionFailure(errno: ETIMEDOUT, message: "Transactions Pending still set")), at: now
+                )
+            }
+        }
+    }
+
+    mutating func complete(_ action: Action, _ result: ActionOutcome.Result, at now: Instant) {
+        events.append((now, .actionCompleted(ActionOutcome(action: action, result: result))))
+    }
+
+    /// Read-modify-write of the command register through sysfs `config`.
+    func updateCommand(_ pci: PCIAddress, set: Bool, bit: UInt16) -> Int32? {
+        let path = "/sys/bus/pci/devices/\(pci)/config"
+        guard let bytes = root.readBytes(path, limit: 8), let command = ConfigSpace(bytes).command else {
+            return ENODEV
+        }
+        let updated = set ? command | bit : command & ~bit
+        return root.write([UInt8(updated & 0xFF), UInt8(updated >> 8)], to: path, at: ConfigSpace.commandOffset)
+    }
+
+    /// Why the device at `pci` is no longer the one the decision was about, if it is not.
+    func identityProblem(_ pci: PCIAddress) -> String? {
+        guard let known = inventory.device(pci) else { return nil }
+        let path = "/sys/bus/pci/devices/\(pci)"
+        guard root.exists(path) else { return "\(pci) is gone" }
+        let now = ConfigSpace(root.readBytes("\(path)/config") ?? [])
+        if let vendor = known.vendorID, let device = known.deviceID, now.vendorID != vendor || now.deviceID != device {
+            return
+                "\(pci) is now a different device (\(now.vendorID.map { Hex.padded($0, width: 4) } ?? "?"):\(now.deviceID.map { Hex.padded($0, width: 4) } ?? "?"))"
+        }
+        if let serial = known.serial, now.serialNumber != serial {
+            return "\(pci) has a different serial number (\(now.serialNumber ?? "none"), was \(serial))"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,137 @@
+import CorralDecode
+import Foundation
+
+/// What one read of `/dev/kmsg` gives: one record (Documentation/ABI/testing/dev-kmsg), or
+/// the news that the ring buffer overwrote records we had not read (`EPIPE`), or nothing more
+/// for now (`EAGAIN`).
+public enum KmsgRead: Sendable {
+    case record([UInt8])
+    case overrun
+    case end
+    case failed(Int32)
+}
+
+/// A source of kmsg records: the device, or a fake in tests.
+public protocol KmsgSource {
+    mutating func read() -> KmsgRead
+}
+
+/// `/dev/kmsg` under the root, non-blocking: each `read()` returns one whole record.
+public final class KmsgDevice: KmsgSource {
+    let descriptor: Int32
+    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    /// A regular file standing in for the device (a fake root, a saved dump): read whole and
+    /// split into records (a record starts with a digit; dictionary lines with a space).
+    var pending: [[UInt8]] = []
+    let regularFile: Bool
+
+    public init(root: SysRoot) throws {
+        descriptor = open(root.resolve("/dev/kmsg"), O_RDONLY | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            throw NSError(
+                domain: "corral", code: Int(errno),
+                userInfo: [NSLocalizedDescriptionKey: "cannot open /dev/kmsg: \(String(cString: strerror(errno)))"])
+        }
+        var status = stat()
+        regularFile = fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+    }
+
+    deinit { close(descriptor) }
+
+    public func read() -> KmsgRead {
+        if regularFile { return readFile() }
+        let count = buffer.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
+        if count > 0 { return .record(Array(buffer[0..<count])) }
+        if count == 0 { return .end }
+        switch errno {
+        case EAGAIN: return .end
+        case EPIPE: return .overrun
+        case EINTR: return read()
+        default: return .failed(errno)
+        }
+    }
+
+    func readFile() -> KmsgRead {
+        if pending.isEmpty {
+            var data: [UInt8] = []
+            while true {
+                let count = buffer.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
+                guard count > 0 else { break }
+                data += buffer[0..<count]
+            }
+            var current: [UInt8] = []
+            for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
+                if let first = line.first, first.isDigitByte, !current.isEmpty {
+                    pending.append(current)
+                    current = []
+                }
+                if !current.isEmpty { current.append(0x0A) }
+                current += line
+            }
+            if !current.isEmpty { pending.append(current) }
+            pending.reverse()
+        }
+        guard let record = pending.popLast() else { return .end }
+        return .record(record)
+    }
+}
+
+extension UInt8 {
+    var isDigitByte: Bool { self >= 0x30 && self <= 0x39 }
+}
+
+/// Follows kmsg: numbers, resumes, counts losses and forgeries, and turns records into
+/// `LogEvent`s with the decoder's parser.
+public struct KmsgFollower {
+    /// Last sequence number handled (journaled as the cursor, with the boot ID).
+    public private(set) var lastSequence: UInt64?
+    /// Records the ring buffer overwrote before we read them (EPIPE and sequence gaps).
+    public private(set) var lost: UInt64 = 0
+    public private(set) var overruns = 0
+    /// Records from a facility other than the kernel (forgeries and user messages), ignored.
+    public private(set) var notKernel = 0
+    public private(set) var records = 0
+    var parser = KernelLogParser(format: .kmsg)
+
+    /// `resumeAfter`: the journaled sequence of this boot; records up to it are skipped.
+    public init(resumeAfter: UInt64? = nil) { lastSequence = resumeAfter }
+
+    /// Reads everything available now.
+    public mutating func poll(_ source: inout some KmsgSource, emit: (LogEvent) -> Void) {
+        while true {
+            switch source.read() {
+            case .record(let bytes):
+                handle(bytes, emit: emit)
+            case .overrun:
+                // The kernel moved our position to the oldest record still there; the sequence
+                // gap on the next record says how many we lost.
+                overruns += 1
+            case .end, .failed:
+                parser.finish(emit: emit)
+                parser = KernelLogParser(format: .kmsg)
+                return
+            }
+        }
+    }
+
+    mutating func handle(_ bytes: [UInt8], emit: (LogEvent) -> Void) {
+        let text = bytes[...]
+        guard let comma = text.firstIndex(of: 0x2C), let prio = UInt64(String(decoding: text[..<comma], as: UTF8.self)),
+            let comma2 = text[(comma + 1)...].firstIndex(of: 0x2C),
+            let sequence = UInt64(String(decoding: text[(comma + 1)..<comma2], as: UTF8.self))
+        else { return }
+        if let last = lastSequence {
+            if sequence <= last { return }  // already handled before a restart
+            if sequence > last + 1 { lost += sequence - last - 1 }
+        }
+        lastSequence = sequence
+        records += 1
+        if prio >> 3 != 0 {
+            notKernel += 1
+            return
+        }
+        for line in text.split(separator: 0x0A, omittingEmptySubsequences: true) {
+            parser.add(line: Array(line)[...], emit: emit)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import CorralCore
+import Foundation
+import Testing
+
+@testable import CorralLinux
+
+/// A kmsg of prepared records, with an optional overrun before a given record.
+struct FakeKmsg: KmsgSource {
+    var records: [[UInt8]]
+    var overrunBefore: Int?
+    var position = 0
+    var overrunDone = false
+
+    init(_ records: [String], overrunBefore: Int? = nil) {
+        self.records = records.map { Array($0.utf8) }
+        self.overrunBefore = overrunBefore
+    }
+
+    mutating func read() -> KmsgRead {
+        if let overrunBefore, position == overrunBefore, !overrunDone {
+            overrunDone = true
+            return .overrun
+        }
+        guard position < records.count else { return .end }
+        position += 1
+        return .record(records[position - 1])
+    }
+}
+
+@Suite struct WatcherTests {
+    /// `count` VT-d write faults from `device` every 100 µs from `start` (seconds), kmsg records.
+    static func storm(
+        _ device: String = "03:00.0", count: Int, start: Double, firstSequence: Int = 1, facility: Int = 0
+    )
+        -> [String]
+    {
+        (0..<count).map { index in
+            let micros = Int(start * 1e6) + index * 100
+            let prio = facility << 3 | 3
+            return
+                "\(prio),\(firstSequence + index),\(micros),-;DMAR: [DMA Write NO_PASID] Request device [\(device)] fault addr 0x\(String(0x1000 * index, radix: 16)) [fault reason 0x05] PTE Write access is not set"
+        }
+    }
+
+    static func policy(_ mode: Policy.Mode) -> Policy {
+        var policy = Policy()
+        policy.mode = mode
+        return policy
+    }
+
+    static func command(_ fake: FakeSysfs, _ device: String) -> UInt16? {
+        ConfigSpace(fake.sysRoot.readBytes("/sys/bus/pci/devices/\(device)/config") ?? []).command
+    }
+
+    @Test func enforceClearsBusMasterThenResets() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
+        watcher.step(&kmsg, now: .seconds(11))
+        #expect(Self.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0, "bus master cleared in config space")
+        #expect(watcher.host.log.contains("did clear bus master of 0000:03:00.0"))
+        #expect(watcher.engine.status(of: .pci(try! PCIAddress(parsing: "0000:03:00.0")))?.state == .stopped(.verified))
+        // It keeps faulting after its DMA was stopped: the next rung is a reset through sysfs.
+        var more = FakeKmsg(Self.storm(count: 200, start: 11.5, firstSequence: 2_001))
+        watcher.step(&more, now: .seconds(12))
+        #expect(fake.sysRoot.read("/sys/bus/pci/devices/0000:03:00.0/reset_method") == "flr")
+        #expect(fake.sysRoot.read("/sys/bus/pci/devices/0000:03:00.0/reset") == "1")
+        #expect(Self.command(fake, "0000:01:00.0").map { $0 & 0x4 } == 0x4, "the GPU beside it is untouched")
+    }
+
+    @Test func recommendWritesNothing() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.recommend))
+        var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
+        watcher.step(&kmsg, now: .seconds(11))
+        #expect(Self.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
+        #expect(watcher.host.log.contains { $0.hasPrefix("would clear bus master of 0000:03:00.0") })
+        #expect(!watcher.host.log.contains { $0.hasPrefix("did") })
+    }
+
+    @Test func overrunIsCountedAndRestartDoesNotReact() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var records = Self.storm(count: 2_000, start: 10)
+        records.removeSubrange(500..<600)  // overwritten by the kernel before we read them
+        var kmsg = FakeKmsg(records, overrunBefore: 500)
+        watcher.step(&kmsg, now: .seconds(11))
+        #expect(watcher.follower.overruns == 1 && watcher.follower.lost == 100)
+        let cursor = watcher.follower.lastSequence
+        #expect(cursor == 2_000)
+        // A restart on the same boot resumes after the journaled sequence: nothing is re-acted.
+        var restarted = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), resumeAfter: cursor)
+        var again = FakeKmsg(Self.storm(count: 2_000, start: 10))
+        restarted.step(&again, now: .seconds(11))
+        #expect(restarted.decisions.allSatisfy { $0.action == nil } && restarted.host.log.isEmpty)
+    }
+
+    @Test func replacedDeviceIsNotTouched() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        // Between inventory and action, another card appears at 03:00.0 (hot swap).
+        fake.bytes(
+            "/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0/config", FakeSysfs.config(vendor: 0x14e4, device: 0x1657)
+        )
+        var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
+        watcher.step(&kmsg, now: .seconds(11))
+        #expect(Self.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
+        #expect(watcher.host.log.contains { $0.contains("is now a different device (14e4:1657)") })
+    }
+
+    @Test func protectedRootDiskIsNeverWritten() {
+        let fake = FakeSysfs.machine()
+        fake.link(
+            "/sys/class/block/nvme0n1p2",
+            to:
+                "/sys/devices/pci0000:00/0000:00:1d.0/0000:05:00.0/0000:06:01.0/0000:07:00.0/nvme/nvme0/nvme0n1/nvme0n1p2"
+        )
+        fake.file(
+            "/sys/devices/pci0000:00/0000:00:1d.0/0000:05:00.0/0000:06:01.0/0000:07:00.0/nvme/nvme0/nvme0n1/nvme0n1p2/partition",
+            "2")
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        #expect(watcher.protected.contains(.pci(try! PCIAddress(parsing: "0000:07:00.0"))))
+        var kmsg = FakeKmsg(Self.storm("07:00.0", count: 3_000, start: 10))
+        watcher.step(&kmsg, now: .seconds(11))
+        #expect(Self.command(fake, "0000:07:00.0").map { $0 & 0x4 } == 0x4)
+        #expect(!watcher.host.log.contains { $0.hasPrefix("did") })
+        #expect(watcher.decisions.contains { $0.action?.isRecommendation == true }, "protected: recommended only")
+    }
+
+    @Test func failedWriteEscalates() {
+        let fake = FakeSysfs.machine()
+        // `reset` cannot be written (a directory stands where the attribute should be).
+        let device = "/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0"
+        try? FileManager.default.removeItem(atPath: fake.root + device + "/reset")
+        try? FileManager.default.createDirectory(
+            atPath: fake.root + device + "/reset", withIntermediateDirectories: true)
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
+        watcher.step(&kmsg, now: .seconds(11))
+        var more = FakeKmsg(Self.storm(count: 200, start: 11.5, firstSequence: 2_001))
+        watcher.step(&more, now: .seconds(12))
+        #expect(watcher.host.log.contains { $0.hasPrefix("failed flr reset of 0000:03:00.0") })
+        #expect(
+            watcher.decisions.contains { $0.action.map { "\($0)".contains("bus reset") } == true },
+            "next rung after the failure")
+    }
+
+    @Test func forgedUserFacilityStormIsIgnored() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var kmsg = FakeKmsg(Self.storm(count: 5_000, start: 10, facility: 1))
+        watcher.step(&kmsg, now: .seconds(11))
+        #expect(watcher.follower.notKernel == 5_000)
+        #expect(watcher.decisions.isEmpty && watcher.host.log.isEmpty)
+        #expect(Self.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
+    }
+}

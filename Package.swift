@@ -67,7 +67,8 @@ let package = Package(
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
         .testTarget(name: "CorralStoreTests", dependencies: ["CorralStore", "CorralCore"]),
-        .testTarget(name: "CorralLinuxTests", dependencies: ["CorralLinux", "CorralCore", "CorralDecode"]),
+        .testTarget(
+            name: "CorralLinuxTests", dependencies: ["CorralLinux", "CorralCore", "CorralDecode", "CorralStore"]),
         .testTarget(name: "CorralServeTests", dependencies: ["CorralServe", "CorralStore", "CorralCore"]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore", "CorralSim"]),
     ]

@@ -27,11 +27,15 @@ public struct Watcher {
     }
 
     /// Handles everything pending at `now` (boot-clock time, like kmsg's timestamps).
+    /// `observe` sees every kernel event (to journal it).
     @discardableResult
-    public mutating func step(_ source: inout some KmsgSource, now: Instant) -> [Decision] {
+    public mutating func step(
+        _ source: inout some KmsgSource, now: Instant, observe: (LogEvent, Instant) -> Void = { _, _ in }
+    ) -> [Decision] {
         var new: [Decision] = []
         var engine = self.engine
         follower.poll(&source) { event in
+            observe(event, event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now)
             guard let deviceEvent = event.deviceEvent else { return }
             let at = event.time.map { Instant(nanoseconds: $0.nanoseconds) } ?? now
             new += engine.handle(deviceEvent, at: min(at, now))
@@ -40,6 +44,13 @@ public struct Watcher {
         self.engine = engine
         act(on: &new, at: now)
         return new
+    }
+
+    /// Applies a new policy (SIGHUP): thresholds, mode, protection.
+    public mutating func reload(_ policy: Policy) {
+        engine.update(policy: policy)
+        host.mode = policy.mode
+        host.protected = host.protected.union(policy.protectedDevices)
     }
 
     mutating func act(on decisions: inout [Decision], at now: Instant) {

@@ -163,6 +163,18 @@ extension Journal {
         }
     }
 
+    /// Where a source stopped (to resume after a restart).
+    public func cursor(source: String) throws(JournalError) -> CursorRow? {
+        try read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT source, boot_id, sequence, byte_offset, updated_ns FROM cursors WHERE source = ?",
+                arguments: [source]
+            ).map { row in
+                CursorRow(source: row[0], bootID: row[1], sequence: row[2], offset: row[3], updated: row[4])
+            }
+        }
+    }
+
     /// Rows per table (tests, reports, the benchmark).
     public func counts() throws(JournalError) -> [String: Int] {
         try read { db in

@@ -1,0 +1,189 @@
+import ArgumentParser
+import CorralConfig
+import CorralCore
+import CorralDecode
+import CorralLinux
+import CorralServe
+import CorralStore
+import Foundation
+
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "The daemon: follow the kernel, contain misbehaving devices, journal everything.",
+        discussion: """
+            Reads /dev/kmsg (kernel records only: a forged user-space line is ignored and counted), \
+            feeds the engine, and in enforce mode carries out its decisions through sysfs: bus \
+            master, reset_method + reset, slot power, remove/rescan, unbind. In recommend mode it \
+            logs exactly what it would do. The journal keeps its place (kmsg sequence + boot ID), \
+            so a restart resumes without acting twice. SIGHUP reloads the config; SIGTERM stops \
+            after flushing the journal. `--once` handles what is pending and exits.
+            """)
+
+    @Option(help: "observe, recommend or enforce (default: the config's, else recommend).")
+    var mode: Policy.Mode?
+
+    @Option(help: "Policy file; refused if others can write it.")
+    var config: String?
+
+    @Option(help: "Root of the system to watch (tests use a fake tree).")
+    var root: String = "/"
+
+    @Option(name: .customLong("journal"), help: "The journal (default: \(Journal.defaultPath)).")
+    var journalPath: String = Journal.defaultPath
+
+    @Option(help: "Serve /metrics, /status, /healthz on 127.0.0.1 at this port (0: off).")
+    var metricsPort: UInt16 = 0
+
+    @Option(help: "How often to look for new kernel records.")
+    var interval: String = "100ms"
+
+    @Flag(help: "Handle what is pending, then exit (cron, tests).")
+    var once = false
+
+    func run() async throws {
+        let sysRoot = SysRoot(root)
+        if root == "/" && geteuid() != 0 {
+            throw CommandFailure(
+                "corral watch reads /dev/kmsg and writes sysfs: run it as root (or with --root for a fake tree)")
+        }
+        let policy = try loadPolicy()
+        guard let pause = try? Duration(parsing: interval) else {
+            throw CommandFailure("--interval: '\(interval)' is not a duration")
+        }
+        let journal: Journal
+        do {
+            journal = try Journal(path: journalPath)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        let bootID = sysRoot.read("/proc/sys/kernel/random/boot_id") ?? "unknown-boot"
+        let cursor = try? journal.cursor(source: "kmsg")
+        let resume = cursor?.bootID == bootID ? cursor?.sequence.map { UInt64($0) } : nil
+        var watcher = Watcher(root: sysRoot, policy: policy, resumeAfter: resume)
+        var kmsg: KmsgDevice
+        do {
+            kmsg = try KmsgDevice(root: sysRoot)
+        } catch {
+            throw CommandFailure("\(error.localizedDescription)")
+        }
+        let run = try journal.run(kind: "daemon", name: bootID, startedUTC: utcNow())
+        var writer = JournalWriter(journal: journal, run: run)
+        let signals = SignalFlags()
+        signals.install()
+        var server: Task<Void, any Error>?
+        if metricsPort != 0 {
+            let status = try StatusServer(journal: journal, port: metricsPort)
+            server = Task { try await status.run() }
+        }
+        log(
+            .info,
+            "watching \(root) in \(policy.mode) mode; \(watcher.host.inventory.devices.count) PCI functions, "
+                + "\(watcher.protected.count) protected; journal \(journalPath)\(resume.map { "; resuming after kmsg #\($0)" } ?? "")"
+        )
+        var reported = 0
+        while true {
+            let now = Instant(nanoseconds: monotonicNow())
+            let decisions = watcher.step(&kmsg, now: now) { event, at in
+                writer.observe(event.observation(subject: LogReplay.subjectName(event), at: at))
+            }
+            for decision in decisions {
+                writer.record(decision)
+                if decision.action != nil {
+                    log(decision.action!.isRecommendation ? .notice : .warning, decision.reason)
+                }
+            }
+            for line in watcher.host.log.dropFirst(reported) { log(.notice, line) }
+            reported = watcher.host.log.count
+            if let sequence = watcher.follower.lastSequence {
+                writer.record(
+                    cursor: CursorRow(source: "kmsg", bootID: bootID, sequence: Int64(sequence), updated: utcNow()))
+            }
+            writer.record(states: watcher.engine.devices, at: now)
+            writer.flushIfDue(at: now.nanoseconds)
+            if once || signals.stop { break }
+            if signals.takeReload() {
+                if let reloaded = try? loadPolicy() {
+                    watcher.reload(reloaded)
+                    log(.notice, "configuration reloaded (mode \(reloaded.mode))")
+                } else {
+                    log(.error, "configuration reload failed; keeping the current one")
+                }
+            }
+            try? await Task.sleep(for: pause)
+        }
+        writer.flush(at: monotonicNow())
+        server?.cancel()
+        log(
+            .info,
+            "stopped: \(watcher.follower.records) kernel records, \(watcher.follower.notKernel) not from the kernel "
+                + "(ignored), \(watcher.follower.lost) lost to ring-buffer overruns; journal flushed")
+    }
+
+    func loadPolicy() throws -> Policy {
+        var policy = Policy()
+        if let config {
+            var status = stat()
+            guard stat(config, &status) == 0 else { throw CommandFailure("\(config): cannot read it") }
+            if status.st_mode & 0o022 != 0 {
+                throw CommandFailure(
+                    "\(config): writable by group or others; refusing a config anyone else can change (chmod go-w)")
+            }
+            policy = try PolicyLoader.load(path: config)
+        }
+        if let mode { policy.mode = mode }
+        return policy
+    }
+
+    enum Level: Int {
+        case error = 3
+        case warning = 4
+        case notice = 5
+        case info = 6
+    }
+
+    /// One line per message on stderr with a `<N>` syslog priority prefix, which journald
+    /// (SyslogLevelPrefix) turns into the record's priority.
+    func log(_ level: Level, _ message: String) {
+        FileHandle.standardError.write(Data("<\(level.rawValue)>corral: \(message)\n".utf8))
+    }
+}
+
+/// SIGTERM/SIGINT (stop) and SIGHUP (reload), set from signal handlers, read by the loop.
+final class SignalFlags: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopRequested = false
+    private var reloadRequested = false
+    private var sources: [DispatchSourceSignal] = []
+
+    var stop: Bool { lock.withLock { stopRequested } }
+
+    func takeReload() -> Bool {
+        lock.withLock {
+            defer { reloadRequested = false }
+            return reloadRequested
+        }
+    }
+
+    func install() {
+        for (number, isStop) in [(SIGTERM, true), (SIGINT, true), (SIGHUP, false)] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.withLock {
+                    if isStop { self.stopRequested = true } else { self.reloadRequested = true }
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of kmsg's timestamps.
+func monotonicNow() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+}

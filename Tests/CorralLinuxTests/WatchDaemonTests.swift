@@ -1,0 +1,98 @@
+import CorralCore
+import Foundation
+import Testing
+
+@testable import CorralLinux
+@testable import CorralStore
+
+/// `corral watch` as a process on a fake root: `--once` acts and journals its place; a second
+/// `--once` resumes without acting again; SIGTERM stops it cleanly with the journal intact.
+@Suite struct WatchDaemonTests {
+    static var corral: URL? {
+        [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL.deletingLastPathComponent(),
+        ]
+        .map { $0.appendingPathComponent("corral") }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    static func machine(withStorm: Bool) -> FakeSysfs {
+        let fake = FakeSysfs.machine()
+        fake.file("/proc/sys/kernel/random/boot_id", "4c4f0e66-7c36-4a84-9fd0-7a3d8a1f2b10")
+        let records = withStorm ? WatcherTests.storm(count: 2_000, start: 10) : []
+        fake.file("/dev/kmsg", records.joined(separator: "\n") + (records.isEmpty ? "" : "\n"))
+        return fake
+    }
+
+    static func launch(_ arguments: [String]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = try #require(corral)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, errors)
+    }
+
+    @Test func onceActsJournalsAndResumesWithoutActingTwice() throws {
+        let fake = Self.machine(withStorm: true)
+        let journal = fake.root + "/journal.sqlite"
+        let arguments = ["watch", "--root", fake.root, "--journal", journal, "--mode", "enforce", "--once"]
+        let (first, firstLog) = try Self.launch(arguments)
+        let firstText = String(decoding: firstLog.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0, "\(firstText)")
+        #expect(firstText.contains("did clear bus master of 0000:03:00.0"))
+        #expect(WatcherTests.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0)
+        let store = try Journal(path: journal, create: false)
+        #expect(try store.cursor(source: "kmsg")?.sequence == 2_000)
+        #expect(try store.episodes(device: "0000:03:00.0").first?.count == 2_000)
+        // The driver re-enables bus mastering; a second pass over the same kmsg must not undo it.
+        var config = fake.sysRoot.readBytes("/sys/bus/pci/devices/0000:03:00.0/config", limit: 4096) ?? []
+        config[4] |= 0x4
+        fake.bytes("/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0/config", config)
+        let (second, secondLog) = try Self.launch(arguments)
+        let secondText = String(decoding: secondLog.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(secondText.contains("resuming after kmsg #2000") && !secondText.contains("did "))
+        #expect(WatcherTests.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
+    }
+
+    @Test func sigtermStopsCleanlyWithTheJournalIntact() throws {
+        let fake = Self.machine(withStorm: true)
+        let journal = fake.root + "/journal.sqlite"
+        let (process, errors) = try Self.launch([
+            "watch", "--root", fake.root, "--journal", journal, "--mode", "recommend",
+        ])
+        // Wait for it to say it is watching (a blocking read on its stderr, no sleeping).
+        var seen = ""
+        while !seen.contains("watching") {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(seen.contains("watching"))
+        kill(process.processIdentifier, SIGTERM)
+        let rest = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(seen)\(rest)")
+        #expect(rest.contains("stopped:") && rest.contains("journal flushed"))
+        let store = try Journal(path: journal, create: false)
+        #expect(try store.integrityCheck() == "ok")
+        #expect(try store.episodes(device: "0000:03:00.0").first?.count == 2_000)
+    }
+
+    @Test func configWritableByOthersIsRefused() throws {
+        let fake = Self.machine(withStorm: false)
+        let config = fake.root + "/corral.yaml"
+        FileManager.default.createFile(atPath: config, contents: Data("mode: enforce\n".utf8))
+        chmod(config, 0o666)
+        let (process, errors) = try Self.launch([
+            "watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--config", config, "--once",
+        ])
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1 && text.contains("writable by group or others"))
+    }
+}

@@ -11,8 +11,11 @@ public struct Watcher {
     public let protected: Set<DeviceAddress>
     /// Every decision, in order (the daemon journals them).
     public private(set) var decisions: [Decision] = []
+    public var sampler = InterruptSampler()
+    let root: SysRoot
 
     public init(root: SysRoot, policy: Policy, resumeAfter: UInt64? = nil) {
+        self.root = root
         let inventory = Inventory.load(root)
         let protected = ProtectedDevices.detect(root, inventory).union(policy.protectedDevices)
         self.protected = protected
@@ -34,12 +37,22 @@ public struct Watcher {
     ) -> [Decision] {
         var new: [Decision] = []
         var engine = self.engine
+        var logged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
         follower.poll(&source) { event in
             observe(event, event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now)
+            if event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
+                logged[vendor, default: [:]][device, default: 0] += 1
+            }
             guard let deviceEvent = event.deviceEvent else { return }
             let at = event.time.map { Instant(nanoseconds: $0.nanoseconds) } ?? now
             new += engine.handle(deviceEvent, at: min(at, now))
         }
+        // What the interrupt counters saw beyond the log, and unhandled-interrupt storms.
+        for event in sampler.sample(root, inventory: host.inventory, at: now, logged: logged) {
+            new += engine.handle(event, at: now)
+        }
+        // A driver setting bus master again on a device we stopped: its re-enable.
+        for event in host.busMasterRestored() { new += engine.handle(event, at: now) }
         new += engine.advance(to: now)
         self.engine = engine
         act(on: &new, at: now)

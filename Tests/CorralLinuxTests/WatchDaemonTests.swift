@@ -7,7 +7,7 @@ import Testing
 
 /// `corral watch` as a process on a fake root: `--once` acts and journals its place; a second
 /// `--once` resumes without acting again; SIGTERM stops it cleanly with the journal intact.
-@Suite struct WatchDaemonTests {
+@Suite(.timeLimit(.minutes(1))) struct WatchDaemonTests {
     static var corral: URL? {
         [
             URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),

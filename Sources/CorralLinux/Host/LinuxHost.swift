@@ -19,6 +19,8 @@ public struct LinuxHost: CorralCore.Host {
     private var awaiting: [PCIAddress: (Action, Instant)] = [:]
     /// Every write done or refused, for the log and tests.
     public private(set) var log: [String] = []
+    /// Devices whose bus master we cleared: re-read each step to see a driver set it again.
+    private var stoppedByUs: Set<PCIAddress> = []
 
     public init(root: SysRoot, mode: Policy.Mode, inventory: Inventory, protected: Set<DeviceAddress> = []) {
         self.root = root
@@ -95,6 +97,11 @@ public struct LinuxHost: CorralCore.Host {
         default:
             return
         }
+        switch (action, failure) {
+        case (.clearBusMaster(let pci), nil): stoppedByUs.insert(pci)
+        case (.setBusMaster(let pci), nil): stoppedByUs.remove(pci)
+        default: break
+        }
         if let failure {
             log.append("failed \(action): \(String(cString: strerror(failure)))")
             complete(
@@ -103,6 +110,21 @@ public struct LinuxHost: CorralCore.Host {
             log.append("did \(action)")
             complete(action, .succeeded, at: now)
         }
+    }
+
+    /// Devices whose bus master a driver set again since we cleared it (the driver's
+    /// disable→enable cycle: a re-enable trigger).
+    public mutating func busMasterRestored() -> [DeviceEvent] {
+        var events: [DeviceEvent] = []
+        for pci in stoppedByUs {
+            let config = ConfigSpace(root.readBytes("/sys/bus/pci/devices/\(pci)/config", limit: 8) ?? [])
+            if config.busMaster == true {
+                stoppedByUs.remove(pci)
+                log.append("bus master of \(pci) set again by its driver")
+                events.append(.busMasterChanged(.pci(pci), enabled: true))
+            }
+        }
+        return events
     }
 
     /// Re-reads Transactions Pending of devices being stopped: clear → verified, past the

@@ -149,35 +149,29 @@ struct WatchCommand: AsyncParsableCommand {
     }
 }
 
-/// SIGTERM/SIGINT (stop) and SIGHUP (reload), set from signal handlers, read by the loop.
-final class SignalFlags: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stopRequested = false
-    private var reloadRequested = false
-    private var sources: [DispatchSourceSignal] = []
+/// SIGTERM/SIGINT (stop) and SIGHUP (reload): plain sigaction handlers that only set a flag
+/// (async-signal-safe), read by the loop between steps.
+nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0
+nonisolated(unsafe) private var reloadSignal: sig_atomic_t = 0
 
-    var stop: Bool { lock.withLock { stopRequested } }
+final class SignalFlags: @unchecked Sendable {
+    var stop: Bool { stopSignal != 0 }
 
     func takeReload() -> Bool {
-        lock.withLock {
-            defer { reloadRequested = false }
-            return reloadRequested
-        }
+        defer { reloadSignal = 0 }
+        return reloadSignal != 0
     }
 
     func install() {
-        for (number, isStop) in [(SIGTERM, true), (SIGINT, true), (SIGHUP, false)] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.withLock {
-                    if isStop { self.stopRequested = true } else { self.reloadRequested = true }
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
+        var stopAction = sigaction()
+        stopAction.__sigaction_handler.sa_handler = { _ in stopSignal = 1 }
+        sigemptyset(&stopAction.sa_mask)
+        sigaction(SIGTERM, &stopAction, nil)
+        sigaction(SIGINT, &stopAction, nil)
+        var reloadAction = sigaction()
+        reloadAction.__sigaction_handler.sa_handler = { _ in reloadSignal = 1 }
+        sigemptyset(&reloadAction.sa_mask)
+        sigaction(SIGHUP, &reloadAction, nil)
     }
 }
 

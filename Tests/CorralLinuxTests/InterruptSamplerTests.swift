@@ -1,0 +1,64 @@
+import CorralCore
+import Testing
+
+@testable import CorralLinux
+
+@Suite struct InterruptSamplerTests {
+    @Test func parsesProcInterrupts() {
+        let text = """
+                       CPU0       CPU1
+             16:        100        200   IO-APIC  16-fasteoi   ehci_hcd:usb1, snd_hda_intel
+             24:         60          0  DMAR-MSI   0-edge      dmar0
+            NMI:          0          0   Non-maskable interrupts
+            """
+        let lines = InterruptSampler.parse(text)
+        #expect(lines.count == 2)
+        #expect(lines[0].irq == 16 && lines[0].count == 300 && lines[0].names == "ehci_hcd:usb1, snd_hda_intel")
+        #expect(lines[1].irq == 24 && lines[1].count == 60 && InterruptSampler.iommuVendor(lines[1].names) == .intelVTd)
+    }
+
+    /// The kernel logs 10 VT-d faults per 5 s; the dmar0 interrupt count says how many there were.
+    @Test func rateLimitedVTdStormIsFoundFromTheInterruptCount() {
+        let fake = FakeSysfs.machine()
+        fake.file("/proc/interrupts", "           CPU0\n 24:          0  DMAR-MSI   0-edge      dmar0\n")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(10))
+        // One second later: 6 lines in the log, 60,000 interrupts.
+        fake.file("/proc/interrupts", "           CPU0\n 24:      60000  DMAR-MSI   0-edge      dmar0\n")
+        var kmsg = FakeKmsg(WatcherTests.storm(count: 6, start: 10.5))
+        watcher.step(&kmsg, now: .seconds(11))
+        #expect(watcher.decisions.contains { $0.action != nil && $0.reason.contains("0000:03:00.0") })
+        #expect(watcher.host.log.contains("did clear bus master of 0000:03:00.0"))
+    }
+
+    @Test func unhandledInterruptStormMasksINTx() {
+        let fake = FakeSysfs.machine()
+        fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")
+        fake.file("/proc/interrupts", "           CPU0\n 40:        100  IO-APIC  40-fasteoi   amdgpu\n")
+        fake.file("/proc/irq/40/spurious", "count 100\nunhandled 0\nlast_unhandled 0 ms\n")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(10))
+        fake.file("/proc/interrupts", "           CPU0\n 40:      50100  IO-APIC  40-fasteoi   amdgpu\n")
+        fake.file("/proc/irq/40/spurious", "count 50100\nunhandled 50000\nlast_unhandled 1 ms\n")
+        watcher.step(&nothing, now: .seconds(11))
+        #expect(watcher.host.log.contains("did disable INTx of 0000:01:00.0"))
+        #expect(WatcherTests.command(fake, "0000:01:00.0").map { $0 & 0x400 } == 0x400)
+    }
+
+    @Test func driverSettingBusMasterAgainReenables() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 10))
+        watcher.step(&kmsg, now: .seconds(11))
+        var config = fake.sysRoot.readBytes("/sys/bus/pci/devices/0000:03:00.0/config", limit: 4096) ?? []
+        config[4] |= 0x4
+        fake.bytes("/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0/config", config)
+        var nothing = FakeKmsg([])
+        // Half a second later, before the automatic re-enable (1 s hold) would.
+        watcher.step(&nothing, now: .milliseconds(11_500))
+        #expect(watcher.decisions.contains { $0.reason.contains("bus master re-enabled by its driver") })
+        #expect(!watcher.host.log.contains("did set bus master of 0000:03:00.0"), "the driver already did")
+    }
+}

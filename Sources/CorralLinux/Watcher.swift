@@ -12,6 +12,7 @@ public struct Watcher {
     /// Every decision, in order (the daemon journals them).
     public private(set) var decisions: [Decision] = []
     public var sampler = InterruptSampler()
+    public var aerCounters = AERCounters()
     let root: SysRoot
 
     public init(root: SysRoot, policy: Policy, resumeAfter: UInt64? = nil) {
@@ -38,10 +39,14 @@ public struct Watcher {
         var new: [Decision] = []
         var engine = self.engine
         var logged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
+        var loggedAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
         follower.poll(&source) { event in
             observe(event, event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now)
             if event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
                 logged[vendor, default: [:]][device, default: 0] += 1
+            }
+            if event.kind == .aer, let device = event.device, let severity = event.severity {
+                loggedAER[device, default: [:]][severity, default: 0] += 1
             }
             guard let deviceEvent = event.deviceEvent else { return }
             let at = event.time.map { Instant(nanoseconds: $0.nanoseconds) } ?? now
@@ -49,6 +54,10 @@ public struct Watcher {
         }
         // What the interrupt counters saw beyond the log, and unhandled-interrupt storms.
         for event in sampler.sample(root, inventory: host.inventory, at: now, logged: logged) {
+            new += engine.handle(event, at: now)
+        }
+        // AER counters: errors the log did not show.
+        for event in aerCounters.poll(root, inventory: host.inventory, logged: loggedAER) {
             new += engine.handle(event, at: now)
         }
         // A driver setting bus master again on a device we stopped: its re-enable.

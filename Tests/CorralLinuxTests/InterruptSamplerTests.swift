@@ -62,3 +62,24 @@ import Testing
         #expect(!watcher.host.log.contains("did set bus master of 0000:03:00.0"), "the driver already did")
     }
 }
+
+@Suite struct AERCounterTests {
+    @Test func countersAddWhatTheLogDidNotShow() {
+        let fake = FakeSysfs.machine()
+        let path = "/sys/devices/pci0000:00/0000:00:1d.0/0000:05:00.0/0000:06:01.0/0000:07:00.0/aer_dev_correctable"
+        fake.file(path, "RxErr 0\nBadTLP 0\nTOTAL_ERR_COR 0\n")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend))
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(10))
+        // 300 corrected errors counted; the log printed 10 of them.
+        fake.file(path, "RxErr 300\nBadTLP 0\nTOTAL_ERR_COR 300\n")
+        var kmsg = FakeKmsg(
+            (0..<10).map {
+                "4,\($0 + 1),10\($0)00000,-;pcieport 0000:06:01.0: AER: Corrected error received: 0000:07:00.0"
+            })
+        watcher.step(&kmsg, now: .seconds(11))
+        let status = watcher.engine.status(of: .pci(try! PCIAddress(parsing: "0000:07:00.0")))
+        #expect(status?.totals[.aerCorrected] == 300, "10 from the log + 290 from the counters, none twice")
+        #expect(AERCounters.total("RxErr 3\nTOTAL_ERR_COR 7\n", key: "TOTAL_ERR_COR") == 7)
+    }
+}

@@ -13,6 +13,9 @@ public struct Watcher {
     public private(set) var decisions: [Decision] = []
     public var sampler = InterruptSampler()
     public var aerCounters = AERCounters()
+    /// How often the PCI inventory is re-read (the polling fallback for uevents).
+    public var inventoryInterval: Duration = .seconds(1)
+    private var lastInventory: Instant?
     let root: SysRoot
 
     public init(root: SysRoot, policy: Policy, resumeAfter: UInt64? = nil) {
@@ -56,6 +59,8 @@ public struct Watcher {
         for event in sampler.sample(root, inventory: host.inventory, at: now, logged: logged) {
             new += engine.handle(event, at: now)
         }
+        // Devices added, removed, bound or unbound since the last look (re-enable triggers).
+        for event in refreshInventory(at: now) { new += engine.handle(event, at: now) }
         // AER counters: errors the log did not show.
         for event in aerCounters.poll(root, inventory: host.inventory, logged: loggedAER) {
             new += engine.handle(event, at: now)
@@ -66,6 +71,35 @@ public struct Watcher {
         self.engine = engine
         act(on: &new, at: now)
         return new
+    }
+
+    /// Re-reads the inventory (at most every `inventoryInterval`) and reports what changed.
+    mutating func refreshInventory(at now: Instant) -> [DeviceEvent] {
+        if let last = lastInventory, now - last < inventoryInterval { return [] }
+        lastInventory = now
+        let old = host.inventory
+        let fresh = Inventory.load(root)
+        var events: [DeviceEvent] = []
+        let before = Dictionary(uniqueKeysWithValues: old.devices.map { ($0.address, $0) })
+        let after = Dictionary(uniqueKeysWithValues: fresh.devices.map { ($0.address, $0) })
+        for (address, device) in after.sorted(by: { $0.key < $1.key }) {
+            guard let previous = before[address] else {
+                var profile = device.profile
+                profile.protected = protected.contains(.pci(address))
+                engine.register(profile)
+                events.append(.deviceAdded(.pci(address), serial: device.serial.map { SerialNumber($0) }))
+                continue
+            }
+            if previous.driver != device.driver {
+                if let gone = previous.driver { events.append(.driverUnbound(.pci(address), driver: DriverName(gone))) }
+                if let bound = device.driver { events.append(.driverBound(.pci(address), driver: DriverName(bound))) }
+            }
+        }
+        for address in before.keys.sorted() where after[address] == nil {
+            events.append(.deviceRemoved(.pci(address)))
+        }
+        host.inventory = fresh
+        return events
     }
 
     /// Applies a new policy (SIGHUP): thresholds, mode, protection.

@@ -1,4 +1,5 @@
 import CorralCore
+import Foundation
 import Testing
 
 @testable import CorralLinux
@@ -81,5 +82,27 @@ import Testing
         let status = watcher.engine.status(of: .pci(try! PCIAddress(parsing: "0000:07:00.0")))
         #expect(status?.totals[.aerCorrected] == 300, "10 from the log + 290 from the counters, none twice")
         #expect(AERCounters.total("RxErr 3\nTOTAL_ERR_COR 7\n", key: "TOTAL_ERR_COR") == 7)
+    }
+}
+
+@Suite struct InventoryRefreshTests {
+    @Test func removalAndReinsertionAreSeenByPolling() throws {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend))
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(10))
+        let link = fake.root + "/sys/bus/pci/devices/0000:07:00.0"
+        let target = try FileManager.default.destinationOfSymbolicLink(atPath: link)
+        try FileManager.default.removeItem(atPath: link)
+        watcher.step(&nothing, now: .seconds(12))
+        #expect(watcher.decisions.contains { $0.reason.contains("0000:07:00.0") && $0.reason.contains("removed") })
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        watcher.step(&nothing, now: .seconds(14))
+        #expect(watcher.decisions.contains { $0.reason.contains("added (serial 00-25-38-56-81-b0-2a-11)") })
+        // A driver unbinding is seen too.
+        try FileManager.default.removeItem(
+            atPath: fake.root + "/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/driver")
+        watcher.step(&nothing, now: .seconds(16))
+        #expect(watcher.host.inventory.device(try PCIAddress(parsing: "0000:01:00.0"))?.driver == nil)
     }
 }

@@ -13,6 +13,8 @@ public struct Watcher {
     public private(set) var decisions: [Decision] = []
     public var sampler = InterruptSampler()
     public var aerCounters = AERCounters()
+    /// Tracepoints, when tracefs is there: preferred over kmsg for what they cover.
+    public let trace: TraceSource?
     /// How often the PCI inventory is re-read (the polling fallback for uevents).
     public var inventoryInterval: Duration = .seconds(1)
     private var lastInventory: Instant?
@@ -31,6 +33,7 @@ public struct Watcher {
         engine = Engine(policy: policy, profiles: profiles)
         host = LinuxHost(root: root, mode: policy.mode, inventory: inventory, protected: protected)
         follower = KmsgFollower(resumeAfter: resumeAfter)
+        trace = TraceSource(root: root)
     }
 
     /// Handles everything pending at `now` (boot-clock time, like kmsg's timestamps).
@@ -41,6 +44,7 @@ public struct Watcher {
     ) -> [Decision] {
         var new: [Decision] = []
         var engine = self.engine
+        let trace = self.trace
         var logged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
         var loggedAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
         follower.poll(&source) { event in
@@ -48,12 +52,22 @@ public struct Watcher {
             if event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
                 logged[vendor, default: [:]][device, default: 0] += 1
             }
-            if event.kind == .aer, let device = event.device, let severity = event.severity {
+            if event.kind == .aer, trace?.enabled.contains("ras/aer_event") != true, let device = event.device,
+                let severity = event.severity
+            {
                 loggedAER[device, default: [:]][severity, default: 0] += 1
             }
             guard let deviceEvent = event.deviceEvent else { return }
+            // Counted from the tracepoint instead: not twice.
+            if trace?.covers(deviceEvent) == true { return }
             let at = event.time.map { Instant(nanoseconds: $0.nanoseconds) } ?? now
             new += engine.handle(deviceEvent, at: min(at, now))
+        }
+        for event in trace?.read() ?? [] {
+            if case .aerError(let error) = event {
+                loggedAER[error.device, default: [:]][error.severity, default: 0] += 1
+            }
+            new += engine.handle(event, at: now)
         }
         // What the interrupt counters saw beyond the log, and unhandled-interrupt storms.
         for event in sampler.sample(root, inventory: host.inventory, at: now, logged: logged) {

@@ -106,3 +106,42 @@ import Testing
         #expect(watcher.host.inventory.device(try PCIAddress(parsing: "0000:01:00.0"))?.driver == nil)
     }
 }
+
+@Suite struct TraceSourceTests {
+    @Test func tracepointsArePreferredAndNotCountedTwice() throws {
+        let fake = FakeSysfs.machine()
+        let instance = TraceSource.instance
+        for event in TraceSource.events { fake.file("\(instance)/events/\(event)/enable", "0") }
+        fake.file("/sys/class/iommu/ivhd0/uevent", "")
+        var lines = (0..<12).map {
+            "irq/26-aerdrv-47 [000] ..... 10.\(100 + $0): aer_event: 0000:07:00.0 PCIe Bus Error: severity=Corrected, Receiver Error, TLP Header=Not available"
+        }
+        lines += (0..<3).map {
+            "amdgpu-812 [002] d.h1. 10.\(200 + $0): io_page_fault: IOMMU:amdgpu 0000:01:00.0 iova=0x00000000fc189000 flags=0x0001"
+        }
+        lines.append("irq/27-pciehp-50 [001] ..... 10.300: pci_hp_event: 0000:06:01.0 slot:7, event:LINK_DOWN")
+        fake.file("\(instance)/trace_pipe", lines.joined(separator: "\n") + "\n")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend))
+        #expect(watcher.trace?.enabled.count == 3)
+        #expect(fake.sysRoot.read("\(instance)/events/ras/aer_event/enable") == "1")
+        // The same ten corrected errors also appear in kmsg: counted once, from the tracepoint.
+        var kmsg = FakeKmsg(
+            (0..<10).map {
+                "4,\($0 + 1),10\($0)00000,-;pcieport 0000:06:01.0: AER: Corrected error received: 0000:07:00.0"
+            })
+        watcher.step(&kmsg, now: .seconds(11))
+        let nvme = watcher.engine.status(of: .pci(try PCIAddress(parsing: "0000:07:00.0")))
+        #expect(nvme?.totals[.aerCorrected] == 12)
+        let gpu = watcher.engine.status(of: .pci(try PCIAddress(parsing: "0000:01:00.0")))
+        #expect(gpu?.totals[.dmaFault] == 3)
+        #expect(watcher.decisions.contains { $0.reason.contains("link of 0000:06:01.0 down") })
+        #expect(
+            TraceSource.parse(
+                "x-1 [000] ..... 1.0: io_page_fault: IOMMU:nvme 0000:01:00.0 iova=0x1000 flags=0x0001",
+                faultVendor: .armSMMU)
+                == .dmaFault(
+                    DMAFault(
+                        source: .requester(segment: 0, RequesterID(rawValue: 0x0100)), vendor: .armSMMU, kind: .other,
+                        access: .write, address: IOVA(0x1000))))
+    }
+}

@@ -14,6 +14,7 @@
 //   Hummingbird's CI build cost, reference/swift-deps-probe.md).
 // - CorralLinux: the Linux host (sysfs inventory, /dev/kmsg, actuators), every path under one
 //   injectable root so tests run on fake trees.
+// - swift-log gives the daemon structured, journald-friendly logging (a tiny package).
 // - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
 import PackageDescription
 
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         .target(name: "CorralCore"),
@@ -57,6 +59,7 @@ let package = Package(
                 "CorralStore",
                 "CorralServe",
                 "CorralLinux",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -6,6 +6,7 @@ import CorralLinux
 import CorralServe
 import CorralStore
 import Foundation
+import Logging
 
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -16,7 +16,8 @@ struct Corral: AsyncParsableCommand {
             """,
         subcommands: [
             SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
-            WatchCommand.self, StatusCommand.self, HistoryCommand.self, ReleaseCommand.self, ReportCommand.self,
+            WatchCommand.self, AuditCommand.self, StatusCommand.self, HistoryCommand.self, ReleaseCommand.self,
+            ReportCommand.self,
             ServeCommand.self,
             JournalStressCommand.self,
         ]

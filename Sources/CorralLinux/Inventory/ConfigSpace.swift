@@ -74,6 +74,12 @@ public struct ConfigSpace: Sendable {
         return control & 0x8 == 0
     }
 
+    /// ATS extended capability (ID 0x000F): Control register bit 15 = Enable.
+    public var atsEnabled: Bool {
+        guard let ats = extendedCapability(0x000F), let control = u16(ats + 6) else { return false }
+        return control & 0x8000 != 0
+    }
+
     /// Device Serial Number extended capability (ID 0x0003): 64-bit, printed as the kernel does.
     public var serialNumber: String? {
         guard let dsn = extendedCapability(0x0003), let low = u32(dsn + 4), let high = u32(dsn + 8) else { return nil }

@@ -57,13 +57,18 @@ if existing < wanted || existing > wanted + (1 << 20) {
 let fileSize = (try FileManager.default.attributesOfItem(atPath: path)[.size] as! NSNumber).intValue
 
 // 2. Parse it.
-let handle = FileHandle(forReadingAtPath: path)!
+let descriptor = open(path, O_RDONLY)
 var parser = KernelLogParser()
 var splitter = LineSplitter()
 var events = 0
 let parseTime = clock.measure {
-    while let data = try? handle.read(upToCount: 4 << 20), !data.isEmpty {
-        splitter.feed([UInt8](data)) { line in parser.add(line: line) { _ in events += 1 } }
+    while true {
+        // read(2) straight into a fresh array, as `corral decode` does.
+        var chunk = [UInt8](repeating: 0, count: 4 << 20)
+        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        guard count > 0 else { break }
+        chunk.removeLast(chunk.count - count)
+        splitter.feed(chunk) { line in parser.add(line: line) { _ in events += 1 } }
     }
     splitter.finish { line in parser.add(line: line) { _ in events += 1 } }
     parser.finish { _ in events += 1 }

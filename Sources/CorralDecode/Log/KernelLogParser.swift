@@ -62,7 +62,7 @@ public struct KernelLogParser {
     private mutating func handle(_ record: LogRecord, emit: (LogEvent) -> Void) {
         statistics.records += 1
         if record.repaired { statistics.repairedRecords += 1 }
-        statistics.formats[record.format, default: 0] += 1
+        statistics.formatCounts[record.format.index] += 1
         guard record.fromKernel else {
             statistics.nonKernel += 1
             close(emit)
@@ -156,7 +156,17 @@ public struct LogStatistics: Sendable {
     public var events: [LogEvent.Kind: Int] = [:]
     /// Total the kernel said it dropped (`N callbacks suppressed`).
     public var suppressedMessages: UInt64 = 0
-    public var formats: [LogFormat: Int] = [:]
+    /// Records per line format, indexed by `LogFormat.index` (an array: no hashing per line).
+    var formatCounts = [Int](repeating: 0, count: LogFormat.allCases.count)
+
+    /// Records per line format that occurred.
+    public var formats: [LogFormat: Int] {
+        var out: [LogFormat: Int] = [:]
+        for format in LogFormat.allCases where formatCounts[format.index] > 0 {
+            out[format] = formatCounts[format.index]
+        }
+        return out
+    }
 
     mutating func note(malformed why: String, line: Int) {
         malformed += 1

@@ -18,4 +18,17 @@ public enum LogFormat: String, Hashable, Sendable, CaseIterable, CustomStringCon
     case bare
 
     public var description: String { rawValue }
+
+    /// Position in `allCases` (dense counters).
+    public var index: Int {
+        switch self {
+        case .dmesg: 0
+        case .dmesgWallClock: 1
+        case .syslog: 2
+        case .rfc3339: 3
+        case .kmsg: 4
+        case .journalJSON: 5
+        case .bare: 6
+        }
+    }
 }

@@ -9,8 +9,47 @@ struct DecodeReport {
     let listAll: Bool
     private var listed: [LogEvent] = []
     private var unlisted = 0
-    private var perSubject: [String: [LogEvent.Kind: Int]] = [:]
-    private var subjectOrder: [String] = []
+    private var perSubject: [Subject: [Int]] = [:]
+    private var subjectOrder: [Subject] = []
+
+    /// Who an event is about, cheap to hash (names are built once, when rendering).
+    enum Subject: Hashable {
+        case device(PCIAddress)
+        case stream(IOMMUInstance, StreamID?)
+        case bareStream(StreamID)
+        case irq(IRQNumber)
+        case rateLimiting
+        case unnamed(IOMMUVendor?)
+
+        init(_ event: LogEvent) {
+            if let device = event.device {
+                self = .device(device)
+            } else if let iommu = event.iommu {
+                self = .stream(iommu, event.streamID)
+            } else if let streamID = event.streamID {
+                self = .bareStream(streamID)
+            } else if let irq = event.irq {
+                self = .irq(irq)
+            } else if event.kind == .suppressed {
+                self = .rateLimiting
+            } else {
+                self = .unnamed(event.vendor)
+            }
+        }
+
+        var name: String {
+            switch self {
+            case .device(let device): device.description
+            case .stream(let iommu, let stream): stream.map { "\(iommu) sid \($0)" } ?? "\(iommu)"
+            case .bareStream(let stream): "sid \(stream)"
+            case .irq(let irq): "irq \(irq)"
+            case .rateLimiting: "(kernel rate limiting)"
+            case .unnamed(let vendor): vendor.map { "(\($0), no device named)" } ?? "(no device named)"
+            }
+        }
+    }
+
+    static let kinds = LogEvent.Kind.allCases
 
     init(listAll: Bool) { self.listAll = listAll }
 
@@ -20,22 +59,16 @@ struct DecodeReport {
         } else {
             unlisted += 1
         }
-        let subject = Self.subject(event)
-        if perSubject[subject] == nil { subjectOrder.append(subject) }
-        perSubject[subject, default: [:]][event.kind, default: 0] += 1
+        let subject = Subject(event)
+        if perSubject[subject] == nil {
+            subjectOrder.append(subject)
+            perSubject[subject] = [Int](repeating: 0, count: Self.kinds.count)
+        }
+        perSubject[subject]?[Self.kinds.firstIndex(of: event.kind) ?? 0] += 1
     }
 
     /// Who an event is about, for the per-device table.
-    static func subject(_ event: LogEvent) -> String {
-        if let device = event.device { return device.description }
-        if let iommu = event.iommu {
-            return event.streamID.map { "\(iommu) sid \($0)" } ?? "\(iommu)"
-        }
-        if let streamID = event.streamID { return "sid \(streamID)" }
-        if let irq = event.irq { return "irq \(irq)" }
-        if event.kind == .suppressed { return "(kernel rate limiting)" }
-        return event.vendor.map { "(\($0), no device named)" } ?? "(no device named)"
-    }
+    static func subject(_ event: LogEvent) -> String { Subject(event).name }
 
     /// One event as a line of text.
     static func line(_ event: LogEvent) -> String {
@@ -63,13 +96,14 @@ struct DecodeReport {
         } else {
             out.append("")
             out.append("By device:")
-            let width = subjectOrder.map(\.count).max() ?? 0
+            let width = subjectOrder.map(\.name.count).max() ?? 0
             for subject in subjectOrder {
-                let counts = LogEvent.Kind.allCases.compactMap { kind in
-                    perSubject[subject]?[kind].map { "\(Count.grouped($0)) \(kind)" }
+                let tally = perSubject[subject] ?? []
+                let counts = Self.kinds.enumerated().compactMap { index, kind in
+                    index < tally.count && tally[index] > 0 ? "\(Count.grouped(tally[index])) \(kind)" : nil
                 }
                 out.append(
-                    "  " + subject.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                    "  " + subject.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
                         + counts.joined(separator: ", "))
             }
             out.append("")

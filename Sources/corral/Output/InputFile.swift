@@ -31,17 +31,20 @@ struct InputFile {
         size = (attributes?[.size] as? NSNumber)?.intValue
     }
 
-    /// Calls `chunk` for each piece of the input until it ends.
+    /// Calls `chunk` for each piece of the input until it ends (read(2) straight into a fresh
+    /// array: one copy from the kernel, none through Data).
     func forEachChunk(_ chunk: ([UInt8]) throws -> Void) throws {
+        let descriptor = handle.fileDescriptor
         while true {
-            let data: Data?
-            do {
-                data = try handle.read(upToCount: Self.chunkSize)
-            } catch {
-                throw CommandFailure("\(name): read failed: \(error.localizedDescription)")
+            var buffer = [UInt8](repeating: 0, count: Self.chunkSize)
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw CommandFailure("\(name): read failed: \(String(cString: strerror(errno)))")
             }
-            guard let data, !data.isEmpty else { return }
-            try chunk([UInt8](data))
+            guard count > 0 else { return }
+            buffer.removeLast(buffer.count - count)
+            try chunk(buffer)
         }
     }
 }

@@ -105,7 +105,11 @@ enum VTdLog: LogEventFamily {
         return .event(event, .vtdReason)
     }
 
+    /// The reason's text: dmar.c's table (no string built per line) unless the table does not
+    /// know the code, then what the kernel printed.
     static func reasonText(_ text: ByteText, after: Int, code: UInt8) -> String {
+        let known = VTdFaultReason(code)
+        if known.table != .unknown, known.text != "Unknown" { return known.text }
         var index = after
         if index < text.endIndex, text[index] == 0x5D { index += 1 }
         let printed = text[index...].trimmed

@@ -18,6 +18,12 @@ public struct Watcher {
     /// How often the PCI inventory is re-read (the polling fallback for uevents).
     public var inventoryInterval: Duration = .seconds(1)
     private var lastInventory: Instant?
+    /// How often interrupt and AER counters are sampled (a quiet machine should cost nothing).
+    public var counterInterval: Duration = .seconds(1)
+    private var lastCounters: Instant?
+    /// Log counts since the last counter sample (de-duplication spans the whole interval).
+    private var pendingLogged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
+    private var pendingAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
     let root: SysRoot
 
     public init(root: SysRoot, policy: Policy, resumeAfter: UInt64? = nil) {
@@ -70,14 +76,28 @@ public struct Watcher {
             new += engine.handle(event, at: now)
         }
         // What the interrupt counters saw beyond the log, and unhandled-interrupt storms.
-        for event in sampler.sample(root, inventory: host.inventory, at: now, logged: logged) {
-            new += engine.handle(event, at: now)
+        let countersDue = lastCounters.map { now - $0 >= counterInterval } ?? true
+        if countersDue {
+            lastCounters = now
+            for event in sampler.sample(root, inventory: host.inventory, at: now, logged: pendingLogged.merging(logged))
+            {
+                new += engine.handle(event, at: now)
+            }
+            pendingLogged = [:]
+        } else {
+            pendingLogged = pendingLogged.merging(logged)
         }
         // Devices added, removed, bound or unbound since the last look (re-enable triggers).
         for event in refreshInventory(at: now) { new += engine.handle(event, at: now) }
         // AER counters: errors the log did not show.
-        for event in aerCounters.poll(root, inventory: host.inventory, logged: loggedAER) {
-            new += engine.handle(event, at: now)
+        if countersDue {
+            for event in aerCounters.poll(root, inventory: host.inventory, logged: pendingAER.mergingCounts(loggedAER))
+            {
+                new += engine.handle(event, at: now)
+            }
+            pendingAER = [:]
+        } else {
+            pendingAER = pendingAER.mergingCounts(loggedAER)
         }
         // A driver setting bus master again on a device we stopped: its re-enable.
         for event in host.busMasterRestored() { new += engine.handle(event, at: now) }
@@ -92,7 +112,7 @@ public struct Watcher {
         if let last = lastInventory, now - last < inventoryInterval { return [] }
         lastInventory = now
         let old = host.inventory
-        let fresh = Inventory.load(root)
+        let fresh = Inventory.load(root, previous: old)
         var events: [DeviceEvent] = []
         let before = Dictionary(uniqueKeysWithValues: old.devices.map { ($0.address, $0) })
         let after = Dictionary(uniqueKeysWithValues: fresh.devices.map { ($0.address, $0) })
@@ -137,5 +157,25 @@ public struct Watcher {
             }
         }
         self.decisions += decisions
+    }
+}
+
+extension Dictionary where Value == [PCIAddress: UInt64] {
+    func merging(_ other: Self) -> Self {
+        var out = self
+        for (key, counts) in other {
+            for (device, count) in counts { out[key, default: [:]][device, default: 0] += count }
+        }
+        return out
+    }
+}
+
+extension Dictionary where Key == PCIAddress, Value == [AERSeverity: UInt64] {
+    func mergingCounts(_ other: Self) -> Self {
+        var out = self
+        for (device, counts) in other {
+            for (severity, count) in counts { out[device, default: [:]][severity, default: 0] += count }
+        }
+        return out
     }
 }

@@ -17,6 +17,8 @@ func option(_ name: String, default value: String) -> String {
     return arguments[arguments.index(after: index)]
 }
 let sizeMB = Int(option("--size-mb", default: "1024")) ?? 1024
+let resultsPath =
+    CommandLine.arguments.contains("--results") ? option("--results", default: "benchmarks/RESULTS.md") : nil
 let path = option("--file", default: NSTemporaryDirectory() + "corral-storm-\(sizeMB)mb.log")
 let recordCount = Int(option("--records", default: "2000000")) ?? 2_000_000
 let clock = ContinuousClock()
@@ -32,6 +34,51 @@ func rate(_ count: Double, _ duration: Duration) -> String {
 
 print(
     "corral-bench: kernel log parsing and raw record decoding (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+
+func ensureStormLog(path: String, megabytes: Int) {
+    let wanted = megabytes << 20
+    let existing = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+    guard existing < wanted || existing > wanted + (1 << 20) else { return }
+    print("generating \(megabytes) MB storm log at \(path) (seeded; reused by later runs) ...")
+    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
+    else {
+        print("cannot write \(path)")
+        exit(1)
+    }
+    var generator = StormLogGenerator(seed: 42)
+    var written = 0
+    while written < wanted {
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(8 << 20)
+        generator.append(bytes: min(8 << 20, wanted - written), to: &chunk)
+        handle.write(Data(chunk))
+        written += chunk.count
+    }
+    handle.closeFile()
+}
+
+if let resultsPath {
+    let quick = CommandLine.arguments.contains("--quick")
+    var suite = Suite(quick: quick)
+    suite.records()
+    ensureStormLog(path: path, megabytes: sizeMB)
+    suite.replay(path: path)
+    suite.memory()
+    suite.journal()
+    suite.simulator()
+    suite.daemonIdle(corral: option("--corral", default: ".build/release/corral"), seconds: quick ? 5 : 60)
+    let cpu =
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+        .first { $0.hasPrefix("model name") }
+        .map { String($0.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+    let machine =
+        "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+    let analysis = (try? String(contentsOfFile: "benchmarks/ANALYSIS.md", encoding: .utf8)) ?? ""
+    try? suite.markdown(machine: machine, analysis: analysis).write(
+        toFile: resultsPath, atomically: true, encoding: .utf8)
+    print("wrote \(resultsPath)")
+    exit(0)
+}
 
 // 1. The storm log.
 let wanted = sizeMB << 20

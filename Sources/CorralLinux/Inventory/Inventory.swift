@@ -53,8 +53,17 @@ public struct Inventory: Sendable {
 
     public func device(_ address: PCIAddress) -> PCIDeviceInfo? { devices.first { $0.address == address } }
 
-    /// Reads the inventory under `root`.
-    public static func load(_ root: SysRoot) -> Inventory {
+    static func reusedConfig(_ known: PCIDeviceInfo?, vendor: UInt32?, device: UInt32?) -> ConfigSpace? {
+        guard let known, let vendor, let device, known.vendorID == UInt16(truncatingIfNeeded: vendor),
+            known.deviceID == UInt16(truncatingIfNeeded: device)
+        else { return nil }
+        return known.config
+    }
+
+    /// Reads the inventory under `root`. With `previous`, a device whose IDs did not change keeps
+    /// its config-space snapshot: reading 4 KiB of config space is slow (the kernel reads it a
+    /// dword at a time, trapping to the hypervisor in a VM), and refreshes run every few seconds.
+    public static func load(_ root: SysRoot, previous: Inventory? = nil) -> Inventory {
         let base = "/sys/bus/pci/devices"
         var slots: [String: (name: String, power: Bool)] = [:]
         for slot in root.list("/sys/bus/pci/slots") {
@@ -93,7 +102,8 @@ public struct Inventory: Sendable {
                     parent: parent, slot: slots[slotKey]?.name, slotPower: slots[slotKey]?.power ?? false,
                     untrusted: root.read("\(path)/removable") == "removable",
                     irq: root.read("\(path)/irq").flatMap { Int($0) },
-                    config: ConfigSpace(root.readBytes("\(path)/config") ?? [])))
+                    config: reusedConfig(previous?.device(address), vendor: hex("vendor"), device: hex("device"))
+                        ?? ConfigSpace(root.readBytes("\(path)/config") ?? [])))
         }
         for index in devices.indices {
             devices[index].children = devices.filter { $0.parent == devices[index].address }.map(\.address)

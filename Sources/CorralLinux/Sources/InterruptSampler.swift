@@ -69,7 +69,10 @@ public struct InterruptSampler {
             if let vendor = Self.iommuVendor(line.names), let previous, line.count > previous {
                 raised[vendor, default: 0] += line.count - previous
             }
-            guard let spurious = root.read("/proc/irq/\(line.irq)/spurious") else { continue }
+            // Only lines that fired since the last look can have new unhandled interrupts.
+            guard previous.map({ line.count > $0 }) ?? true,
+                let spurious = root.read("/proc/irq/\(line.irq)/spurious")
+            else { continue }
             let unhandled =
                 spurious.split(separator: "\n").first { $0.hasPrefix("unhandled") }
                 .flatMap { $0.split(separator: " ").last.flatMap { UInt64($0) } } ?? 0

@@ -62,6 +62,7 @@ struct WatchCommand: AsyncParsableCommand {
         let cursor = try? journal.cursor(source: "kmsg")
         let resume = cursor?.bootID == bootID ? cursor?.sequence.map { UInt64($0) } : nil
         var watcher = Watcher(root: sysRoot, policy: policy, resumeAfter: resume)
+        watcher.inventoryInterval = .seconds(5)
         var kmsg: KmsgDevice
         do {
             kmsg = try KmsgDevice(root: sysRoot)
@@ -83,6 +84,7 @@ struct WatchCommand: AsyncParsableCommand {
                 + "\(watcher.protected.count) protected; journal \(journalPath)\(resume.map { "; resuming after kmsg #\($0)" } ?? "")"
         )
         var reported = 0
+        var journaledSequence: UInt64?
         while true {
             let now = Instant(nanoseconds: monotonicNow())
             let decisions = watcher.step(&kmsg, now: now) { event, at in
@@ -111,7 +113,14 @@ struct WatchCommand: AsyncParsableCommand {
                     log(.error, "configuration reload failed; keeping the current one")
                 }
             }
-            try? await Task.sleep(for: pause)
+            if kmsg.isRegularFile {
+                try? await Task.sleep(for: pause)
+            } else {
+                // Sleep until the kernel says something (at most a second: counters are sampled
+                // then); a burst is read at most every `interval`.
+                try? await Task.sleep(for: pause)
+                _ = kmsg.wait(milliseconds: 900)
+            }
         }
         writer.flush(at: monotonicNow())
         server?.cancel()

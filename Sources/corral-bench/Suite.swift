@@ -1,0 +1,312 @@
+import CorralCore
+import CorralDecode
+import CorralSim
+import CorralStore
+import Foundation
+
+/// The full benchmark suite of issue 8: every figure, its target, met or missed, written to
+/// `benchmarks/RESULTS.md` by `scripts/benchmarks` (which adds the allocation counter).
+struct Suite {
+    struct Figure {
+        var section: String
+        var name: String
+        var value: String
+        var target: String
+        var met: Bool?
+    }
+
+    var figures: [Figure] = []
+    let clock = ContinuousClock()
+    let quick: Bool
+
+    static let mallocCount: (@convention(c) () -> UInt64)? = {
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "corral_malloc_count") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)
+    }()
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func rss() -> (current: Int, peak: Int) {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> Int {
+            status.split(separator: "\n").first { $0.hasPrefix(name) }.flatMap {
+                $0.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+            } ?? 0
+        }
+        return (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    mutating func add(_ section: String, _ name: String, _ value: String, target: String = "-", met: Bool? = nil) {
+        figures.append(Figure(section: section, name: name, value: value, target: target, met: met))
+        print("  \(name): \(value)\(met.map { $0 ? "  (met)" : "  (missed)" } ?? "")")
+    }
+
+    // 1. Records: decode + engine, per vendor.
+    mutating func records() {
+        print("1. binary decode + engine")
+        let count = quick ? 200_000 : 5_000_000
+        func run<R: VendorRecord>(_ type: R.Type, _ make: (inout SplitMix64) -> R) {
+            var random = SplitMix64(seed: 3)
+            let samples = (0..<1024).map { _ in make(&random).bytes }
+            var engine = Engine(policy: Policy())
+            var now = Instant.zero
+            // Warm up (the engine's tables, the decoder's statics).
+            for sample in samples {
+                if let event = try? R(bytes: sample).event.deviceEvent { _ = engine.handle(event, at: now) }
+            }
+            let before = Suite.mallocCount?() ?? 0
+            let time = clock.measure {
+                for index in 0..<count {
+                    now = Instant(nanoseconds: Int64(index) * 1_000)
+                    if let event = try? R(bytes: samples[index & 1023]).event.deviceEvent {
+                        _ = engine.handle(event, at: now)
+                    }
+                }
+            }
+            let perSecond = Double(count) / max(Suite.seconds(time), 1e-9)
+            let allocations = Suite.mallocCount.map { Double($0() - before) / Double(count) }
+            add(
+                "records", "\(R.recordName) decode + engine",
+                String(format: "%.2f M records/s (%.0f ns each)", perSecond / 1e6, 1e9 / perSecond),
+                target: "≥ 20 M/s", met: perSecond >= 20e6)
+            add(
+                "records", "\(R.recordName) allocations per record",
+                allocations.map { String(format: "%.1f", $0) } ?? "not counted (run scripts/benchmarks)", target: "0",
+                met: allocations.map { $0 < 0.01 })
+        }
+        run(VTdFaultRecord.self) {
+            VTdFaultRecord(
+                faultInfo: $0.next() & 0xFFFF_F000, source: RequesterID(rawValue: 0x0300), requestType: .write,
+                reason: VTdFaultReason(5))
+        }
+        run(AMDViEventRecord.self) {
+            AMDViEventRecord(
+                code: .ioPageFault, deviceID: RequesterID(rawValue: 0x0300), flags: [.write], address: $0.next())
+        }
+        run(SMMUv3EventRecord.self) {
+            SMMUv3EventRecord(id: 0x10, streamID: StreamID(0x300), readNotWrite: false, inputAddress: $0.next())
+        }
+        run(SMMUv2ContextFault.self) {
+            SMMUv2ContextFault(fsr: 0x402, fsynr0: 0x10, far: $0.next(), cbfrsynra: 0x300)
+        }
+    }
+
+    // 2. Replay and decode --json on the storm log, against grep.
+    mutating func replay(path: String) {
+        print("2. log replay and decode --json")
+        let size = Double((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0)
+        func feed(_ body: (ByteText) -> Void) {
+            let descriptor = open(path, O_RDONLY)
+            defer { close(descriptor) }
+            var splitter = LineSplitter()
+            while true {
+                var chunk = [UInt8](repeating: 0, count: 4 << 20)
+                let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                guard count > 0 else { break }
+                chunk.removeLast(chunk.count - count)
+                splitter.feed(chunk, body)
+            }
+            splitter.finish(body)
+        }
+        var replay = LogReplay(policy: Policy())
+        var parser = KernelLogParser()
+        let replayTime = clock.measure {
+            feed { line in parser.add(line: line) { replay.add($0) } }
+            parser.finish { replay.add($0) }
+            replay.finish()
+        }
+        let lines = Double(parser.statistics.lines)
+        let grep = Process()
+        grep.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        grep.arguments = ["grep", "-c", "-F", "-e", "DMAR", "-e", "AMD-Vi", "-e", "smmu", "-e", "AER", path]
+        grep.environment = ["LC_ALL": "C", "PATH": "/usr/bin:/bin"]
+        grep.standardOutput = FileHandle.nullDevice
+        let grepTime = clock.measure {
+            try? grep.run()
+            grep.waitUntilExit()
+        }
+        let ratio = Suite.seconds(grepTime) / max(Suite.seconds(replayTime), 1e-9)
+        add(
+            "replay", "replay (parse + engine)",
+            String(
+                format: "%.1f MB/s, %.2f M lines/s", size / 1e6 / Suite.seconds(replayTime),
+                lines / 1e6 / Suite.seconds(replayTime)))
+        add(
+            "replay", "LC_ALL=C grep -c -F (4 keywords)",
+            String(format: "%.1f MB/s", size / 1e6 / Suite.seconds(grepTime)))
+        add("replay", "replay speed / grep speed", String(format: "%.2f×", ratio), target: "≥ 0.5×", met: ratio >= 0.5)
+        let devNull = FileHandle(forWritingAtPath: "/dev/null")!
+        var jsonParser = KernelLogParser()
+        var pending = ""
+        let jsonTime = clock.measure {
+            let emit: (LogEvent) -> Void = { event in
+                pending += event.json
+                pending += "\n"
+                if pending.utf8.count > 1 << 16 {
+                    devNull.write(Data(pending.utf8))
+                    pending = ""
+                }
+            }
+            feed { line in jsonParser.add(line: line, emit: emit) }
+            jsonParser.finish(emit: emit)
+        }
+        add(
+            "replay", "decode --json to /dev/null",
+            String(
+                format: "%.1f MB/s, %.2f M lines/s", size / 1e6 / Suite.seconds(jsonTime),
+                lines / 1e6 / Suite.seconds(jsonTime)))
+    }
+
+    // 3. Memory: RSS after 10⁶, 10⁷ (and 10⁸) replayed fault lines.
+    mutating func memory() {
+        print("3. memory")
+        var replay = LogReplay(policy: Policy())
+        var parser = KernelLogParser()
+        var generator = StormLogGenerator(seed: 9)
+        var fed = 0
+        var samples: [(Int, Int)] = []
+        let stages = quick ? [1_000_000, 3_000_000] : [1_000_000, 10_000_000, 100_000_000]
+        for stage in stages {
+            while fed < stage {
+                var chunk: [UInt8] = []
+                generator.append(bytes: 1 << 20, to: &chunk)
+                for line in chunk.split(separator: 0x0A) {
+                    parser.add(line: line) { replay.add($0) }
+                    fed += 1
+                }
+            }
+            samples.append((fed, Suite.rss().current))
+            add("memory", "RSS after \(fed / 1_000_000) M lines", "\(samples.last!.1 / 1024) MiB")
+        }
+        let growth = Double(samples.last!.1) / Double(max(samples.first!.1, 1)) - 1
+        add(
+            "memory", "RSS growth from first to last stage", String(format: "%+.1f%%", growth * 100),
+            target: "within 10%", met: abs(growth) <= 0.10)
+        add(
+            "memory", "engine state per device",
+            "\(replay.engine.storageFootprint / max(replay.engine.devices.count, 1)) bytes")
+    }
+
+    // 4. Journal.
+    mutating func journal() {
+        print("4. journal")
+        let path = NSTemporaryDirectory() + "corral-suite-\(ProcessInfo.processInfo.processIdentifier).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        guard let journal = try? Journal(path: path),
+            let run = try? journal.run(kind: "bench", name: "suite", startedUTC: 0)
+        else {
+            add("journal", "journal", "could not open \(path)")
+            return
+        }
+        let batches = quick ? 20 : 200
+        let episodeTime = clock.measure {
+            for batch in 0..<batches {
+                var rows = JournalBatch(run: run)
+                rows.episodes = (0..<1000).map {
+                    Episode(
+                        subject: "0000:\(batch % 256):\($0 % 32).0", eventClass: "dma-fault",
+                        first: Int64(batch * 1000 + $0), last: Int64(batch * 1000 + $0), count: 1)
+                }
+                try? journal.write(rows)
+            }
+        }
+        add(
+            "journal", "episodes written (WAL, 1,000 per transaction)",
+            String(format: "%.0f episodes/s", Double(batches * 1000) / Suite.seconds(episodeTime)))
+        let nic = PCIAddress(bus: 3, device: 0, function: 0)!
+        let actionTime = clock.measure {
+            for batch in 0..<batches {
+                var rows = JournalBatch(run: run)
+                rows.actions = (0..<1000).map { ActionRow(at: Int64(batch * 1000 + $0), action: .clearBusMaster(nic)) }
+                try? journal.write(rows)
+            }
+        }
+        add(
+            "journal", "actions written (WAL, 1,000 per transaction)",
+            String(format: "%.0f actions/s", Double(batches * 1000) / Suite.seconds(actionTime)))
+        let stormPath = path + ".storm"
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: stormPath + suffix) }
+        }
+        if let storm = try? Journal(path: stormPath),
+            let stormRun = try? storm.run(kind: "bench", name: "storm", startedUTC: 0)
+        {
+            var writer = JournalWriter(journal: storm, run: stormRun)
+            for index in 0..<1_000_000 {
+                writer.observe(
+                    Observation(
+                        subject: "0000:03:00.0", eventClass: "dma-fault", at: Int64(index) * 1_000,
+                        address: UInt64(index & 0xFF) << 12))
+            }
+            writer.flush()
+            let bytes = ["", "-wal"].compactMap {
+                (try? FileManager.default.attributesOfItem(atPath: stormPath + $0)[.size] as? NSNumber)?.intValue
+            }.reduce(0, +)
+            add("journal", "bytes per 10⁶ faults stored", "\(bytes / 1024) KiB (with WAL)")
+        }
+    }
+
+    // 5. Simulator.
+    mutating func simulator() {
+        print("5. simulator")
+        var simulation = Simulation(
+            scenario: BuiltinScenarios.named(BuiltinScenarios.defaultName)!, policy: .linuxToday, seed: 1)
+        var result: SimResult?
+        let time = clock.measure { result = simulation.run() }
+        add(
+            "simulator", "default scenario (linux-today, the busiest policy)",
+            String(
+                format: "%.2f M simulated events/s", Double(result?.simulatedEvents ?? 0) / 1e6 / Suite.seconds(time)))
+    }
+
+    // 6. Daemon idle cost on this machine's real root.
+    mutating func daemonIdle(corral: String, seconds: Int) {
+        print("6. daemon idle (\(seconds) s)")
+        let journal = NSTemporaryDirectory() + "corral-idle-\(ProcessInfo.processInfo.processIdentifier).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: journal + suffix) } }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: corral)
+        process.arguments = ["watch", "--mode", "observe", "--journal", journal]
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else {
+            add("daemon", "idle cost", "could not start \(corral) watch (needs root)")
+            return
+        }
+        let start = clock.now
+        sleep(UInt32(seconds))
+        let stat = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let elapsed = Suite.seconds(clock.now - start)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+        let ticks = fields.count > 13 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+        let cpu = ticks / Double(sysconf(Int32(_SC_CLK_TCK))) / elapsed
+        let hwm =
+            status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap {
+                $0.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+            } ?? 0
+        add("daemon", "CPU while idle", String(format: "%.3f%%", cpu * 100), target: "< 0.1%", met: cpu < 0.001)
+        add("daemon", "peak RSS while idle", "\(hwm / 1024) MiB", target: "< 32 MiB", met: hwm / 1024 < 32)
+    }
+
+    /// The figures as benchmarks/RESULTS.md.
+    func markdown(machine: String, analysis: String) -> String {
+        var out =
+            "# Benchmark results\n\nWritten by `scripts/benchmarks` (`corral-bench --results`). Machine: \(machine). "
+            + "Date: \(ISO8601DateFormatter().string(from: Date())).\nFigures are this machine's, one run; "
+            + "the logs are synthetic (seeded `StormLogGenerator`).\n\n"
+        var section = ""
+        for figure in figures {
+            if figure.section != section {
+                section = figure.section
+                out += "\n## \(section)\n\n| figure | value | target | |\n|---|---|---|---|\n"
+            }
+            let verdict = figure.met.map { $0 ? "met" : "**missed**" } ?? ""
+            out += "| \(figure.name) | \(figure.value) | \(figure.target) | \(verdict) |\n"
+        }
+        return out + "\n" + analysis
+    }
+}

@@ -18,6 +18,8 @@ public struct Watcher {
     /// How often the PCI inventory is re-read (the polling fallback for uevents).
     public var inventoryInterval: Duration = .seconds(1)
     private var lastInventory: Instant?
+    /// New NVMe functions whose serial is not readable yet, and how many looks they had.
+    private var awaitingSerial: [PCIAddress: Int] = [:]
     /// How often interrupt and AER counters are sampled (a quiet machine should cost nothing).
     public var counterInterval: Duration = .seconds(1)
     private var lastCounters: Instant?
@@ -43,10 +45,12 @@ public struct Watcher {
     }
 
     /// Handles everything pending at `now` (boot-clock time, like kmsg's timestamps).
-    /// `observe` sees every kernel event (to journal it).
+    /// `observe` sees every kernel log event, `counted` every event the interrupt and AER
+    /// counters found beyond the log: with both, the journal has every count.
     @discardableResult
     public mutating func step(
-        _ source: inout some KmsgSource, now: Instant, observe: (LogEvent, Instant) -> Void = { _, _ in }
+        _ source: inout some KmsgSource, now: Instant, observe: (LogEvent, Instant) -> Void = { _, _ in },
+        counted: (DeviceEvent, Instant) -> Void = { _, _ in }
     ) -> [Decision] {
         var new: [Decision] = []
         var engine = self.engine
@@ -73,6 +77,8 @@ public struct Watcher {
             if case .aerError(let error) = event {
                 loggedAER[error.device, default: [:]][error.severity, default: 0] += 1
             }
+            // Not `counted`: the journal has these from their kmsg lines (`observe`), which the
+            // kernel prints alongside the tracepoint.
             new += engine.handle(event, at: now)
         }
         // What the interrupt counters saw beyond the log, and unhandled-interrupt storms.
@@ -81,6 +87,7 @@ public struct Watcher {
             lastCounters = now
             for event in sampler.sample(root, inventory: host.inventory, at: now, logged: pendingLogged.merging(logged))
             {
+                counted(event, now)
                 new += engine.handle(event, at: now)
             }
             pendingLogged = [:]
@@ -93,6 +100,7 @@ public struct Watcher {
         if countersDue {
             for event in aerCounters.poll(root, inventory: host.inventory, logged: pendingAER.mergingCounts(loggedAER))
             {
+                counted(event, now)
                 new += engine.handle(event, at: now)
             }
             pendingAER = [:]
@@ -117,7 +125,16 @@ public struct Watcher {
         let before = Dictionary(uniqueKeysWithValues: old.devices.map { ($0.address, $0) })
         let after = Dictionary(uniqueKeysWithValues: fresh.devices.map { ($0.address, $0) })
         for (address, device) in after.sorted(by: { $0.key < $1.key }) {
-            guard let previous = before[address] else {
+            let waited = awaitingSerial[address]
+            guard let previous = before[address], waited == nil else {
+                // An NVMe function shows its serial only once the nvme driver has bound (a few
+                // ms after the function appears): wait up to three looks for it, so that a
+                // re-inserted drive is recognised as the same one.
+                if device.serial == nil, (device.classCode ?? 0) >> 8 == 0x0108, (waited ?? 0) < 3 {
+                    awaitingSerial[address] = (waited ?? 0) + 1
+                    continue
+                }
+                awaitingSerial[address] = nil
                 var profile = device.profile
                 profile.protected = protected.contains(.pci(address))
                 engine.register(profile)
@@ -132,6 +149,7 @@ public struct Watcher {
         for address in before.keys.sorted() where after[address] == nil {
             events.append(.deviceRemoved(.pci(address)))
         }
+        for address in awaitingSerial.keys where after[address] == nil { awaitingSerial[address] = nil }
         host.inventory = fresh
         return events
     }

@@ -48,6 +48,73 @@ import Testing
         #expect(WatcherTests.command(fake, "0000:01:00.0").map { $0 & 0x400 } == 0x400)
     }
 
+    /// The shared-line case of the proving ground (edu + virtio on one pin): the function whose
+    /// PCI Status says "INTx asserted" is the suspect, not the first one listed on the line.
+    @Test func sharedLineSuspectIsTheFunctionAssertingINTx() throws {
+        let fake = FakeSysfs.machine()
+        fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")
+        let quiet = "/sys/devices/pci0000:00/0000:00:1e.0/0000:08:00.0/0000:09:01.0"
+        fake.file("\(quiet)/irq", "40")
+        fake.file("\(quiet)/vendor", "0x109e")
+        fake.file("\(quiet)/device", "0x036e")
+        fake.file("/proc/interrupts", "           CPU0\n 40:        100  IO-APIC  40-fasteoi   amdgpu\n")
+        fake.file("/proc/irq/40/spurious", "count 100\nunhandled 0\nlast_unhandled 0 ms\n")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(10))
+        // 09:01.0 (no driver) raises its INTx and never lets go; amdgpu's handler says IRQ_NONE.
+        var config = fake.sysRoot.readBytes("/sys/bus/pci/devices/0000:09:01.0/config", limit: 4096) ?? []
+        config[6] |= 0x08
+        fake.bytes("\(quiet)/config", config)
+        fake.file("/proc/interrupts", "           CPU0\n 40:      50100  IO-APIC  40-fasteoi   amdgpu\n")
+        fake.file("/proc/irq/40/spurious", "count 50100\nunhandled 50000\nlast_unhandled 1 ms\n")
+        watcher.step(&nothing, now: .seconds(11))
+        #expect(watcher.host.log.contains("did disable INTx of 0000:09:01.0"))
+        #expect(!watcher.host.log.contains("INTx of 0000:01:00.0"), "the innocent function keeps its interrupt")
+        #expect(
+            InterruptSampler.suspects(on: 40, fake.sysRoot, watcher.host.inventory) == [
+                try PCIAddress(parsing: "0000:09:01.0"), try PCIAddress(parsing: "0000:01:00.0"),
+            ])
+    }
+
+    /// vtd-two-devices on a real kernel: the storming device is stopped, the kernel's ratelimit
+    /// then drops the quiet device's lines, and only the dmar0 count shows its faults. Once the
+    /// stopped device has had Bus Master Enable clear for a whole sample, they are the other's.
+    @Test func stoppedDeviceNoLongerHidesAnotherDevicesFaults() throws {
+        let fake = FakeSysfs.machine()
+        let root = fake.sysRoot
+        let inventory = Inventory.load(root)
+        let stormy = try PCIAddress(parsing: "0000:03:00.0")
+        let quiet = try PCIAddress(parsing: "0000:01:00.0")
+        func interrupts(_ count: Int) {
+            fake.file("/proc/interrupts", "           CPU0\n 24:   \(count)  DMAR-MSI   0-edge      dmar0\n")
+        }
+        var sampler = InterruptSampler()
+        interrupts(3)
+        _ = sampler.sample(root, inventory: inventory, at: .seconds(10), logged: [.intelVTd: [stormy: 2, quiet: 1]])
+        var config = root.readBytes("/sys/bus/pci/devices/\(stormy)/config", limit: 4096) ?? []
+        config[4] &= ~0x4
+        fake.bytes("/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0/config", config)
+        // Cleared since the last sample: a fault in this interval may still be the stormy one's.
+        interrupts(4)
+        let first = sampler.sample(root, inventory: inventory, at: .seconds(11), logged: [:])
+        #expect(first.count == 1)
+        guard case .messagesSuppressed(let suppressed) = first.first else {
+            Issue.record("expected an unattributed count, got \(first)")
+            return
+        }
+        #expect(suppressed.count == 1)
+        // Clear at both samples: the two new faults can only be the quiet device's.
+        interrupts(6)
+        let second = sampler.sample(root, inventory: inventory, at: .seconds(12), logged: [:])
+        guard case .dmaFault(let fault) = second.first else {
+            Issue.record("expected the faults attributed, got \(second)")
+            return
+        }
+        #expect(fault.source == .requester(segment: 0, quiet.requesterID))
+        #expect(fault.count == 2)
+    }
+
     @Test func driverSettingBusMasterAgainReenables() {
         let fake = FakeSysfs.machine()
         var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
@@ -143,5 +210,36 @@ import Testing
                     DMAFault(
                         source: .requester(segment: 0, RequesterID(rawValue: 0x0100)), vendor: .armSMMU, kind: .other,
                         access: .write, address: IOVA(0x1000))))
+    }
+}
+
+@Suite struct TwoDeviceAttributionTests {
+    /// The whole daemon step on the vtd-two-devices timeline: 03:00.0 storms and is stopped,
+    /// 01:00.0 faults rarely; the kernel's ratelimit hides two of the rare device's lines.
+    @Test func hiddenFaultsAfterContainmentGoToTheQuietDevice() {
+        let fake = FakeSysfs.machine()
+        func interrupts(_ count: Int) {
+            fake.file("/proc/interrupts", "           CPU0\n 24:   \(count)  DMAR-MSI   0-edge      dmar0\n")
+        }
+        interrupts(0)
+        var policy = WatcherTests.policy(.enforce)
+        policy.probation.automaticReenable = false
+        var watcher = Watcher(root: fake.sysRoot, policy: policy)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(8))
+        // 2,000 faults from 03:00.0 (logged) and one from 01:00.0: 03:00.0 is stopped.
+        var kmsg = FakeKmsg(
+            WatcherTests.storm(count: 2_000, start: 8.5)
+                + WatcherTests.storm("01:00.0", count: 1, start: 8.6, firstSequence: 2_001))
+        interrupts(2_001)
+        watcher.step(&kmsg, now: .seconds(9))
+        #expect(WatcherTests.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0)
+        interrupts(2_001)
+        watcher.step(&nothing, now: .seconds(10))
+        // Two faults nobody logged.
+        interrupts(2_003)
+        watcher.step(&nothing, now: .seconds(11))
+        let quiet = watcher.engine.devices.first { $0.address == .pci(try! PCIAddress(parsing: "0000:01:00.0")) }
+        #expect(quiet?.totals[.dmaFault] == 3, "\(String(describing: quiet))")
     }
 }

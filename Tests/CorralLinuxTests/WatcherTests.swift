@@ -155,3 +155,44 @@ struct FakeKmsg: KmsgSource {
         #expect(Self.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
     }
 }
+
+/// QEMU's NVMe (and many consumer drives) have no Device Serial Number capability: the drive is
+/// recognised by the serial the nvme driver reads, which appears only once the driver binds.
+@Suite struct NVMeSerialTests {
+    static let port = "/sys/devices/pci0000:00/0000:00:02.0"
+
+    static func insert(_ fake: FakeSysfs, bound: Bool) {
+        _ = fake.pci(
+            "0000:0b:00.0", under: port, driver: bound ? "nvme" : nil, classCode: "0x010802", vendor: 0x1b36,
+            device: 0x0010, resetMethod: "flr bus", group: 50, config: FakeSysfs.config(vendor: 0x1b36, device: 0x0010))
+        if bound { fake.file("\(port)/0000:0b:00.0/nvme/nvme0/serial", "corral-pg-1  ") }
+    }
+
+    @Test func reinsertedDriveIsRecognisedByItsNVMeSerial() throws {
+        let fake = FakeSysfs.machine()
+        _ = fake.pci("0000:00:02.0", under: "/sys/devices/pci0000:00", driver: "pcieport", classCode: "0x060400")
+        Self.insert(fake, bound: true)
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        watcher.inventoryInterval = .seconds(1)
+        let address = try PCIAddress(parsing: "0000:0b:00.0")
+        #expect(watcher.host.inventory.device(address)?.serial == "nvme-corral-pg-1")
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(10))
+        // Pulled out of the bay.
+        try FileManager.default.removeItem(atPath: fake.root + "/sys/bus/pci/devices/0000:0b:00.0")
+        try FileManager.default.removeItem(atPath: fake.root + "\(Self.port)/0000:0b:00.0")
+        watcher.step(&nothing, now: .seconds(11))
+        #expect(watcher.decisions.contains { $0.reason.contains("0000:0b:00.0") && $0.reason.contains("removed") })
+        // Back in: the function appears before the driver has bound and read the serial.
+        Self.insert(fake, bound: false)
+        watcher.step(&nothing, now: .seconds(12))
+        #expect(!watcher.decisions.contains { $0.reason.contains(": added") }, "waits for the serial")
+        try FileManager.default.removeItem(atPath: fake.root + "\(Self.port)/0000:0b:00.0")
+        Self.insert(fake, bound: true)
+        watcher.step(&nothing, now: .seconds(13))
+        let readded = watcher.decisions.first { $0.reason.contains(": added") }
+        #expect(readded?.reason.contains("serial nvme-corral-pg-1") == true, "\(readded?.reason ?? "none")")
+        // No containment for an orderly removal.
+        #expect(!watcher.host.log.contains { $0.hasPrefix("did ") && $0.contains("0000:0b:00.0") })
+    }
+}

@@ -58,7 +58,10 @@ extension Engine {
         if relapse, let last = record.lastRung {
             rung = min(last, ladder.steps.count - 1)
             if ladder.steps[rung].isMute { rung = min(rung + 1, ladder.steps.count - 1) }
-        } else if isStrict(device), let first = ladder.firstNonMute {
+        } else if isStrict(device), let first = ladder.steps.firstIndex(where: { $0 != .silence }) {
+            // Strict devices are stopped, not muted at the IOMMU. Masking INTx stays first for
+            // an interrupt storm: it is what stops one (clearing bus master does not touch
+            // INTx), as a shared-line storm from a driverless edu under a real kernel showed.
             rung = first
         }
         enterRung(

@@ -152,7 +152,9 @@ public enum Audit {
                 findings.append(
                     AuditFinding(
                         check: "IOMMU group \(group) isolation", verdict: .warn,
-                        evidence: "\(endpoints.count) devices share it: \(names)",
+                        evidence:
+                            "\(endpoints.count) devices share it: "
+                            + endpoints.map { "\($0.address)" }.joined(separator: ", "),
                         why: "devices in one group can reach each other's DMA buffers and are contained together",
                         fix: "move a card to a slot with ACS, or accept the shared group"))
             }

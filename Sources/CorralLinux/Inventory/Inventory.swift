@@ -21,9 +21,14 @@ public struct PCIDeviceInfo: Sendable {
     public var untrusted: Bool
     public var irq: Int?
     public var config: ConfigSpace
+    /// The controller's serial as the nvme driver reads it (Identify Controller SN), for NVMe
+    /// drives without a Device Serial Number capability (QEMU's, many consumer drives).
+    public var nvmeSerial: String? = nil
 
     public var isBridge: Bool { (classCode ?? 0) >> 16 == 0x06 }
-    public var serial: String? { config.serialNumber }
+    /// Who the device is across removal and re-insertion: the PCIe Device Serial Number, else
+    /// the NVMe serial.
+    public var serial: String? { config.serialNumber ?? nvmeSerial.map { "nvme-\($0)" } }
 
     /// The engine's view: what this device can do and who owns it.
     public var profile: DeviceProfile {
@@ -104,6 +109,12 @@ public struct Inventory: Sendable {
                     irq: root.read("\(path)/irq").flatMap { Int($0) },
                     config: reusedConfig(previous?.device(address), vendor: hex("vendor"), device: hex("device"))
                         ?? ConfigSpace(root.readBytes("\(path)/config") ?? [])))
+            if devices[devices.count - 1].driver == "nvme",
+                let controller = root.list("\(path)/nvme").first,
+                let serial = root.read("\(path)/nvme/\(controller)/serial"), !serial.isEmpty
+            {
+                devices[devices.count - 1].nvmeSerial = serial
+            }
         }
         for index in devices.indices {
             devices[index].children = devices.filter { $0.parent == devices[index].address }.map(\.address)

@@ -15,6 +15,13 @@ public struct InterruptSampler {
     /// Devices the log named per vendor, and when (the kernel's ratelimit window is 5 s).
     private var recentLoggers: [IOMMUVendor: [PCIAddress: Instant]] = [:]
     public static let attributionWindow: Duration = .seconds(5)
+    /// Recent loggers whose Bus Master Enable was clear at the last sample.
+    private var busMasterOffAtLastSample: Set<PCIAddress> = []
+
+    static func busMasterOff(_ device: PCIAddress, _ root: SysRoot) -> Bool {
+        guard let bytes = root.readBytes("/sys/bus/pci/devices/\(device)/config", limit: 8) else { return true }
+        return ConfigSpace(bytes).busMaster == false
+    }
 
     public init() {}
 
@@ -58,6 +65,14 @@ public struct InterruptSampler {
         for vendor in recentLoggers.keys {
             recentLoggers[vendor] = recentLoggers[vendor]?.filter { now - $0.value <= Self.attributionWindow }
         }
+        // A function whose Bus Master Enable was already clear at the previous sample cannot
+        // have made a fault since (PCIe Base 6.0 §7.5.1.1.3: no memory requests while clear).
+        // Taking it out of the candidates is what lets a contained storm not hide a quiet
+        // device's faults once the kernel's ratelimit has dropped their lines.
+        let loggers = Set(recentLoggers.values.flatMap(\.keys))
+        let offNow = Set(loggers.filter { Self.busMasterOff($0, root) })
+        let silentSinceLastSample = offNow.intersection(busMasterOffAtLastSample)
+        busMasterOffAtLastSample = offNow
         guard let text = root.read("/proc/interrupts") else { return [] }
         let lines = Self.parse(text)
         defer { lastAt = now }
@@ -81,7 +96,7 @@ public struct InterruptSampler {
             guard let before, let lastAt, unhandled > before, now > lastAt else { continue }
             let rate = (unhandled - before) * 1_000_000_000 / UInt64((now - lastAt).nanosecondsClamped)
             if rate >= unhandledStormRate {
-                let devices = inventory.devices.filter { $0.irq == line.irq }.map { DeviceAddress.pci($0.address) }
+                let devices = Self.suspects(on: line.irq, root, inventory).map { DeviceAddress.pci($0) }
                 events.append(
                     .irqStorm(IRQStorm(irq: IRQNumber(UInt32(line.irq)), devices: devices, ratePerSecond: rate)))
             }
@@ -90,7 +105,8 @@ public struct InterruptSampler {
             let seen = logged[vendor]?.values.reduce(0, +) ?? 0
             guard count > seen else { continue }
             let hidden = count - seen
-            if let candidates = recentLoggers[vendor], candidates.count == 1, let device = candidates.first?.key {
+            let candidates = (recentLoggers[vendor] ?? [:]).keys.filter { !silentSinceLastSample.contains($0) }
+            if candidates.count == 1, let device = candidates.first {
                 events.append(
                     .dmaFault(
                         DMAFault(
@@ -106,5 +122,26 @@ public struct InterruptSampler {
             }
         }
         return events
+    }
+
+    /// The functions on a legacy line, most likely source first: the one whose PCI Status
+    /// register says its INTx is asserted (Interrupt Status, bit 3; PCI Local Bus 3.0 §6.2.3),
+    /// then the ones no driver handles (nobody acknowledges their interrupt), then the rest.
+    /// Read fresh from config space: the inventory's snapshot is seconds old.
+    static func suspects(on irq: Int, _ root: SysRoot, _ inventory: Inventory) -> [PCIAddress] {
+        let sharing = inventory.devices.filter { $0.irq == irq }
+        func asserted(_ device: PCIDeviceInfo) -> Bool {
+            guard let status = root.readBytes("/sys/bus/pci/devices/\(device.address)/config", limit: 8),
+                status.count >= 8
+            else { return false }
+            return status[6] & 0x08 != 0
+        }
+        return sharing.map { device in (device, asserted(device)) }
+            .sorted { lhs, rhs in
+                if lhs.1 != rhs.1 { return lhs.1 }
+                if (lhs.0.driver == nil) != (rhs.0.driver == nil) { return lhs.0.driver == nil }
+                return lhs.0.address < rhs.0.address
+            }
+            .map(\.0.address)
     }
 }

@@ -84,12 +84,16 @@ struct WatchCommand: AsyncParsableCommand {
                 + "\(watcher.protected.count) protected; journal \(journalPath)\(resume.map { "; resuming after kmsg #\($0)" } ?? "")"
         )
         var reported = 0
-        var journaledSequence: UInt64?
         while true {
             let now = Instant(nanoseconds: monotonicNow())
-            let decisions = watcher.step(&kmsg, now: now) { event, at in
-                writer.observe(event.observation(subject: LogReplay.subjectName(event), at: at))
-            }
+            let decisions = watcher.step(
+                &kmsg, now: now,
+                observe: { event, at in
+                    writer.observe(event.observation(subject: LogReplay.subjectName(event), at: at))
+                },
+                counted: { event, at in
+                    if let observation = event.observation(at: at) { writer.observe(observation) }
+                })
             for decision in decisions {
                 writer.record(decision)
                 if decision.action != nil {

@@ -33,5 +33,33 @@ extension LogEvent {
     }
 }
 
+extension DeviceEvent {
+    /// The journal row of an event counted outside the kernel log (interrupt and AER counters);
+    /// events from the log are journaled from their `LogEvent`. Subjects are named
+    /// as `LogReplay.subjectName` names them, so both land in the same episodes.
+    func observation(at: Instant) -> Observation? {
+        switch self {
+        case .dmaFault(let fault):
+            Observation(
+                subject: fault.source.description, eventClass: EventClass.dmaFault.rawValue, at: at.nanoseconds,
+                count: fault.count, address: fault.address?.rawValue)
+        case .messagesSuppressed(let suppressed):
+            Observation(
+                subject: "(kernel rate limiting)", eventClass: "suppressed", at: at.nanoseconds,
+                count: suppressed.count, lowerBound: true)
+        case .aerError(let error):
+            Observation(
+                subject: error.device.description, eventClass: "aer-\(error.severity.rawValue)", at: at.nanoseconds,
+                count: error.count, status: error.status)
+        case .irqStorm(let storm):
+            Observation(
+                subject: storm.devices.first?.description ?? "irq \(storm.irq)", eventClass: "irq-storm",
+                at: at.nanoseconds)
+        default:
+            nil
+        }
+    }
+}
+
 /// Nanoseconds since the Unix epoch, now (the journal's UTC timestamps).
 func utcNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }

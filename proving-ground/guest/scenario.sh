@@ -1,0 +1,314 @@
+#!/bin/sh
+# Guest side of scripts/proving-ground (busybox sh): one scenario per boot, named by pg=NAME.
+#
+# What the host reads from the serial console:
+#   PG: ...                 progress
+#   PG-MARK NAME            the guest is ready for the host to act (QEMU monitor command)
+#   PG-CHECK ok|FAIL NAME   one assertion
+#   PG-FIGURE SCENARIO k=v  measured figures (guest time, from /proc/uptime and printk stamps)
+#   ===== TITLE             a dumped section (corral's log, status, history; kernel log)
+SCENARIO=$1
+JOURNAL=/tmp/journal.sqlite
+CORRAL_PID=
+# pg.baseline=1: the same scenario with no Corral, to see what the kernel alone does
+BASELINE=0
+grep -q 'pg.baseline=1' /proc/cmdline && BASELINE=1
+
+say() { echo "PG: $*"; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+check() { # check NAME COMMAND... : one assertion, never stops the scenario
+    name=$1
+    shift
+    if "$@"; then echo "PG-CHECK ok $name"; else echo "PG-CHECK FAIL $name"; fi
+}
+not() { ! "$@"; }
+gone() { ! [ -e /sys/bus/pci/devices/$1 ]; }
+figure() { echo "PG-FIGURE $SCENARIO $*"; }
+# BDFs of every edu device (QEMU's 1234:11e8)
+edu_devices() {
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat $d/vendor):$(cat $d/device)" = "0x1234:0x11e8" ] && echo ${d##*/}
+    done
+}
+device_by_class() { # first BDF whose class starts with $1 (0x0108: NVMe)
+    for d in /sys/bus/pci/devices/*; do
+        case "$(cat $d/class)" in $1*) echo ${d##*/}; return 0 ;; esac
+    done
+    return 1
+}
+present() { [ -e /sys/bus/pci/devices/$1 ]; }
+bus_master_on() { /edu-dma bm $1 show | grep -q 'bus-master=on'; }
+bus_master_off() { present $1 && ! bus_master_on $1; }
+contained_or_gone() { ! present $1 || ! bus_master_on $1; }
+# faults the VT-d unit raised: its fault interrupt counts one per recorded fault
+dmar_interrupts() { awk '$NF == "dmar0" { print $2; found=1 } END { if (!found) print 0 }' /proc/interrupts; }
+# printk time of the first kernel line matching $1
+first_log_time() { dmesg | grep -m1 -E "$1" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "?"; else printf "%.3f", b - a }'; }
+# wait_for SECONDS COMMAND...: polls every 50 ms; 0 when the command succeeded in time
+wait_for() {
+    limit=$(($1 * 20))
+    shift
+    i=0
+    while [ $i -lt $limit ]; do
+        "$@" && return 0
+        usleep 50000
+        i=$((i + 1))
+    done
+    return 1
+}
+
+start_corral() { # MODE
+    if [ $BASELINE = 1 ]; then
+        say "baseline: no corral"
+        return
+    fi
+    policy=/pg/policy.yaml
+    [ -e /pg/$SCENARIO.yaml ] && policy=/pg/$SCENARIO.yaml
+    say "corral watch --mode $1 (policy $policy)"
+    /corral watch --mode "$1" --config $policy --journal $JOURNAL --interval 50ms >/tmp/watch.log 2>&1 &
+    CORRAL_PID=$!
+    wait_for 30 grep -q "watching" /tmp/watch.log || say "corral watch did not say it is watching"
+}
+stop_corral() {
+    if [ $BASELINE = 1 ]; then
+        : >/tmp/status.json
+        : >/tmp/history.json
+        return
+    fi
+    [ -n "$CORRAL_PID" ] && kill -TERM $CORRAL_PID 2>/dev/null && wait $CORRAL_PID
+    echo "===== corral watch log"
+    cat /tmp/watch.log
+    /corral status --journal $JOURNAL --json >/tmp/status.json 2>&1
+    /corral history --journal $JOURNAL --json >/tmp/history.json 2>&1
+    echo "===== corral status"
+    /corral status --journal $JOURNAL
+    echo "===== corral history"
+    /corral history --journal $JOURNAL
+    echo "===== corral history --json"
+    cat /tmp/history.json
+}
+state_of() { # the device's state as corral status --json says
+    sed -n "s/.*\"device\": \"$1\", \"state\": \"\([a-z-]*\)\".*/\1/p" /tmp/status.json
+}
+decided() { # decided DEVICE PATTERN: a journaled decision about DEVICE whose action matches
+    grep "\"type\": \"decision\", \"subject\": \"$1\"" /tmp/history.json | grep -q -E "\"action\": \"[^\"]*$2"
+}
+recommended_only() { # every decision about DEVICE with an action is a recommendation
+    grep "\"subject\": \"$1\"" /tmp/history.json | grep '"action": "' | grep -q '"recommendation": false' && return 1
+    grep "\"subject\": \"$1\"" /tmp/history.json | grep -q '"recommendation": true'
+}
+kernel_log() {
+    echo "===== kernel log (DMAR, AER, pciehp, irq)"
+    dmesg | grep -E 'DMAR|dmar|AER|pciehp|nvme|nobody cared|Disabling IRQ|iommu group|callbacks suppressed' | tail -n 80
+}
+prepare_edu() { # BDF: memory decode + bus master on, no driver (the driverless DMA of the issue)
+    echo 1 >/sys/bus/pci/devices/$1/enable
+    /edu-dma bm $1 on >/dev/null
+}
+
+# One storm from BDF in MODE; sets STORM_* figures. The storm keeps going after containment
+# (its DMAs are dropped once bus master is off) so that "no fault after" means something.
+storm_and_watch() { # BDF COUNT IOVA
+    faults_before=$(dmar_interrupts)
+    /edu-dma storm $1 $3 $2 w >/tmp/storm.out 2>&1 &
+    storm_pid=$!
+    contained_or_done() { contained_or_gone $1 || ! kill -0 $storm_pid 2>/dev/null; }
+    wait_for 30 contained_or_done $1
+    STORM_CONTAINED_AT=$(uptime_s)
+    STORM_FAULTS_AT_CONTAINMENT=$(($(dmar_interrupts) - faults_before))
+    wait $storm_pid
+    sleep 1
+    STORM_DMAS=$(sed -n 's/.*: \([0-9]*\) DMAs done/\1/p' /tmp/storm.out)
+    STORM_FAULTS_AFTER=$(($(dmar_interrupts) - faults_before - STORM_FAULTS_AT_CONTAINMENT))
+}
+
+case "$SCENARIO" in
+vtd-storm)
+    edu=$(edu_devices | head -n 1)
+    prepare_edu $edu
+    start_corral enforce
+    storm_and_watch $edu 100 0x100000
+    first=$(first_log_time "DMAR: \[DMA.*\[$(echo ${edu#0000:} | cut -d: -f1)")
+    stop_corral
+    kernel_log
+    check bus-master-cleared bus_master_off $edu
+    check no-fault-after-containment [ $STORM_FAULTS_AFTER -le 1 ]
+    check journal-stop-dma decided $edu "bus master"
+    check journal-state-contained sh -c "[ -n \"$(state_of $edu)\" ] && [ \"$(state_of $edu)\" != healthy ]"
+    figure "first-fault=${first}s bus-master-cleared=${STORM_CONTAINED_AT}s" \
+        "first-fault-to-containment=$(elapsed "$first" "$STORM_CONTAINED_AT")s" \
+        "faults-before=$STORM_FAULTS_AT_CONTAINMENT faults-after=$STORM_FAULTS_AFTER state=$(state_of $edu)"
+    ;;
+vtd-recommend)
+    edu=$(edu_devices | head -n 1)
+    prepare_edu $edu
+    start_corral recommend
+    before=$(dmar_interrupts)
+    /edu-dma storm $edu 0x100000 40 w >/tmp/storm.out 2>&1
+    sleep 1
+    faults=$(($(dmar_interrupts) - before))
+    stop_corral
+    kernel_log
+    check bus-master-untouched bus_master_on $edu
+    check recommendation-journaled recommended_only $edu
+    check every-dma-faulted [ $faults -ge 40 ]
+    figure "faults=$faults (40 DMAs) bus-master=$(bus_master_on $edu && echo on || echo off)" \
+        "recommendations=$(grep "\"subject\": \"$edu\"" /tmp/history.json | grep -c '"recommendation": true')"
+    ;;
+vtd-relapse)
+    edu=$(edu_devices | head -n 1)
+    prepare_edu $edu
+    start_corral enforce
+    round=1
+    while [ $round -le 3 ] && present $edu; do
+        say "round $round: storm"
+        storm_and_watch $edu 30 $((0x100000 + round * 0x100000))
+        figure "round-$round contained-at=${STORM_CONTAINED_AT}s faults-before=$STORM_FAULTS_AT_CONTAINMENT faults-after=$STORM_FAULTS_AFTER present=$(present $edu && echo yes || echo no)"
+        eval "round_${round}_after=$STORM_FAULTS_AFTER"
+        if [ $round -lt 3 ] && present $edu; then
+            sleep 2
+            say "round $round: a driver's re-init sets bus master again"
+            /edu-dma bm $edu on >/dev/null
+            sleep 1
+        fi
+        round=$((round + 1))
+    done
+    wait_for 20 gone $edu
+    stop_corral
+    kernel_log
+    check contained-round-1 decided $edu "bus master"
+    check no-fault-after-containment-1 [ "${round_1_after:-99}" -le 1 ]
+    check no-fault-after-containment-2 [ "${round_2_after:-99}" -le 1 ]
+    check retired-and-removed gone $edu
+    check status-says-retired [ "$(state_of $edu)" = retired ]
+    figure "rounds=$((round - 1)) final-state=$(state_of $edu)"
+    ;;
+vtd-two-devices)
+    set -- $(edu_devices)
+    stormy=$1
+    rare=$2
+    # The rare one has a driver (pci-stub, standing in for a NIC whose driver lets a stray DMA
+    # through now and then): a driverless device gets no slack (its first faults contain it).
+    echo pci-stub >/sys/bus/pci/devices/$rare/driver_override
+    echo $rare >/sys/bus/pci/drivers_probe
+    say "$rare driver: $(basename $(readlink /sys/bus/pci/devices/$rare/driver) 2>/dev/null)"
+    prepare_edu $stormy
+    prepare_edu $rare
+    start_corral enforce
+    # the rare one: 6 faults, one every ~2 s, through and after the other's storm
+    /edu-dma storm $rare 0x800000 6 w 2000 >/tmp/rare.out 2>&1 &
+    rare_pid=$!
+    all_before=$(dmar_interrupts)
+    storm_and_watch $stormy 60 0x100000
+    wait $rare_pid
+    sleep 2
+    all_faults=$(($(dmar_interrupts) - all_before))
+    stop_corral
+    kernel_log
+    rare_counted=$(sed -n "s/.*\"device\": \"$rare\".*\"events\": \([0-9]*\).*/\1/p" /tmp/status.json)
+    stormy_counted=$(sed -n "s/.*\"device\": \"$stormy\".*\"events\": \([0-9]*\).*/\1/p" /tmp/status.json)
+    suppressed=$(grep -o 'suppressed[^"]*' /tmp/watch.log | tail -n 1)
+    check storming-device-contained bus_master_off $stormy
+    check rare-device-left-alone bus_master_on $rare
+    check rare-device-not-contained not decided $rare 'bus master|reset|remove'
+    rare_made=$(sed -n 's/.*: \([0-9]*\) DMAs done/\1/p' /tmp/rare.out)
+    check every-rare-fault-counted [ "${rare_counted:-0}" -eq "${rare_made:-6}" ]
+    check every-fault-counted [ $((${stormy_counted:-0} + ${rare_counted:-0})) -ge $all_faults ]
+    figure "faults-raised=$all_faults stormy-counted=${stormy_counted:-0} rare-counted=${rare_counted:-0} (${rare_made:-?} made)" \
+        "stormy-contained-after=$STORM_FAULTS_AT_CONTAINMENT faults"
+    ;;
+audit)
+    edu=$(edu_devices | head -n 1)
+    prepare_edu $edu
+    /corral audit
+    /corral audit --json >/tmp/audit.json
+    echo "===== corral audit --json"
+    cat /tmp/audit.json
+    group=$(basename $(readlink /sys/bus/pci/devices/$edu/iommu_group))
+    check iommu-enabled grep -q '"check": "IOMMU enabled", "verdict": "ok"' /tmp/audit.json
+    check edu-group-translated grep -q -E "\"check\": \"IOMMU group $group\", \"verdict\": \"[a-z]*\", \"evidence\": \"type DMA" /tmp/audit.json
+    check driverless-bus-master-flagged grep -q -E "\"check\": \"driverless bus master\", \"verdict\": \"fail\", \"evidence\": \"[^\"]*$edu" /tmp/audit.json
+    /corral audit >/dev/null
+    code=$?
+    check exit-code-2-for-failure [ $code -eq 2 ]
+    /edu-dma bm $edu off >/dev/null
+    /corral audit --json >/tmp/audit-after.json
+    check not-flagged-once-bus-master-off not grep -q -E "\"check\": \"driverless bus master\", \"verdict\": \"fail\", \"evidence\": \"$edu" /tmp/audit-after.json
+    figure "findings=$(grep -o '"verdict"' /tmp/audit.json | wc -l) failures=$(grep -o '"verdict": "fail"' /tmp/audit.json | wc -l) warnings=$(grep -o '"verdict": "warn"' /tmp/audit.json | wc -l) exit=$code"
+    ;;
+aer-nvme)
+    nvme=$(device_by_class 0x0108)
+    port=$(basename $(dirname $(readlink -f /sys/bus/pci/devices/$nvme)))
+    /edu-dma errrep $port
+    start_corral enforce
+    echo "PG-MARK inject-nonfatal"
+    wait_for 60 sh -c "dmesg | grep -q 'Uncorrected (Non-Fatal) error message received from $port'"
+    wait_for 20 sh -c "dmesg | grep -q 'AER: device recovery'"
+    sleep 2
+    echo "PG-MARK inject-fatal"
+    wait_for 60 sh -c "dmesg | grep -q 'Uncorrected (Fatal) error message received from $port'"
+    wait_for 30 sh -c "[ \$(dmesg | grep -c 'AER: device recovery') -ge 2 ]"
+    sleep 3
+    stop_corral
+    kernel_log
+    episode() { grep -q "\"type\": \"episode\", \"device\": \"$1\", \"class\": \"$2\"" /tmp/history.json; }
+    check nonfatal-episode-at-port episode $port aer-nonfatal
+    check fatal-episode-at-port episode $port aer-fatal
+    check bits-in-journal sh -c "grep -q -E 'CmpltTO|Completion Timeout' /tmp/history.json && grep -q -E 'SDES|Surprise Down' /tmp/history.json"
+    figure "kernel-recovery=\"$(dmesg | grep -o 'AER: device recovery [a-z]*' | sed 's/AER: device recovery //' | tr '\n' ',' | sed 's/,$//')\"" \
+        "nvme-after=$(present $nvme && echo present || echo gone) port-state=$(state_of $port)"
+    ;;
+nvme-hotplug)
+    nvme=$(device_by_class 0x0108)
+    serial=$(cat /sys/bus/pci/devices/$nvme/nvme/nvme*/serial 2>/dev/null | tr -d ' ')
+    start_corral enforce
+    dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=256 2>/dev/null
+    sleep 2
+    echo "PG-MARK remove"
+    wait_for 60 gone $nvme
+    removed_at=$(uptime_s)
+    sleep 7
+    echo "PG-MARK reinsert"
+    wait_for 60 sh -c "ls /sys/bus/pci/devices/$nvme/nvme 2>/dev/null | grep -q nvme"
+    added_at=$(uptime_s)
+    serial_after=$(cat /sys/bus/pci/devices/$nvme/nvme/nvme*/serial 2>/dev/null | tr -d ' ')
+    sleep 7
+    stop_corral
+    kernel_log
+    check removal-journaled sh -c "grep '\"subject\": \"$nvme\"' /tmp/history.json | grep -q -i -E 'removed|gone|absent'"
+    check readded-journaled sh -c "grep '\"subject\": \"$nvme\"' /tmp/history.json | grep -q -i -E 'added|present|back'"
+    check same-serial [ -n "$serial" -a "$serial" = "$serial_after" ]
+    check serial-recognized sh -c "grep -q '$serial' /tmp/watch.log /tmp/history.json"
+    check no-containment not decided $nvme 'bus master|reset|remove|power'
+    check healthy-after [ "$(state_of $nvme)" = healthy ]
+    figure "serial=$serial removed-at=${removed_at}s re-added-at=${added_at}s state=$(state_of $nvme)"
+    ;;
+intx-storm)
+    edu=$(edu_devices | head -n 1)
+    irq=$(cat /sys/bus/pci/devices/$edu/irq)
+    echo 1 >/sys/bus/pci/devices/$edu/enable
+    start_corral enforce
+    dd if=/dev/vda of=/dev/null bs=4096 count=16 2>/dev/null
+    intx_disabled() { [ $((0x$(od -An -tx1 -j5 -N1 /sys/bus/pci/devices/$edu/config | tr -d ' ') & 4)) -ne 0 ]; }
+    asserted_at=$(uptime_s)
+    /edu-dma intx $edu on
+    wait_for 20 sh -c "dmesg | grep -q 'Disabling IRQ #$irq' || [ \$((0x\$(od -An -tx1 -j5 -N1 /sys/bus/pci/devices/$edu/config | tr -d ' ') & 4)) -ne 0 ]"
+    sleep 3
+    kernel_at=$(first_log_time "Disabling IRQ #$irq")
+    stop_corral
+    kernel_log
+    echo 3 >/proc/sys/vm/drop_caches
+    innocent=no
+    timeout 10 dd if=/dev/vda of=/dev/null bs=4096 count=16 skip=1000 2>/dev/null && innocent=yes
+    check corral-names-edu sh -c "grep '\"subject\": \"$edu\"' /tmp/history.json | grep -q -E 'irq-storm|INTx|interrupt'"
+    edu_silenced() { intx_disabled || gone $edu || decided $edu 'INTx|reset|remove'; }
+    check corral-silenced-edu edu_silenced
+    figure "irq=$irq asserted-at=${asserted_at}s kernel-disabled-line-at=${kernel_at:-never}s" \
+        "intx-disable-bit=$(intx_disabled && echo set || echo clear) innocent-virtio-survived=$innocent"
+    ;;
+*)
+    say "unknown scenario $SCENARIO"
+    exit 2
+    ;;
+esac

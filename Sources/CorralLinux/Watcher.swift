@@ -57,6 +57,8 @@ public struct Watcher {
         let trace = self.trace
         var logged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
         var loggedAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
+        let inventory = host.inventory
+        let root = self.root
         follower.poll(&source) { event in
             observe(event, event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now)
             if event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
@@ -67,7 +69,13 @@ public struct Watcher {
             {
                 loggedAER[device, default: [:]][severity, default: 0] += 1
             }
-            guard let deviceEvent = event.deviceEvent else { return }
+            guard var deviceEvent = event.deviceEvent else { return }
+            // "irq N: nobody cared" names the line and its handlers, never the function that
+            // asserts it: the functions on that line, the asserting one first.
+            if case .irqStorm(var storm) = deviceEvent, storm.devices.isEmpty {
+                storm.devices = InterruptSampler.suspects(on: Int(storm.irq.rawValue), root, inventory).map { .pci($0) }
+                deviceEvent = .irqStorm(storm)
+            }
             // Counted from the tracepoint instead: not twice.
             if trace?.covers(deviceEvent) == true { return }
             let at = event.time.map { Instant(nanoseconds: $0.nanoseconds) } ?? now

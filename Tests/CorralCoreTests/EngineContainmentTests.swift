@@ -251,6 +251,20 @@ struct EngineContainmentTests {
         #expect(h.decisions.last?.reason.contains("irq 16") == true)
     }
 
+    /// An INTx mask is held until a driver re-initialises the function: a timed unmask let a
+    /// still-asserting edu storm the line again under a real kernel.
+    @Test func intxMaskIsHeldUntilADriverBinds() {
+        var h = harness()
+        h.send(.irqStorm(IRQStorm(irq: IRQNumber(16), devices: [.pci(nic)], disabledByKernel: true)))
+        h.complete(.disableINTx(nic))
+        h.advance(by: .seconds(3600))
+        #expect(!h.performed.contains(.enableINTx(nic)))
+        #expect(h.state(nic)?.name == "silenced")
+        h.send(.driverBound(.pci(nic), driver: DriverName("e1000e")))
+        #expect(h.performed.last == .enableINTx(nic))
+        #expect(h.state(nic)?.name == "probation")
+    }
+
     @Test func correctableAERFloodIsReportedNotContained() {
         var h = harness()
         for i in 0..<500 {

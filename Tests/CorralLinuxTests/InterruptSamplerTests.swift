@@ -115,6 +115,28 @@ import Testing
         #expect(fault.count == 2)
     }
 
+    /// The kernel's own verdict comes first (it disables the line after 100,000 unhandled
+    /// interrupts, ~0.5 s on a real 6.1 guest): its "nobody cared" line names only the IRQ.
+    @Test func nobodyCaredLineIsPinnedOnTheAssertingFunction() throws {
+        let fake = FakeSysfs.machine()
+        fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")
+        let quiet = "/sys/devices/pci0000:00/0000:00:1e.0/0000:08:00.0/0000:09:01.0"
+        fake.file("\(quiet)/irq", "40")
+        fake.file("\(quiet)/vendor", "0x109e")
+        fake.file("\(quiet)/device", "0x036e")
+        var config = fake.sysRoot.readBytes("/sys/bus/pci/devices/0000:09:01.0/config", limit: 4096) ?? []
+        config[6] |= 0x08
+        fake.bytes("\(quiet)/config", config)
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var kmsg = FakeKmsg([
+            "0,1,7603648,-;irq 40: nobody cared (try booting with the \"irqpoll\" option)",
+            "4,2,7613033,-;Disabling IRQ #40",
+        ])
+        watcher.step(&kmsg, now: .seconds(8))
+        #expect(watcher.host.log.contains("did disable INTx of 0000:09:01.0"), "\(watcher.decisions.map(\.reason))")
+        #expect(!watcher.decisions.contains { $0.reason.contains("no known device") })
+    }
+
     @Test func driverSettingBusMasterAgainReenables() {
         let fake = FakeSysfs.machine()
         var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))

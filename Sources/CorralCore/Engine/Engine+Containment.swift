@@ -95,9 +95,13 @@ extension Engine {
             timer = (.silenceHold, now + timing.silenceHold)
             record.measures.silenced = true
         case .disableINTx:
+            // Held, not timed. Unmasking a function whose interrupt is stuck storms the line
+            // again, and once the kernel has disabled the line (note_interrupt(), 100,000
+            // unhandled) no relapse would even be seen: under a real 6.1 kernel a hold of
+            // 500 ms unmasked an edu that was still asserting. The mask is lifted by a driver
+            // binding (its re-initialisation) or an operator's release.
             actions = [.disableINTx(pci!)]
-            to = .silenced(until: now + timing.silenceHold)
-            timer = (.silenceHold, now + timing.silenceHold)
+            to = .silenced(until: .never)
             record.measures.intxDisabled = true
         case .clearBusMaster(let verifiable):
             actions = [.clearBusMaster(pci!)]
@@ -346,7 +350,7 @@ extension Engine {
         let timing = policy.timing
         switch outcome.action {
         case .silenceFaultReporting, .disableINTx:
-            if case .silenced(let until) = record.state { arm(device, .silenceHold, at: until) }
+            if case .silenced(let until) = record.state, until != .never { arm(device, .silenceHold, at: until) }
         case .clearBusMaster(let pci):
             if case .clearBusMaster(verifiable: true)? = record.rung.map({ record.ladder.steps[$0] }) {
                 let deadline = now + timing.quiescenceDeadline

@@ -265,6 +265,7 @@ extension Engine {
         if let serial { serials[serial] = device }
         var record = records[device] ?? newRecord(device)
         let wasAbsent = record.absent
+        let previousSerial = record.serial
         record.absent = false
         if let serial { record.serial = serial }
         records[device] = record
@@ -286,6 +287,17 @@ extension Engine {
                     Decision(
                         at: now, subject: .device(device),
                         reason: "\(device): added\(identity); counting resumes with its history"))
+            } else if let serial {
+                // Already marked present (pciehp "Card present", link up): the identity is
+                // what the inventory adds.
+                let same = previousSerial == nil || previousSerial == serial
+                output.append(
+                    Decision(
+                        at: now, subject: .device(device),
+                        reason: same
+                            ? "\(device): identified by serial \(serial); the same device, its history kept"
+                            : "\(device): now serial \(serial), was \(previousSerial!): a different device in the same place"
+                    ))
             }
         }
     }

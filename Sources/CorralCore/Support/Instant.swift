@@ -9,6 +9,8 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
     public static let zero = Instant(nanoseconds: 0)
+    /// A deadline that never comes (a measure held until something else lifts it).
+    public static let never = Instant(nanoseconds: .max)
 
     public static func seconds(_ s: Int64) -> Instant { Instant(nanoseconds: s * 1_000_000_000) }
     public static func milliseconds(_ ms: Int64) -> Instant { Instant(nanoseconds: ms * 1_000_000) }

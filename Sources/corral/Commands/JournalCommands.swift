@@ -81,6 +81,14 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "JSON Lines: one object per episode and per decision.")
     var json = false
 
+    /// The union of AER status values of an AER episode, with the kernel's bit names.
+    static func statusBits(_ episode: Journal.EpisodeRow) -> AERStatusBits? {
+        guard let severity = AERStatusBits.severity(ofClass: episode.eventClass), episode.statusUnion != 0 else {
+            return nil
+        }
+        return AERStatusBits(UInt32(truncatingIfNeeded: episode.statusUnion), severity: severity)
+    }
+
     func run() throws {
         let store = try journal.open()
         do {
@@ -102,7 +110,9 @@ struct HistoryCommand: ParsableCommand {
                     print(
                         "{\"type\": \"episode\", \"device\": \(JSONLine.quote(episode.device)), \"class\": \(JSONLine.quote(episode.eventClass)), "
                             + "\"first_ns\": \(episode.first), \"last_ns\": \(episode.last), \"count\": \(episode.count), "
-                            + "\"lower_bound\": \(episode.lowerBound), \"samples\": \(JSONLine.quote(episode.sampleAddresses))}"
+                            + "\"lower_bound\": \(episode.lowerBound), \"samples\": \(JSONLine.quote(episode.sampleAddresses))"
+                            + (Self.statusBits(episode).map { ", \"status\": \(JSONLine.quote($0.description))" } ?? "")
+                            + "}"
                     )
                 }
                 for decision in decisions {
@@ -122,7 +132,8 @@ struct HistoryCommand: ParsableCommand {
                     print(
                         "  \(Instant(nanoseconds: episode.first)) … \(Instant(nanoseconds: episode.last))  "
                             + "\(Count.grouped(episode.count))\(episode.lowerBound ? "+" : "") \(episode.eventClass)"
-                            + (episode.sampleAddresses.isEmpty ? "" : "  (e.g. \(episode.sampleAddresses))"))
+                            + (episode.sampleAddresses.isEmpty ? "" : "  (e.g. \(episode.sampleAddresses))")
+                            + (Self.statusBits(episode).map { "  status \($0)" } ?? ""))
                 }
                 for decision in decisions where decision.subject == name && decision.action != nil {
                     print(

@@ -136,9 +136,16 @@ vtd-storm)
     check no-fault-after-containment [ $STORM_FAULTS_AFTER -le 1 ]
     check journal-stop-dma decided $edu "bus master"
     check journal-state-contained sh -c "[ -n \"$(state_of $edu)\" ] && [ \"$(state_of $edu)\" != healthy ]"
-    figure "first-fault=${first}s bus-master-cleared=${STORM_CONTAINED_AT}s" \
-        "first-fault-to-containment=$(elapsed "$first" "$STORM_CONTAINED_AT")s" \
-        "faults-before=$STORM_FAULTS_AT_CONTAINMENT faults-after=$STORM_FAULTS_AFTER state=$(state_of $edu)"
+    logged=$(dmesg | grep -c 'DMAR: \[DMA')
+    if [ $BASELINE = 1 ]; then
+        figure "first-fault=${first}s storm-ran-until=${STORM_CONTAINED_AT}s faults=$STORM_FAULTS_AT_CONTAINMENT" \
+            "fault-lines-logged=$logged bus-master=$(bus_master_on $edu && echo on || echo off)"
+    else
+        figure "first-fault=${first}s bus-master-cleared=${STORM_CONTAINED_AT}s" \
+            "first-fault-to-containment=$(elapsed "$first" "$STORM_CONTAINED_AT")s" \
+            "faults-before=$STORM_FAULTS_AT_CONTAINMENT faults-after=$STORM_FAULTS_AFTER fault-lines-logged=$logged" \
+            "state=$(state_of $edu)"
+    fi
     ;;
 vtd-recommend)
     edu=$(edu_devices | head -n 1)
@@ -215,8 +222,10 @@ vtd-two-devices)
     rare_made=$(sed -n 's/.*: \([0-9]*\) DMAs done/\1/p' /tmp/rare.out)
     check every-rare-fault-counted [ "${rare_counted:-0}" -eq "${rare_made:-6}" ]
     check every-fault-counted [ $((${stormy_counted:-0} + ${rare_counted:-0})) -ge $all_faults ]
-    figure "faults-raised=$all_faults stormy-counted=${stormy_counted:-0} rare-counted=${rare_counted:-0} (${rare_made:-?} made)" \
-        "stormy-contained-after=$STORM_FAULTS_AT_CONTAINMENT faults"
+    figure "faults-raised=$all_faults fault-lines-logged=$(dmesg | grep -c 'DMAR: \[DMA')" \
+        "rare-lines-logged=$(dmesg | grep -c "DMAR: \[DMA.*\[$(echo ${rare#0000:} | cut -d: -f1)")" \
+        "stormy-counted=${stormy_counted:-0} rare-counted=${rare_counted:-0} (${rare_made:-?} made)" \
+        "stormy-stopped-after=$STORM_FAULTS_AT_CONTAINMENT faults"
     ;;
 audit)
     edu=$(edu_devices | head -n 1)

@@ -38,7 +38,12 @@ public struct Watcher {
             profile.protected = protected.contains(profile.address)
             return profile
         }
-        engine = Engine(policy: policy, profiles: profiles)
+        // PCI functions behind an SMMU: their faults arrive as stream IDs.
+        var resolver = DeviceResolver()
+        for (stream, device) in StreamMap.load(root, inventory: inventory) {
+            resolver.registerStream(stream, device: .pci(device))
+        }
+        engine = Engine(policy: policy, profiles: profiles, resolver: resolver)
         host = LinuxHost(root: root, mode: policy.mode, inventory: inventory, protected: protected)
         follower = KmsgFollower(resumeAfter: resumeAfter)
         trace = TraceSource(root: root)
@@ -49,7 +54,7 @@ public struct Watcher {
     /// counters found beyond the log: with both, the journal has every count.
     @discardableResult
     public mutating func step(
-        _ source: inout some KmsgSource, now: Instant, observe: (LogEvent, Instant) -> Void = { _, _ in },
+        _ source: inout some KmsgSource, now: Instant, observe: (LogEvent, Instant, String) -> Void = { _, _, _ in },
         counted: (DeviceEvent, Instant) -> Void = { _, _ in }
     ) -> [Decision] {
         var new: [Decision] = []
@@ -60,7 +65,9 @@ public struct Watcher {
         let inventory = host.inventory
         let root = self.root
         follower.poll(&source) { event in
-            observe(event, event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now)
+            observe(
+                event, event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now,
+                Self.subject(of: event, engine.resolver))
             if event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
                 logged[vendor, default: [:]][device, default: 0] += 1
             }
@@ -121,6 +128,16 @@ public struct Watcher {
         self.engine = engine
         act(on: &new, at: now)
         return new
+    }
+
+    /// Who a kernel log event is about, for the journal: the device the engine holds accountable
+    /// (an SMMU stream resolved to its PCI function, a DMA alias to its bridge), else the log's
+    /// own subject.
+    static func subject(of event: LogEvent, _ resolver: DeviceResolver) -> String {
+        if case .dmaFault(let fault)? = event.deviceEvent {
+            return resolver.resolve(fault.source).device.description
+        }
+        return LogReplay.subjectName(event)
     }
 
     /// Re-reads the inventory (at most every `inventoryInterval`) and reports what changed.

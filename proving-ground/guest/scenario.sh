@@ -40,8 +40,11 @@ present() { [ -e /sys/bus/pci/devices/$1 ]; }
 bus_master_on() { /edu-dma bm $1 show | grep -q 'bus-master=on'; }
 bus_master_off() { present $1 && ! bus_master_on $1; }
 contained_or_gone() { ! present $1 || ! bus_master_on $1; }
-# faults the VT-d unit raised: its fault interrupt counts one per recorded fault
-dmar_interrupts() { awk '$NF == "dmar0" { print $2; found=1 } END { if (!found) print 0 }' /proc/interrupts; }
+# faults the IOMMU raised: VT-d's fault interrupt counts one per recorded fault; SMMUv3's event
+# queue interrupt at least one per batch of events
+dmar_interrupts() {
+    awk '$NF == "dmar0" || $NF == "arm-smmu-v3-evtq" { print $2; found=1 } END { if (!found) print 0 }' /proc/interrupts
+}
 # printk time of the first kernel line matching $1
 first_log_time() { dmesg | grep -m1 -E "$1" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "?"; else printf "%.3f", b - a }'; }
@@ -68,7 +71,8 @@ start_corral() { # MODE
     say "corral watch --mode $1 (policy $policy)"
     /corral watch --mode "$1" --config $policy --journal $JOURNAL --interval 50ms >/tmp/watch.log 2>&1 &
     CORRAL_PID=$!
-    wait_for 30 grep -q "watching" /tmp/watch.log || say "corral watch did not say it is watching"
+    # (arm64: corral runs under qemu-user inside an emulated guest and takes ~30 s to start)
+    wait_for 120 grep -q "watching" /tmp/watch.log || say "corral watch did not say it is watching"
 }
 stop_corral() {
     if [ $BASELINE = 1 ]; then
@@ -100,10 +104,11 @@ recommended_only() { # every decision about DEVICE with an action is a recommend
 }
 kernel_log() {
     echo "===== kernel log (DMAR, AER, pciehp, irq)"
-    dmesg | grep -E 'DMAR|dmar|AER|pciehp|nvme|nobody cared|Disabling IRQ|iommu group|callbacks suppressed' | tail -n 80
+    dmesg | grep -E 'DMAR|dmar|AER|pciehp|nvme|nobody cared|Disabling IRQ|iommu group|callbacks suppressed|smmu' | tail -n 80
 }
 prepare_edu() { # BDF: memory decode + bus master on, no driver (the driverless DMA of the issue)
-    echo 1 >/sys/bus/pci/devices/$1/enable
+    # (with a driver bound the kernel refuses `enable`; edu-dma sets memory decode itself)
+    [ -e /sys/bus/pci/devices/$1/driver ] || echo 1 >/sys/bus/pci/devices/$1/enable
     /edu-dma bm $1 on >/dev/null
 }
 
@@ -330,6 +335,45 @@ intx-storm)
     figure "irq=$irq asserted-at=${asserted_at}s kernel-disabled-line-at=${kernel_at:-never}s" \
         "corral-masked-edu-intx-by=${masked_at}s (polled every 50 ms)" \
         "innocent-virtio-read-64KiB=$innocent in $(elapsed $t0 $t1)s"
+    ;;
+smmuv3-storm)
+    # arm64 guest (virt,iommu=smmuv3); corral and edu-dma are x86_64 binaries under qemu-user.
+    edu=$(edu_devices | head -n 1)
+    # A driver first: on DT the SMMU installs edu's stream table entry only when one binds, and an
+    # unbound device's DMA is C_BAD_STREAMID (event 0x02), not a translation fault.
+    echo pci-stub >/sys/bus/pci/devices/$edu/driver_override
+    echo $edu >/sys/bus/pci/drivers_probe
+    say "$edu driver: $(basename $(readlink /sys/bus/pci/devices/$edu/driver) 2>/dev/null)"
+    prepare_edu $edu
+    start_corral enforce
+    storm_and_watch $edu 100 0x100000
+    first=$(first_log_time "event 0x10 received")
+    logged=$(dmesg | grep -c 'event 0x10 received')
+    stop_corral
+    kernel_log
+    check bus-master-cleared bus_master_off $edu
+    check no-fault-after-containment [ $STORM_FAULTS_AFTER -le 1 ]
+    check stream-pinned-on-pci-function decided $edu "bus master"
+    check journal-files-events-under-the-function grep -q "\"type\": \"episode\", \"device\": \"$edu\", \"class\": \"dma-fault\"" /tmp/history.json
+    check not-left-as-a-stream not grep -q '"9050000.smmuv3' /tmp/history.json
+    if [ $BASELINE = 1 ]; then
+        figure "first-event=${first}s storm-ran-until=${STORM_CONTAINED_AT}s evtq-interrupts=$STORM_FAULTS_AT_CONTAINMENT" \
+            "event-records-logged=$logged bus-master=$(bus_master_on $edu && echo on || echo off)"
+    else
+        figure "first-event=${first}s bus-master-cleared=${STORM_CONTAINED_AT}s" \
+            "first-event-to-containment=$(elapsed "$first" "$STORM_CONTAINED_AT")s" \
+            "evtq-interrupts-before=$STORM_FAULTS_AT_CONTAINMENT after=$STORM_FAULTS_AFTER event-records-logged=$logged" \
+            "state=$(state_of $edu)"
+    fi
+    ;;
+probe)
+    # Not a test: what the guest has (scripts/proving-ground --probe, for debugging a new guest).
+    uname -a
+    /corral --version
+    /corral policy check /pg/policy.yaml | head -n 1
+    for d in /sys/bus/pci/devices/*; do echo "${d##*/} $(cat $d/vendor):$(cat $d/device) irq=$(cat $d/irq)"; done
+    ls /sys/class/iommu
+    grep -i -E 'smmu|dmar' /proc/interrupts
     ;;
 *)
     say "unknown scenario $SCENARIO"

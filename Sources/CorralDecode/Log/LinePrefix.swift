@@ -206,8 +206,40 @@ enum LinePrefix {
         while index < text.endIndex, index - usec.end < 16, text[index] != 0x3B { index += 1 }
         guard index < text.endIndex, text[index] == 0x3B, usec.value < UInt64(Int64.max / 1000) else { return nil }
         return (
-            text[(index + 1)...], LogTime(clock: .sinceBoot, nanoseconds: Int64(usec.value) * 1000), prio.value >> 3
+            unescapeKmsg(text[(index + 1)...]), LogTime(clock: .sinceBoot, nanoseconds: Int64(usec.value) * 1000),
+            prio.value >> 3
         )
+    }
+
+    /// `/dev/kmsg` writes every byte below 0x20 (newline aside), above 0x7e, and the backslash
+    /// itself as `\xHH` (Documentation/ABI/testing/dev-kmsg). SMMUv3 prints its event dwords
+    /// after a tab, which arrives as `\x09` — seen on a real arm64 6.1 guest, where the record
+    /// was otherwise never assembled and its stream ID lost.
+    static func unescapeKmsg(_ text: ByteText) -> ByteText {
+        guard text.contains(0x5C) else { return text }
+        func hex(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case 0x30...0x39: byte - 0x30
+            case 0x61...0x66: byte - 0x61 + 10
+            case 0x41...0x46: byte - 0x41 + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count)
+        var index = text.startIndex
+        while index < text.endIndex {
+            if text[index] == 0x5C, index + 3 < text.endIndex, text[index + 1] == 0x78,
+                let high = hex(text[index + 2]), let low = hex(text[index + 3])
+            {
+                out.append(high << 4 | low)
+                index += 4
+            } else {
+                out.append(text[index])
+                index += 1
+            }
+        }
+        return out[...]
     }
 
     /// ` KEY=value` continuation of a kmsg record.

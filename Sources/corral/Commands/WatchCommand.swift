@@ -88,8 +88,8 @@ struct WatchCommand: AsyncParsableCommand {
             let now = Instant(nanoseconds: monotonicNow())
             let decisions = watcher.step(
                 &kmsg, now: now,
-                observe: { event, at in
-                    writer.observe(event.observation(subject: LogReplay.subjectName(event), at: at))
+                observe: { event, at, subject in
+                    writer.observe(event.observation(subject: subject, at: at))
                 },
                 counted: { event, at in
                     if let observation = event.observation(at: at) { writer.observe(observation) }

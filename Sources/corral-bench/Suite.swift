@@ -57,13 +57,21 @@ struct Suite {
                 if let event = try? R(bytes: sample).event.deviceEvent { _ = engine.handle(event, at: now) }
             }
             let before = Suite.mallocCount?() ?? 0
+            var decisions = 0
             let time = clock.measure {
                 for index in 0..<count {
                     now = Instant(nanoseconds: Int64(index) * 1_000)
                     if let event = try? R(bytes: samples[index & 1023]).event.deviceEvent {
-                        _ = engine.handle(event, at: now)
+                        decisions &+= engine.handle(event, at: now).count
                     }
                 }
+            }
+            print("    (\(decisions) decisions over \(count) records)")
+            if let symbol = dlsym(dlopen(nil, RTLD_NOW), "corral_malloc_trace") {
+                let trace = unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Void).self)
+                trace(1)
+                if let event = try? R(bytes: samples[7]).event.deviceEvent { _ = engine.handle(event, at: now) }
+                trace(0)
             }
             let perSecond = Double(count) / max(Suite.seconds(time), 1e-9)
             let allocations = Suite.mallocCount.map { Double($0() - before) / Double(count) }

@@ -6,7 +6,10 @@ extension Engine {
         iommu: IOMMUInstance?, alias: DeviceResolver.AliasGroup?, at now: Instant, note: String? = nil,
         lowerBound: Bool = false
     ) {
-        var record = records[device] ?? newRecord(device)
+        // Taken out while it is updated: mutating a copy that the dictionary still holds would
+        // copy its arrays (detectors, totals) on every event — the per-record allocations that
+        // benchmarks/ANALYSIS.md found.
+        var record = records.removeValue(forKey: device) ?? newRecord(device)
         if record.absent {
             record.ignoredAfterRemoval &+= amount
             statistics.ignoredAfterRemoval &+= amount

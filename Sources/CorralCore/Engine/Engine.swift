@@ -206,7 +206,12 @@ public struct Engine: Sendable {
     // MARK: - Timers
 
     mutating func arm(_ device: DeviceAddress, _ purpose: TimerPurpose, at deadline: Instant) {
-        records[device]?.setTimer(purpose, at: deadline)
+        // Not `records[device]?.setTimer(...)`: that mutation goes through Dictionary's `_modify`
+        // coroutines, whose frames (holding a whole DeviceRecord) are heap-allocated — three
+        // mallocs per event on the recommend-mode path (traced in benchmarks/ANALYSIS.md).
+        guard var record = records.removeValue(forKey: device) else { return }
+        record.setTimer(purpose, at: deadline)
+        records[device] = record
         if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
     }
 

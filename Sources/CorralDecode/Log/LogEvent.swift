@@ -63,7 +63,7 @@ public struct LogEvent: Hashable, Sendable {
     /// The device that reported it, when it differs from `device` (AER root port; DPC source).
     public var reporter: PCIAddress?
     /// Raw record words, when the log printed them (SMMUv3 event dwords).
-    public var raw: [UInt64]?
+    public var raw: RawWords?
     /// The fault was a recoverable one (page request, stalled transaction).
     public var recoverable: Bool
 

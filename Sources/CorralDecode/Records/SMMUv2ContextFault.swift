@@ -56,6 +56,13 @@ public struct SMMUv2ContextFault: VendorRecord {
 
     /// `TF`, `PF MULTI`, ... as the v6.11+ decode line names them.
     public static func describe(fsr: UInt32) -> String {
+        // One fault bit (the usual case) names itself without building an array.
+        var only: String?
+        var several = false
+        for (index, name) in fsrNames where bit(fsr, index) {
+            if only == nil { only = name } else { several = true }
+        }
+        if !several { return only ?? "no fault bits" }
         let names = fsrNames.filter { bit(fsr, $0.0) }.map(\.1)
         return names.isEmpty ? "no fault bits" : names.joined(separator: " ")
     }

@@ -104,7 +104,7 @@ public struct SMMUv3EventRecord: VendorRecord {
             event.access = readNotWrite ? .read : .write
         }
         event.recoverable = stalled
-        event.raw = [words.0, words.1, words.2, words.3]
+        event.raw = RawWords(words.0, words.1, words.2, words.3)
         return event
     }
 

@@ -111,7 +111,7 @@ enum AMDViLog: LogEventFamily {
         let code = UInt8(words[1] >> 28)
         event.reason = UInt32(code)
         event.reasonText = AMDViEventCode(rawValue: code)?.name ?? "UNKNOWN"
-        event.raw = [UInt64(words[1]) << 32 | UInt64(words[0]), UInt64(words[3]) << 32 | UInt64(words[2])]
+        event.raw = RawWords(UInt64(words[1]) << 32 | UInt64(words[0]), UInt64(words[3]) << 32 | UInt64(words[2]))
         return nil
     }
 

@@ -142,7 +142,7 @@ enum SMMUv3Log: LogEventFamily {
     }
 
     static func apply(_ record: SMMUv3EventRecord, to event: inout LogEvent) {
-        event.raw = [record.words.0, record.words.1, record.words.2, record.words.3]
+        event.raw = RawWords(record.words.0, record.words.1, record.words.2, record.words.3)
         event.streamID = record.streamID
         if let ssid = record.substreamID { event.pasid = PASID(ssid) }
         if SMMUv3EventID.isDMAFault(record.id) {

@@ -48,15 +48,22 @@ import Testing
         #expect(WatcherTests.command(fake, "0000:01:00.0").map { $0 & 0x400 } == 0x400)
     }
 
-    /// The shared-line case of the proving ground (edu + virtio on one pin): the function whose
-    /// PCI Status says "INTx asserted" is the suspect, not the first one listed on the line.
-    @Test func sharedLineSuspectIsTheFunctionAssertingINTx() throws {
+    /// amdgpu (01:00.0, driver bound) and a driverless conventional-PCI function (09:01.0) on
+    /// one legacy line, IRQ 40; returns the tree and the driverless function's sysfs path.
+    static func sharedLine() -> (FakeSysfs, String) {
         let fake = FakeSysfs.machine()
         fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")
         let quiet = "/sys/devices/pci0000:00/0000:00:1e.0/0000:08:00.0/0000:09:01.0"
         fake.file("\(quiet)/irq", "40")
         fake.file("\(quiet)/vendor", "0x109e")
         fake.file("\(quiet)/device", "0x036e")
+        return (fake, quiet)
+    }
+
+    /// The shared-line case of the proving ground (edu + virtio on one pin): the function whose
+    /// PCI Status says "INTx asserted" is the suspect, not the first one listed on the line.
+    @Test func sharedLineSuspectIsTheFunctionAssertingINTx() throws {
+        let (fake, quiet) = Self.sharedLine()
         fake.file("/proc/interrupts", "           CPU0\n 40:        100  IO-APIC  40-fasteoi   amdgpu\n")
         fake.file("/proc/irq/40/spurious", "count 100\nunhandled 0\nlast_unhandled 0 ms\n")
         var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
@@ -118,12 +125,7 @@ import Testing
     /// The kernel's own verdict comes first (it disables the line after 100,000 unhandled
     /// interrupts, ~0.5 s on a real 6.1 guest): its "nobody cared" line names only the IRQ.
     @Test func nobodyCaredLineIsPinnedOnTheAssertingFunction() throws {
-        let fake = FakeSysfs.machine()
-        fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")
-        let quiet = "/sys/devices/pci0000:00/0000:00:1e.0/0000:08:00.0/0000:09:01.0"
-        fake.file("\(quiet)/irq", "40")
-        fake.file("\(quiet)/vendor", "0x109e")
-        fake.file("\(quiet)/device", "0x036e")
+        let (fake, quiet) = Self.sharedLine()
         var config = fake.sysRoot.readBytes("/sys/bus/pci/devices/0000:09:01.0/config", limit: 4096) ?? []
         config[6] |= 0x08
         fake.bytes("\(quiet)/config", config)

@@ -128,6 +128,18 @@ storm_and_watch() { # BDF COUNT IOVA
     STORM_FAULTS_AFTER=$(($(dmar_interrupts) - faults_before - STORM_FAULTS_AT_CONTAINMENT))
 }
 
+# The figures of a storm_and_watch run: DEVICE FIRST-FAULT-TIME LOGGED-COUNT LOGGED-LABEL
+storm_figures() {
+    if [ $BASELINE = 1 ]; then
+        figure "first-fault=${2}s storm-ran-until=${STORM_CONTAINED_AT}s faults=$STORM_FAULTS_AT_CONTAINMENT" \
+            "$4=$3 bus-master=$(bus_master_on $1 && echo on || echo off)"
+    else
+        figure "first-fault=${2}s bus-master-cleared=${STORM_CONTAINED_AT}s" \
+            "first-fault-to-containment=$(elapsed "$2" "$STORM_CONTAINED_AT")s" \
+            "faults-before=$STORM_FAULTS_AT_CONTAINMENT faults-after=$STORM_FAULTS_AFTER $4=$3 state=$(state_of $1)"
+    fi
+}
+
 case "$SCENARIO" in
 vtd-storm)
     edu=$(edu_devices | head -n 1)
@@ -141,16 +153,7 @@ vtd-storm)
     check no-fault-after-containment [ $STORM_FAULTS_AFTER -le 1 ]
     check journal-stop-dma decided $edu "bus master"
     check journal-state-contained sh -c "[ -n \"$(state_of $edu)\" ] && [ \"$(state_of $edu)\" != healthy ]"
-    logged=$(dmesg | grep -c 'DMAR: \[DMA')
-    if [ $BASELINE = 1 ]; then
-        figure "first-fault=${first}s storm-ran-until=${STORM_CONTAINED_AT}s faults=$STORM_FAULTS_AT_CONTAINMENT" \
-            "fault-lines-logged=$logged bus-master=$(bus_master_on $edu && echo on || echo off)"
-    else
-        figure "first-fault=${first}s bus-master-cleared=${STORM_CONTAINED_AT}s" \
-            "first-fault-to-containment=$(elapsed "$first" "$STORM_CONTAINED_AT")s" \
-            "faults-before=$STORM_FAULTS_AT_CONTAINMENT faults-after=$STORM_FAULTS_AFTER fault-lines-logged=$logged" \
-            "state=$(state_of $edu)"
-    fi
+    storm_figures $edu "$first" "$(dmesg | grep -c 'DMAR: \[DMA')" fault-lines-logged
     ;;
 vtd-recommend)
     edu=$(edu_devices | head -n 1)
@@ -356,15 +359,7 @@ smmuv3-storm)
     check stream-pinned-on-pci-function decided $edu "bus master"
     check journal-files-events-under-the-function grep -q "\"type\": \"episode\", \"device\": \"$edu\", \"class\": \"dma-fault\"" /tmp/history.json
     check not-left-as-a-stream not grep -q '"9050000.smmuv3' /tmp/history.json
-    if [ $BASELINE = 1 ]; then
-        figure "first-event=${first}s storm-ran-until=${STORM_CONTAINED_AT}s evtq-interrupts=$STORM_FAULTS_AT_CONTAINMENT" \
-            "event-records-logged=$logged bus-master=$(bus_master_on $edu && echo on || echo off)"
-    else
-        figure "first-event=${first}s bus-master-cleared=${STORM_CONTAINED_AT}s" \
-            "first-event-to-containment=$(elapsed "$first" "$STORM_CONTAINED_AT")s" \
-            "evtq-interrupts-before=$STORM_FAULTS_AT_CONTAINMENT after=$STORM_FAULTS_AFTER event-records-logged=$logged" \
-            "state=$(state_of $edu)"
-    fi
+    storm_figures $edu "$first" "$logged" event-records-logged
     ;;
 probe)
     # Not a test: what the guest has (scripts/proving-ground --probe, for debugging a new guest).

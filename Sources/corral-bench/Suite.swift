@@ -215,7 +215,7 @@ struct Suite {
             target: "within 10%", met: abs(growth) <= 0.10, ratio: abs(growth) / 0.10)
         add(
             "memory", "engine state per device",
-            "\(replay.engine.storageFootprint / max(replay.engine.devices.count, 1)) bytes")
+            "\(Engine.bytesPerDevice) bytes, fixed (\(replay.engine.devices.count) devices in this log)")
     }
 
     // 4. Journal.

@@ -81,6 +81,13 @@ public struct Engine: Sendable {
         EscalationLadder(profile: profile(of: device), policy: policy.ladder, eventClass: eventClass)
     }
 
+    /// Bytes one device's state takes, whatever the number of its events: the record plus its
+    /// two per-class arrays (each a heap buffer with a 32-byte header).
+    public static var bytesPerDevice: Int {
+        MemoryLayout<DeviceRecord>.stride + 2 * 32
+            + EventClass.allCases.count * (MemoryLayout<StormDetector>.stride + MemoryLayout<UInt64>.stride)
+    }
+
     /// Memory the engine holds, in stored elements: constant while the set of devices is.
     public var storageFootprint: Int {
         records.count * (EventClass.allCases.count * 2 + 1) + iommus.count + profiles.count + serials.count

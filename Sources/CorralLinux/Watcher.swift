@@ -9,8 +9,9 @@ public struct Watcher {
     public private(set) var host: LinuxHost
     public private(set) var follower: KmsgFollower
     public let protected: Set<DeviceAddress>
-    /// Every decision, in order (the daemon journals them).
-    public private(set) var decisions: [Decision] = []
+    /// The latest decisions, in order (the daemon journals every one as it is made; memory keeps
+    /// the last 10,000 so that months of running do not grow it).
+    public private(set) var decisions = RecentHistory<Decision>(capacity: 10_000)
     public var sampler = InterruptSampler()
     public var aerCounters = AERCounters()
     /// Tracepoints, when tracefs is there: preferred over kmsg for what they cover.
@@ -199,7 +200,7 @@ public struct Watcher {
                 rounds += 1
             }
         }
-        self.decisions += decisions
+        self.decisions.append(contentsOf: decisions)
     }
 }
 

@@ -5,9 +5,9 @@ import Testing
 
 @Suite struct ReplayTests {
     /// `count` VT-d write faults from 03:00.0, one every `gapMicros`, starting at 100 s of boot.
-    static func vtdStorm(count: Int, gapMicros: Int, device: String = "03:00.0") -> String {
+    static func vtdStorm(count: Int, gapMicros: Int, device: String = "03:00.0", startSeconds: Int = 100) -> String {
         (0..<count).map { index in
-            let micros = 100_000_000 + index * gapMicros
+            let micros = startSeconds * 1_000_000 + index * gapMicros
             let stamp = "\(micros / 1_000_000).\(String(micros % 1_000_000).leftPadded(6))"
             return
                 "[\(stamp)] DMAR: [DMA Write NO_PASID] Request device [\(device)] fault addr 0x\(String(0x1000 * index, radix: 16)) [fault reason 0x05] PTE Write access is not set"
@@ -36,6 +36,36 @@ import Testing
         // 1,000 / 9,000 s ≈ 111 ms of the log's own time.
         #expect(first.at >= Instant.milliseconds(105) && first.at <= Instant.milliseconds(115))
         #expect(replay.lastEventAt == Instant.microseconds(199_900))
+    }
+
+    @Test func decisionsLeaveAsTheyAreMadeAndMemoryKeepsFirstAndLast() throws {
+        // Two devices storming in turn, ten minutes apart: more decisions than a subject keeps.
+        let text = (0..<8).map { index in
+            Self.vtdStorm(
+                count: 2_000, gapMicros: 100, device: index % 4 == 3 ? "04:00.0" : "03:00.0",
+                startSeconds: 100 + index * 600)
+        }.joined(separator: "\n")
+        var seen: [Decision] = []
+        var replay = LogReplay(policy: Policy(), decisionsKept: 2) { seen.append($0) }
+        for event in KernelLogParser.parse(text).0 { replay.add(event) }
+        replay.finish()
+        #expect(seen.count == replay.decisionCount)
+        let subject = try #require(replay.subjects["0000:03:00.0"])
+        let own = seen.filter { $0.subject == .device(.pci(try! PCIAddress(parsing: "0000:03:00.0"))) }
+        try #require(own.count > 4, "enough decisions to drop some: \(own.count)")
+        #expect(subject.decisionCount == own.count)
+        #expect(subject.decisions == Array(own.prefix(2)))
+        #expect(Array(subject.laterDecisions) == Array(own.suffix(2)))
+        #expect(subject.decisionsNotKept == own.count - 4)
+    }
+
+    @Test func recentHistoryKeepsTheLastAndCountsAll() {
+        var history = RecentHistory<Int>(capacity: 3)
+        history.append(contentsOf: 1...10)
+        #expect(Array(history) == [8, 9, 10] && history.total == 10 && history.dropped == 7)
+        #expect(Array(history.appended(after: 8)) == [9, 10])
+        #expect(Array(history.appended(after: 2)) == [8, 9, 10], "older ones are gone")
+        #expect(history.appended(after: 10).isEmpty)
     }
 
     @Test func quietDeviceGetsNothing() throws {

@@ -6,6 +6,10 @@ import CorralCore
 /// The engine runs in recommend mode whatever the policy says: a log records what the kernel
 /// saw, not what an action would have changed, so every action is reported as a
 /// recommendation with the time it would have been taken.
+///
+/// Memory stays flat however long the log: every decision goes to `onDecision` as it is made
+/// (the journal writer, the JSON printer); a subject keeps only its counts and its first and
+/// last `decisionsKept` decisions for the text report.
 public struct LogReplay {
     /// What one device (or IOMMU, or IRQ) did in the log.
     public struct Subject: Sendable {
@@ -16,7 +20,14 @@ public struct LogReplay {
         public var peakPerSecond = 0
         /// Storms the engine found (entries into containment).
         public var storms = 0
+        /// Its first decisions (up to `decisionsKept`).
         public var decisions: [Decision] = []
+        /// Its latest decisions after those (the last `decisionsKept`).
+        public var laterDecisions: RecentHistory<Decision>
+        /// All its decisions, kept or not.
+        public var decisionCount = 0
+        /// Decisions neither in `decisions` nor in `laterDecisions`.
+        public var decisionsNotKept: Int { decisionCount - decisions.count - laterDecisions.count }
         var bucket: Int64 = .min
         var inBucket = 0
     }
@@ -38,13 +49,27 @@ public struct LogReplay {
     /// Virtual time of the last event (the log's span from its first event).
     public private(set) var lastEventAt = Instant.zero
     private var origin: Int64?
-    public private(set) var allDecisions: [Decision] = []
+    /// Decisions made so far, all subjects.
+    public private(set) var decisionCount = 0
+    /// How many first and how many last decisions a subject keeps for the report.
+    public let decisionsKept: Int
+    /// Called with every decision, in order, as the engine makes it.
+    public var onDecision: (Decision) -> Void
 
-    public init(policy: Policy, lineInterval: Duration = .milliseconds(1)) {
+    public init(
+        policy: Policy, lineInterval: Duration = .milliseconds(1), decisionsKept: Int = 50,
+        onDecision: @escaping (Decision) -> Void = { _ in }
+    ) {
         var policy = policy
         policy.mode = .recommend
         engine = Engine(policy: policy)
         self.lineInterval = lineInterval
+        self.decisionsKept = max(1, decisionsKept)
+        self.onDecision = onDecision
+    }
+
+    private func newSubject(_ name: String, firstLine: Int) -> Subject {
+        Subject(name: name, firstLine: firstLine, laterDecisions: RecentHistory(capacity: decisionsKept))
     }
 
     /// Feeds one event from the parser (in line order).
@@ -52,7 +77,7 @@ public struct LogReplay {
         advanceClock(to: event)
         lastEventAt = now
         let name = Self.subjectName(event)
-        var subject = subjects[name] ?? Subject(name: name, firstLine: event.line)
+        var subject = subjects[name] ?? newSubject(name, firstLine: event.line)
         if subjects[name] == nil { order.append(name) }
         subject.events[event.kind, default: 0] += 1
         let second = now.nanoseconds / 1_000_000_000
@@ -103,11 +128,17 @@ public struct LogReplay {
 
     private mutating func record(_ decisions: [Decision]) {
         for decision in decisions {
-            allDecisions.append(decision)
+            onDecision(decision)
+            decisionCount += 1
             let name = Self.subjectName(decision.subject)
-            var subject = subjects[name] ?? Subject(name: name, firstLine: 0)
             if subjects[name] == nil { order.append(name) }
-            subject.decisions.append(decision)
+            var subject = subjects.removeValue(forKey: name) ?? newSubject(name, firstLine: 0)
+            subject.decisionCount += 1
+            if subject.decisions.count < decisionsKept {
+                subject.decisions.append(decision)
+            } else {
+                subject.laterDecisions.append(decision)
+            }
             if let to = decision.to, to.isContained || to.name == "awaiting-owner",
                 !(decision.from?.isContained ?? false),
                 decision.from?.name != "awaiting-owner"

@@ -17,8 +17,9 @@ public struct LinuxHost: CorralCore.Host {
     private var events: [(Instant, DeviceEvent)] = []
     /// Quiescence polls in progress: device → deadline.
     private var awaiting: [PCIAddress: (Action, Instant)] = [:]
-    /// Every write done or refused, for the log and tests.
-    public private(set) var log: [String] = []
+    /// Writes done or refused, for the daemon's log and tests: the last 10,000 (`log.total`
+    /// counts them all).
+    public private(set) var log = RecentHistory<String>(capacity: 10_000)
     /// Devices whose bus master we cleared: re-read each step to see a driver set it again.
     private var stoppedByUs: Set<PCIAddress> = []
 

@@ -58,10 +58,15 @@ struct ReplayCommand: ParsableCommand {
         let input = try InputFile(path: file)
         var parser = KernelLogParser(format: format)
         var splitter = LineSplitter()
-        var replay = LogReplay(policy: policy, lineInterval: interval)
         var progress = Progress(total: input.size, label: "replay")
         var bytes = 0
         var writer = try journalWriter(for: input, path: journalPath ?? report.map { $0 + ".journal.sqlite" })
+        // Decisions leave as they are made (journal, JSON lines): a long log does not grow memory.
+        let json = self.json
+        var replay = LogReplay(policy: policy, lineInterval: interval) { decision in
+            writer?.record(decision)
+            if json { print(JSONLine.decision(decision)) }
+        }
         let emit: (LogEvent) -> Void = { event in
             replay.add(event)
             writer?.observe(event.observation(subject: LogReplay.subjectName(event), at: replay.lastEventAt))
@@ -76,7 +81,6 @@ struct ReplayCommand: ParsableCommand {
         replay.finish()
         progress.finish()
         if var journal = writer {
-            for decision in replay.allDecisions { journal.record(decision) }
             journal.record(states: replay.engine.devices, at: replay.now)
             if !journal.flush() {
                 throw CommandFailure("journal: \(journal.lastError ?? "write failed"); the replay above was not kept")

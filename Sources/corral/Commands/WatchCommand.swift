@@ -100,8 +100,8 @@ struct WatchCommand: AsyncParsableCommand {
                     log(decision.action!.isRecommendation ? .notice : .warning, decision.reason)
                 }
             }
-            for line in watcher.host.log.dropFirst(reported) { log(.notice, line) }
-            reported = watcher.host.log.count
+            for line in watcher.host.log.appended(after: reported) { log(.notice, line) }
+            reported = watcher.host.log.total
             if let sequence = watcher.follower.lastSequence {
                 writer.record(
                     cursor: CursorRow(source: "kmsg", bootID: bootID, sequence: Int64(sequence), updated: utcNow()))

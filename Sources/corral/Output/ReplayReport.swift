@@ -34,11 +34,19 @@ enum ReplayReport {
                     "  events: " + counts.joined(separator: ", ") + "; peak \(Count.grouped(subject.peakPerSecond))/s")
             }
             out.append("  storms found: \(subject.storms)")
-            if subject.decisions.isEmpty {
+            if subject.decisionCount == 0 {
                 out.append("  Corral would have done nothing (below every threshold).")
             } else {
                 out.append("  Corral would have:")
                 for decision in subject.decisions {
+                    out.append("    " + TextReport.decision(decision))
+                }
+                if subject.decisionsNotKept > 0 {
+                    out.append(
+                        "    … \(Count.grouped(subject.decisionsNotKept)) more decisions not shown "
+                            + "(all of them: --json or --journal) …")
+                }
+                for decision in subject.laterDecisions {
                     out.append("    " + TextReport.decision(decision))
                 }
             }
@@ -64,8 +72,8 @@ enum ReplayReport {
         return out.joined(separator: "\n")
     }
 
+    /// The subjects and the summary; the decisions were printed as they were made.
     static func printJSON(_ replay: LogReplay, statistics: LogStatistics) {
-        for decision in replay.allDecisions { print(JSONLine.decision(decision)) }
         for name in replay.order {
             guard let subject = replay.subjects[name] else { continue }
             let events = LogEvent.Kind.allCases.compactMap { kind in
@@ -74,7 +82,7 @@ enum ReplayReport {
             print(
                 "{\"type\":\"subject\",\"subject\":\(JSONText.quoted(name)),\"first_line\":\(subject.firstLine),"
                     + "\"events\":{\(events)},\"peak_per_second\":\(subject.peakPerSecond),\"storms\":\(subject.storms),"
-                    + "\"decisions\":\(subject.decisions.count)}")
+                    + "\"decisions\":\(subject.decisionCount)}")
         }
         let unattributed = replay.unattributed.map { "\"\($0.key.rawValue)\":\($0.value)" }.joined(separator: ",")
         let clock = replay.clock.map { "\"\($0.rawValue)\"" } ?? "null"

@@ -57,16 +57,25 @@ func ensureStormLog(path: String, megabytes: Int) {
     handle.closeFile()
 }
 
-if let resultsPath {
+// `--only records,memory`: run those parts of the suite and print their figures (RESULTS.md is
+// written only by a full run, so that it never mixes figures from different runs).
+let only = Set(option("--only", default: "").split(separator: ",").map(String.init))
+if let resultsPath = resultsPath ?? (only.isEmpty ? nil : "") {
     let quick = CommandLine.arguments.contains("--quick")
     var suite = Suite(quick: quick)
-    suite.records()
-    ensureStormLog(path: path, megabytes: sizeMB)
-    suite.replay(path: path)
-    suite.memory()
-    suite.journal()
-    suite.simulator()
-    suite.daemonIdle(corral: option("--corral", default: ".build/release/corral"), seconds: quick ? 5 : 60)
+    func wanted(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
+    if wanted("records") { suite.records() }
+    if wanted("replay") {
+        ensureStormLog(path: path, megabytes: sizeMB)
+        suite.replay(path: path)
+    }
+    if wanted("memory") { suite.memory() }
+    if wanted("journal") { suite.journal() }
+    if wanted("simulator") { suite.simulator() }
+    if wanted("daemon") {
+        suite.daemonIdle(corral: option("--corral", default: ".build/release/corral"), seconds: quick ? 5 : 60)
+    }
+    guard only.isEmpty, !resultsPath.isEmpty else { exit(0) }
     let cpu =
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
         .first { $0.hasPrefix("model name") }

@@ -45,9 +45,11 @@ public final class StatusServer: Sendable {
         }
     }
 
-    /// The port it listens on, once listening.
+    /// The port it listens on, once listening. Returns as soon as the socket listens; the
+    /// generous bound (FlyingFox's default is 5 s) only matters on a machine so loaded that
+    /// `run()` has not been scheduled yet — a test run on 2 cores once took longer than 5 s.
     public func port() async throws -> UInt16? {
-        try await server.waitUntilListening()
+        try await server.waitUntilListening(timeout: 120)
         if case .ip4(_, let port) = await server.listeningAddress { return port }
         return nil
     }

@@ -6,35 +6,36 @@ extension Engine {
         iommu: IOMMUInstance?, alias: DeviceResolver.AliasGroup?, at now: Instant, note: String? = nil,
         lowerBound: Bool = false
     ) {
-        // Taken out while it is updated: mutating a copy that the dictionary still holds would
-        // copy its arrays (detectors, totals) on every event — the per-record allocations that
-        // benchmarks/ANALYSIS.md found.
-        var record = records.removeValue(forKey: device) ?? newRecord(device)
-        if record.absent {
-            record.ignoredAfterRemoval &+= amount
+        // One hash lookup, then the record is updated in place (DeviceTable: no copy of the
+        // record or its arrays, no coroutine frame on the per-event path).
+        let slot = records.slot(of: device) ?? records.insert(newRecord(device), for: device)
+        if records.storage[slot].absent {
+            records.storage[slot].ignoredAfterRemoval &+= amount
             statistics.ignoredAfterRemoval &+= amount
-            records[device] = record
             return
         }
-        if let vendor { record.vendor = vendor }
-        if let scope = iommu ?? profiles[device]?.iommu ?? vendor.map({ IOMMUInstance($0.rawValue) }) {
-            record.scope = scope
+        if let vendor { records.storage[slot].vendor = vendor }
+        if let scope = iommu ?? profiles[device]?.iommu ?? vendor.map({ IOMMUInstance($0.rawValue) }),
+            records.storage[slot].scope != scope
+        {
+            records.storage[slot].scope = scope
         }
-        record.totals[eventClass.index] &+= amount
-        record.lowerBound = record.lowerBound || lowerBound
-        record.lastEventAt = now
+        records.storage[slot].totals[eventClass.index] &+= amount
+        if lowerBound { records.storage[slot].lowerBound = true }
+        records.storage[slot].lastEventAt = now
         let classPolicy = policy.classes[eventClass]
-        let level = record.detectors[eventClass.index].record(amount, at: now, thresholds: classPolicy.thresholds)
-        records[device] = record
+        let level = records.storage[slot].detectors[eventClass.index].record(
+            amount, at: now, thresholds: classPolicy.thresholds)
+        let state = records.storage[slot].state
 
-        if record.shadow && record.state != .healthy && record.state != .elevated {
+        if records.storage[slot].shadow && state != .healthy && state != .elevated {
             // A recommendation stands until the device has been quiet for a probation period.
-            arm(device, .shadowQuiet, at: now + policy.probation.period)
+            arm(slot: slot, .shadowQuiet, at: now + policy.probation.period)
             return
         }
         let strict = isStrict(device)
         let storm = level == .storm || (strict && level >= .elevated)
-        switch record.state {
+        switch state {
         case .healthy, .elevated:
             if storm && classPolicy.contain && policy.mode != .observe {
                 let why = stormReason(
@@ -43,9 +44,9 @@ extension Engine {
             } else if level >= .elevated {
                 reportElevated(device, eventClass, storm: storm, at: now, alias: alias, note: note)
             }
-            if records[device]?.state == .elevated {
+            if let slot = records.slot(of: device), records.storage[slot].state == .elevated {
                 // Back to healthy once a whole elevated window passes without another event.
-                arm(device, .elevatedQuiet, at: now + classPolicy.thresholds.elevated.window)
+                arm(slot: slot, .elevatedQuiet, at: now + classPolicy.thresholds.elevated.window)
             }
         case .probation:
             if level >= .elevated {
@@ -73,7 +74,7 @@ extension Engine {
         }
     }
 
-    mutating func newRecord(_ device: DeviceAddress) -> DeviceRecord {
+    func newRecord(_ device: DeviceAddress) -> DeviceRecord {
         var record = DeviceRecord(address: device)
         record.serial = profiles[device]?.serial
         return record
@@ -109,20 +110,20 @@ extension Engine {
         _ device: DeviceAddress, _ eventClass: EventClass, storm: Bool, at now: Instant,
         alias: DeviceResolver.AliasGroup?, note: String?
     ) {
-        guard var record = records[device] else { return }
-        let from = record.state
-        if let last = record.lastReportAt, now - last < policy.timing.reportInterval, from == .elevated,
-            record.lastReportWasStorm || !storm
+        // In place: this runs for every event of an elevated device, most of them rate-limited away.
+        guard let slot = records.slot(of: device) else { return }
+        let from = records.storage[slot].state
+        if let last = records.storage[slot].lastReportAt, now - last < policy.timing.reportInterval, from == .elevated,
+            records.storage[slot].lastReportWasStorm || !storm
         {
             return
         }
-        record.lastReportAt = now
-        record.lastReportWasStorm = storm
-        if !record.state.isContained { record.stormClass = eventClass }
-        record.state = .elevated
-        records[device] = record
+        records.storage[slot].lastReportAt = now
+        records.storage[slot].lastReportWasStorm = storm
+        if !from.isContained { records.storage[slot].stormClass = eventClass }
+        records.storage[slot].state = .elevated
         let thresholds = policy.classes[eventClass].thresholds
-        let recent = record.detectors[eventClass.index].recentLevel(at: now, thresholds: thresholds)
+        let recent = records.storage[slot].detectors[eventClass.index].recentLevel(at: now, thresholds: thresholds)
         var summary =
             "\(device): \(Count.grouped(UInt64(recent.rounded()))) \(eventClass) events in the last \(thresholds.storm.window.compact)"
         if let note { summary += " (\(note))" }

@@ -18,7 +18,7 @@ public struct Engine: Sendable {
     public internal(set) var statistics = EngineStatistics()
 
     var profiles: [DeviceAddress: DeviceProfile] = [:]
-    var records: [DeviceAddress: DeviceRecord] = [:]
+    var records = DeviceTable()
     var iommus: [IOMMUInstance: IOMMURecord] = [:]
     var serials: [SerialNumber: DeviceAddress] = [:]
     var breaker: CircuitBreaker
@@ -117,8 +117,9 @@ public struct Engine: Sendable {
             let attribution = resolver.resolve(fault.source)
             if fault.recoverable {
                 statistics.ignoredRecoverable &+= fault.count
-                records[attribution.device, default: DeviceRecord(address: attribution.device)].ignoredRecoverable &+=
-                    fault.count
+                let device = attribution.device
+                let slot = records.slot(of: device) ?? records.insert(newRecord(device), for: device)
+                records.storage[slot].ignoredRecoverable &+= fault.count
                 return
             }
             count(
@@ -213,12 +214,14 @@ public struct Engine: Sendable {
     // MARK: - Timers
 
     mutating func arm(_ device: DeviceAddress, _ purpose: TimerPurpose, at deadline: Instant) {
-        // Not `records[device]?.setTimer(...)`: that mutation goes through Dictionary's `_modify`
-        // coroutines, whose frames (holding a whole DeviceRecord) are heap-allocated — three
-        // mallocs per event on the recommend-mode path (traced in benchmarks/ANALYSIS.md).
-        guard var record = records.removeValue(forKey: device) else { return }
-        record.setTimer(purpose, at: deadline)
-        records[device] = record
+        guard let slot = records.slot(of: device) else { return }
+        arm(slot: slot, purpose, at: deadline)
+    }
+
+    /// Arms the timer of the record in `slot`, in place (no copy of the record, no coroutine
+    /// frame: Dictionary's `_modify` frames were heap-allocated, see benchmarks/ANALYSIS.md).
+    mutating func arm(slot: Int, _ purpose: TimerPurpose, at deadline: Instant) {
+        records.storage[slot].setTimer(purpose, at: deadline)
         if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
     }
 

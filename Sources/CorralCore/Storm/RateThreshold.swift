@@ -5,6 +5,9 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
     public let count: UInt64
     /// The window (> 0).
     public let window: Duration
+    /// `window` in nanoseconds, computed once: the per-event path would otherwise convert the
+    /// `Duration` (128-bit arithmetic) on every event (benchmarks/ANALYSIS.md §1).
+    public let windowNanoseconds: Int64
 
     public init(count: UInt64, per window: Duration) throws(RateParseError) {
         guard count >= 1 else {
@@ -15,6 +18,7 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
         }
         self.count = count
         self.window = window
+        self.windowNanoseconds = window.nanosecondsClamped
     }
 
     /// For literals in code whose values are known to be valid.
@@ -22,6 +26,7 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
         precondition(count >= 1 && window > .zero, "invalid literal threshold")
         self.count = count
         self.window = window
+        self.windowNanoseconds = window.nanosecondsClamped
     }
 
     /// Parses `N / duration`, spaces optional.

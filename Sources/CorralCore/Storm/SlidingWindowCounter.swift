@@ -11,20 +11,28 @@ public struct SlidingWindowCounter: Hashable, Sendable {
     public init() {}
 
     public mutating func add(_ count: UInt64, at now: Instant, window: Duration) {
-        roll(to: now, window: window)
-        current &+= count
+        add(count, at: now, windowNanoseconds: window.nanosecondsClamped)
     }
 
     public func estimate(at now: Instant, window: Duration) -> Double {
+        estimate(at: now, windowNanoseconds: window.nanosecondsClamped)
+    }
+
+    // The per-event path takes the window in nanoseconds (`RateThreshold.windowNanoseconds`):
+    // converting a `Duration` costs 128-bit arithmetic on every call.
+    public mutating func add(_ count: UInt64, at now: Instant, windowNanoseconds length: Int64) {
+        roll(to: now, length: length)
+        current &+= count
+    }
+
+    public func estimate(at now: Instant, windowNanoseconds length: Int64) -> Double {
         var copy = self
-        copy.roll(to: now, window: window)
-        let length = window.nanosecondsClamped
+        copy.roll(to: now, length: length)
         let intoWindow = Double(now.nanoseconds - copy.windowStart.nanoseconds) / Double(length)
         return Double(copy.current) + Double(copy.previous) * max(0, 1 - intoWindow)
     }
 
-    private mutating func roll(to now: Instant, window: Duration) {
-        let length = window.nanosecondsClamped
+    private mutating func roll(to now: Instant, length: Int64) {
         guard now.nanoseconds >= windowStart.nanoseconds &+ length else { return }
         let windowsPassed = (now.nanoseconds - windowStart.nanoseconds) / length
         previous = windowsPassed == 1 ? current : 0

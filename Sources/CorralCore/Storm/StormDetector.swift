@@ -29,7 +29,7 @@ public struct StormDetector: Hashable, Sendable {
             burstStart = now
         }
         burstCount &+= count
-        recent.add(count, at: now, window: thresholds.storm.window)
+        recent.add(count, at: now, windowNanoseconds: thresholds.storm.windowNanoseconds)
         let isStorm = storm.pour(count, at: now, threshold: thresholds.storm)
         let isElevated = elevated.pour(count, at: now, threshold: thresholds.elevated)
         return isStorm ? .storm : isElevated ? .elevated : .quiet
@@ -38,7 +38,7 @@ public struct StormDetector: Hashable, Sendable {
     /// Estimated events in the last storm window at `now`: how the noisiest device on an
     /// IOMMU is found, also below the storm rate.
     public func recentLevel(at now: Instant, thresholds: StormThresholds) -> Double {
-        recent.estimate(at: now, window: thresholds.storm.window)
+        recent.estimate(at: now, windowNanoseconds: thresholds.storm.windowNanoseconds)
     }
 
     /// Whether the class is at or above its elevated rate at `now`.

@@ -84,10 +84,11 @@ extension VendorRecord {
 
 /// Little-endian field access on raw record bytes.
 enum LittleEndian {
+    /// One unaligned load (the per-record path; a byte loop was 12 % of decode + engine time).
+    @inline(__always)
     static func load<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as: T.Type = T.self) -> T {
-        var value: T = 0
-        for index in 0..<(T.bitWidth / 8) { value |= T(bytes[offset + index]) << (8 * index) }
-        return value
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count, "record shorter than its layout")
+        return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) })
     }
 
     static func store<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8]) {

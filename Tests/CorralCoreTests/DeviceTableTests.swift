@@ -1,0 +1,33 @@
+import Testing
+
+@testable import CorralCore
+
+/// The engine's record table: slots stay consistent through removals (the last record moves
+/// into the freed slot), and in-place updates land on the right device.
+@Suite struct DeviceTableTests {
+    static func device(_ bus: UInt8) -> DeviceAddress { .pci(PCIAddress(bus: bus, device: 0, function: 0)!) }
+
+    @Test func removalMovesTheLastRecordAndKeepsEveryAddressFindable() throws {
+        var table = DeviceTable()
+        for bus in UInt8(1)...5 {
+            let slot = table.insert(DeviceRecord(address: Self.device(bus)), for: Self.device(bus))
+            table.storage[slot].totals[0] = UInt64(bus) * 10
+        }
+        #expect(table.removeValue(forKey: Self.device(2))?.totals[0] == 20)
+        #expect(table.removeValue(forKey: Self.device(2)) == nil)
+        #expect(table.count == 4)
+        for bus in [UInt8(1), 3, 4, 5] {
+            let slot = try #require(table.slot(of: Self.device(bus)))
+            #expect(table.storage[slot].address == Self.device(bus))
+            #expect(table[Self.device(bus)]?.totals[0] == UInt64(bus) * 10)
+        }
+        #expect(Set(table.keys) == Set([1, 3, 4, 5].map { Self.device($0) }))
+        // Removing the record in the last slot, then setting through the subscript.
+        let last = try #require(table.keys.last)
+        table[last] = nil
+        #expect(table[last] == nil && table.count == 3)
+        table[Self.device(9)] = DeviceRecord(address: Self.device(9))
+        table[Self.device(9)]?.lost = 7
+        #expect(table[Self.device(9)]?.lost == 7 && table.count == 4)
+    }
+}

@@ -16,16 +16,40 @@ public struct SysRoot: Sendable {
     public func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: resolve(path)) }
 
     /// A small text file (sysfs attribute), trimmed; nil if missing or unreadable.
+    ///
+    /// Plain read(2) and an ASCII trim: the daemon reads `/proc/interrupts` and sysfs attributes
+    /// every few seconds, and Foundation's file reading and `trimmingCharacters` were most of
+    /// its idle CPU (benchmarks/ANALYSIS.md §6).
     public func read(_ path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: resolve(path)) else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let bytes = readBytes(path, limit: 1 << 24) else { return nil }
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, Self.isBlank(bytes[start]) { start += 1 }
+        while end > start, Self.isBlank(bytes[end - 1]) { end -= 1 }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
+    /// Up to `limit` bytes of a file (procfs and sysfs files say size 0: read to the end).
     public func readBytes(_ path: String, limit: Int = 4096) -> [UInt8]? {
-        guard let handle = FileHandle(forReadingAtPath: resolve(path)) else { return nil }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: limit)).map { [UInt8]($0) }
+        let descriptor = open(resolve(path), O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: Swift.min(limit, 16_384))
+        while out.count < limit {
+            let wanted = Swift.min(chunk.count, limit - out.count)
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, wanted) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if count == 0 { break }
+            out.append(contentsOf: chunk[0..<count])
+        }
+        return out
     }
+
+    private static func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
 
     /// Entries of a directory, sorted; empty if missing.
     public func list(_ path: String) -> [String] {

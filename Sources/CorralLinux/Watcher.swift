@@ -23,7 +23,15 @@ public struct Watcher {
     private var awaitingSerial: [PCIAddress: Int] = [:]
     /// How often interrupt and AER counters are sampled (a quiet machine should cost nothing).
     public var counterInterval: Duration = .seconds(1)
+    /// Counter sampling while nothing has happened for `activityWindow` (nil: always
+    /// `counterInterval`). Safe because every fault source also logs (rate-limited, but its
+    /// first lines always arrive), and a kernel log event makes the watcher active at once;
+    /// counters are cumulative, so a later sample loses no count.
+    public var idleCounterInterval: Duration?
+    public var activityWindow: Duration = .seconds(30)
     private var lastCounters: Instant?
+    /// The last time anything happened: a kernel log event, a counter-derived event, a decision.
+    private var lastActivity: Instant?
     /// Log counts since the last counter sample (de-duplication spans the whole interval).
     private var pendingLogged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
     private var pendingAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
@@ -65,7 +73,9 @@ public struct Watcher {
         var loggedAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
         let inventory = host.inventory
         let root = self.root
+        var heard = false
         follower.poll(&source) { event in
+            heard = true
             observe(
                 event, event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now,
                 Self.subject(of: event, engine.resolver))
@@ -97,12 +107,14 @@ public struct Watcher {
             // kernel prints alongside the tracepoint.
             new += engine.handle(event, at: now)
         }
+        if heard || !new.isEmpty { lastActivity = now }
         // What the interrupt counters saw beyond the log, and unhandled-interrupt storms.
-        let countersDue = lastCounters.map { now - $0 >= counterInterval } ?? true
+        let countersDue = lastCounters.map { now - $0 >= currentCounterInterval(at: now, engine) } ?? true
         if countersDue {
             lastCounters = now
             for event in sampler.sample(root, inventory: host.inventory, at: now, logged: pendingLogged.merging(logged))
             {
+                lastActivity = now
                 counted(event, now)
                 new += engine.handle(event, at: now)
             }
@@ -116,6 +128,7 @@ public struct Watcher {
         if countersDue {
             for event in aerCounters.poll(root, inventory: host.inventory, logged: pendingAER.mergingCounts(loggedAER))
             {
+                lastActivity = now
                 counted(event, now)
                 new += engine.handle(event, at: now)
             }
@@ -129,6 +142,15 @@ public struct Watcher {
         self.engine = engine
         act(on: &new, at: now)
         return new
+    }
+
+    /// How often counters are sampled now: `counterInterval` while anything happened within
+    /// `activityWindow` or a device has a timer running (an episode in progress), else
+    /// `idleCounterInterval`.
+    func currentCounterInterval(at now: Instant, _ engine: Engine) -> Duration {
+        guard let idle = idleCounterInterval else { return counterInterval }
+        let recentlyActive = lastActivity.map { now - $0 < activityWindow } ?? false
+        return recentlyActive || engine.nextDeadline != nil ? counterInterval : idle
     }
 
     /// Who a kernel log event is about, for the journal: the device the engine holds accountable

@@ -17,6 +17,8 @@ public struct JournalWriter {
     private var book: EpisodeBook
     private var pending: JournalBatch
     private var lastFlush: Int64?
+    private var lastStates: [StateSignature]?
+    private var lastCursor: CursorRow?
     public private(set) var transactions = 0
     public private(set) var failedWrites = 0
     public private(set) var droppedRows = 0
@@ -61,11 +63,27 @@ public struct JournalWriter {
                 outcomeAt: now.nanoseconds))
     }
 
+    /// Queues the device states if they changed since the last ones queued. The daemon offers
+    /// them on every loop; a quiet machine must not write the journal every second (that was
+    /// one SQLite transaction per second, and most of the idle daemon's CPU).
     public mutating func record(states: [DeviceStatus], at now: Instant) {
-        pending.states = states.map { StateRow($0, at: now) }
+        let rows = states.map { StateRow($0, at: now) }
+        let signature = rows.map { StateSignature($0) }
+        guard signature != lastStates else { return }
+        lastStates = signature
+        pending.states = rows
     }
 
-    public mutating func record(cursor: CursorRow) { pending.cursor = cursor }
+    /// Queues the read position if it moved since the last one queued.
+    public mutating func record(cursor: CursorRow) {
+        if let last = lastCursor, last.source == cursor.source, last.bootID == cursor.bootID,
+            last.sequence == cursor.sequence, last.offset == cursor.offset
+        {
+            return
+        }
+        lastCursor = cursor
+        pending.cursor = cursor
+    }
 
     /// Writes if `interval` has passed since the last transaction.
     public mutating func flushIfDue(at now: Int64) {
@@ -108,3 +126,20 @@ public protocol JournalSink: Sendable {
 }
 
 extension Journal: JournalSink {}
+
+/// What makes a device's state row worth writing again (its times aside).
+private struct StateSignature: Equatable {
+    var device: String
+    var state: String
+    var nextDeadline: Int64?
+    var budgetLeft: Int?
+    var containments: Int?
+
+    init(_ row: StateRow) {
+        device = row.device
+        state = row.state
+        nextDeadline = row.nextDeadline
+        budgetLeft = row.budgetLeft
+        containments = row.containments
+    }
+}

@@ -33,6 +33,31 @@ import Testing
         #expect(watcher.host.log.contains("did clear bus master of 0000:03:00.0"))
     }
 
+    /// A quiet machine is sampled every 5 s; a kernel message makes the watcher active, and the
+    /// counters are then sampled every second.
+    @Test func quietMachineIsSampledLessOftenUntilTheKernelSpeaks() {
+        let fake = FakeSysfs.machine()
+        fake.file("/proc/interrupts", "           CPU0\n 40:        100  IO-APIC  40-fasteoi   amdgpu\n")
+        fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")
+        fake.file("/proc/irq/40/spurious", "count 100\nunhandled 0\nlast_unhandled 0 ms\n")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        watcher.idleCounterInterval = .seconds(5)
+        watcher.activityWindow = .seconds(30)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(100))
+        watcher.step(&nothing, now: .seconds(131))  // quiet for longer than the activity window
+        // A storm on the line from 131 s: not sampled at 132 s (idle: next sample at 136 s).
+        fake.file("/proc/interrupts", "           CPU0\n 40:      50100  IO-APIC  40-fasteoi   amdgpu\n")
+        fake.file("/proc/irq/40/spurious", "count 50100\nunhandled 50000\nlast_unhandled 1 ms\n")
+        watcher.step(&nothing, now: .seconds(132))
+        #expect(!watcher.host.log.contains("did disable INTx of 0000:01:00.0"), "idle: sampled every 5 s")
+        watcher.step(&nothing, now: .seconds(136))
+        #expect(watcher.host.log.contains("did disable INTx of 0000:01:00.0"), "counted once sampled: nothing lost")
+        // Active now (an episode runs, and something happened): every second again.
+        #expect(watcher.currentCounterInterval(at: .seconds(137), watcher.engine) == .seconds(1))
+        #expect(watcher.currentCounterInterval(at: .seconds(1_000_000), Engine()) == .seconds(5))
+    }
+
     @Test func unhandledInterruptStormMasksINTx() {
         let fake = FakeSysfs.machine()
         fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")

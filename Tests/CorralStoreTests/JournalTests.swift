@@ -147,6 +147,34 @@ final class FlakySink: JournalSink, @unchecked Sendable {
     func noteLoss(rows: Int, reason: String, atUTC: Int64) { losses += rows }
 }
 
+@Suite struct JournalQuietTests {
+    /// The daemon offers states and its kmsg cursor on every loop: unchanged, they are not
+    /// written again (a quiet machine must not get a transaction per second).
+    @Test func unchangedStatesAndCursorAreNotWrittenAgain() {
+        let sink = FlakySink()
+        sink.failing = false
+        var writer = JournalWriter(journal: sink, run: 1)
+        let nic = DeviceAddress.pci(PCIAddress(bus: 3, device: 0, function: 0)!)
+        var engine = Engine()
+        _ = engine.handle(
+            .dmaFault(DMAFault(source: .device(nic), vendor: .intelVTd, kind: .writeToReadOnly, rawCode: 5)), at: .zero)
+        for second in 0..<10 {
+            let now = Instant.seconds(Int64(second))
+            writer.record(states: engine.devices, at: now)
+            writer.record(cursor: CursorRow(source: "kmsg", bootID: "b", sequence: 41, updated: now.nanoseconds))
+            writer.flush(at: now.nanoseconds)
+        }
+        #expect(sink.written.count == 1, "one transaction for ten quiet loops")
+        #expect(sink.written.first?.states.count == 1 && sink.written.first?.cursor?.sequence == 41)
+        // The cursor moves, the state does not: only the cursor goes out.
+        writer.record(states: engine.devices, at: .seconds(11))
+        writer.record(cursor: CursorRow(source: "kmsg", bootID: "b", sequence: 42, updated: 11))
+        writer.flush(at: 11)
+        #expect(sink.written.count == 2 && sink.written.last?.states.isEmpty == true)
+        #expect(sink.written.last?.cursor?.sequence == 42)
+    }
+}
+
 @Suite struct JournalFailureTests {
     @Test func writerCarriesOnWhenTheDiskIsFullAndCatchesUpLater() {
         let sink = FlakySink()

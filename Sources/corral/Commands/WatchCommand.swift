@@ -63,6 +63,8 @@ struct WatchCommand: AsyncParsableCommand {
         let resume = cursor?.bootID == bootID ? cursor?.sequence.map { UInt64($0) } : nil
         var watcher = Watcher(root: sysRoot, policy: policy, resumeAfter: resume)
         watcher.inventoryInterval = .seconds(5)
+        // A quiet machine is sampled every 5 s; any kernel message or event brings it back to 1 s.
+        watcher.idleCounterInterval = .seconds(5)
         var kmsg: KmsgDevice
         do {
             kmsg = try KmsgDevice(root: sysRoot)

@@ -42,6 +42,12 @@ struct DeviceRecord: Sendable {
     /// The last summary already said "storm" (a first storm report is never rate-limited away).
     var lastReportWasStorm = false
 
+    // What the per-event path needs from the device's profile, as of `profileVersion`
+    // (`Engine.profilesVersion`; refreshed by `Engine.refreshProfileFacts`).
+    var profileVersion: UInt64 = .max
+    var strict = false
+    var profileIOMMU: IOMMUInstance?
+
     init(address: DeviceAddress) { self.address = address }
 
     mutating func setTimer(_ purpose: TimerPurpose, at deadline: Instant) {

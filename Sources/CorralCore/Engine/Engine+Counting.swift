@@ -14,8 +14,9 @@ extension Engine {
             statistics.ignoredAfterRemoval &+= amount
             return
         }
+        if records.storage[slot].profileVersion != profilesVersion { refreshProfileFacts(slot) }
         if let vendor { records.storage[slot].vendor = vendor }
-        if let scope = iommu ?? profiles[device]?.iommu ?? vendor.map({ IOMMUInstance($0.rawValue) }),
+        if let scope = iommu ?? records.storage[slot].profileIOMMU ?? vendor.map({ IOMMUInstance($0.rawValue) }),
             records.storage[slot].scope != scope
         {
             records.storage[slot].scope = scope
@@ -33,7 +34,7 @@ extension Engine {
             arm(slot: slot, .shadowQuiet, at: now + policy.probation.period)
             return
         }
-        let strict = isStrict(device)
+        let strict = records.storage[slot].strict
         let storm = level == .storm || (strict && level >= .elevated)
         switch state {
         case .healthy, .elevated:
@@ -72,6 +73,14 @@ extension Engine {
         case .awaitingOwner, .resetting, .removed, .retired:
             break
         }
+    }
+
+    /// Copies what `count` needs from the device's profile into its record (see `profilesVersion`).
+    mutating func refreshProfileFacts(_ slot: Int) {
+        let device = records.storage[slot].address
+        records.storage[slot].strict = isStrict(device)
+        records.storage[slot].profileIOMMU = profiles[device]?.iommu
+        records.storage[slot].profileVersion = profilesVersion
     }
 
     func newRecord(_ device: DeviceAddress) -> DeviceRecord {

@@ -17,7 +17,12 @@ public struct Engine: Sendable {
     public var resolver: DeviceResolver
     public internal(set) var statistics = EngineStatistics()
 
-    var profiles: [DeviceAddress: DeviceProfile] = [:]
+    var profiles: [DeviceAddress: DeviceProfile] = [:] {
+        // Records cache what the per-event path needs from a profile (strictness, IOMMU unit)
+        // and refresh it when this changes: one hash lookup per event instead of three.
+        didSet { profilesVersion &+= 1 }
+    }
+    var profilesVersion: UInt64 = 0
     var records = DeviceTable()
     var iommus: [IOMMUInstance: IOMMURecord] = [:]
     var serials: [SerialNumber: DeviceAddress] = [:]

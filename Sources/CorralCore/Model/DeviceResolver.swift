@@ -56,12 +56,13 @@ public struct DeviceResolver: Hashable, Sendable {
         case .device(let device):
             return Attribution(device: device, aliasGroup: nil)
         case .requester(let segment, let requester):
-            if let group = aliases[AliasKey(segment: segment, requester: requester)] {
+            // Most machines have no aliases: no hashing then (this runs for every fault).
+            if !aliases.isEmpty, let group = aliases[AliasKey(segment: segment, requester: requester)] {
                 return Attribution(device: group.accountable, aliasGroup: group)
             }
             return Attribution(device: .pci(PCIAddress(segment: segment, requesterID: requester)), aliasGroup: nil)
         case .stream(let stream):
-            return Attribution(device: streams[stream] ?? .stream(stream), aliasGroup: nil)
+            return Attribution(device: (streams.isEmpty ? nil : streams[stream]) ?? .stream(stream), aliasGroup: nil)
         }
     }
 }

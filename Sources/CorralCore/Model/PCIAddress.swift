@@ -30,6 +30,12 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
         self.function = requesterID.function
     }
 
+    /// One 64-bit word (segment, bus, devfn) instead of four fields: the engine hashes the
+    /// faulting device's address once per event.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(UInt64(segment) << 16 | UInt64(bus) << 8 | UInt64(device) << 3 | UInt64(function))
+    }
+
     /// The 16-bit requester ID (`PCI_DEVID(bus, devfn)`) this function uses on the link.
     public var requesterID: RequesterID {
         RequesterID(bus: bus, device: device, function: function)

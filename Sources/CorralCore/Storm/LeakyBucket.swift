@@ -38,7 +38,7 @@ public struct LeakyBucket: Hashable, Sendable {
     public func level(at now: Instant, threshold: RateThreshold) -> Double {
         let elapsed = now.nanoseconds - updatedAt.nanoseconds
         guard elapsed > 0 else { return level }
-        let drained = Double(elapsed) * Double(threshold.count) / Double(threshold.windowNanoseconds)
+        let drained = Double(elapsed) * threshold.drainPerNanosecond
         return max(0, level - drained)
     }
 

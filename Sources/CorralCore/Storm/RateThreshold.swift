@@ -8,6 +8,8 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
     /// `window` in nanoseconds, computed once: the per-event path would otherwise convert the
     /// `Duration` (128-bit arithmetic) on every event (benchmarks/ANALYSIS.md §1).
     public let windowNanoseconds: Int64
+    /// Units a leaky bucket drains per nanosecond (`count / window`), computed once.
+    public let drainPerNanosecond: Double
 
     public init(count: UInt64, per window: Duration) throws(RateParseError) {
         guard count >= 1 else {
@@ -19,6 +21,7 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
         self.count = count
         self.window = window
         self.windowNanoseconds = window.nanosecondsClamped
+        self.drainPerNanosecond = Double(count) / Double(window.nanosecondsClamped)
     }
 
     /// For literals in code whose values are known to be valid.
@@ -27,6 +30,7 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
         self.count = count
         self.window = window
         self.windowNanoseconds = window.nanosecondsClamped
+        self.drainPerNanosecond = Double(count) / Double(window.nanosecondsClamped)
     }
 
     /// Parses `N / duration`, spaces optional.

@@ -51,4 +51,17 @@ func schemaProjection(_ json: String) -> [String: String] {
         #expect(actual == expected, "\(log.lastPathComponent)")
         #expect(statistics.malformed == 0, "\(log.lastPathComponent): \(statistics.malformedExamples)")
     }
+
+    /// Replay keys subjects by value and names them once: every corpus event's key names the
+    /// subject exactly as `subjectName` (what the journal and `corral watch` use) does.
+    @Test func replaySubjectKeysNameWhatSubjectNameDoes() {
+        var checked = 0
+        for log in Self.logs {
+            for event in KernelLogParser.parse(Fixtures.text(log)).0 {
+                #expect(LogReplay.subjectKey(event).name == LogReplay.subjectName(event), "\(log.lastPathComponent)")
+                checked += 1
+            }
+        }
+        #expect(checked > 50)
+    }
 }

@@ -32,9 +32,36 @@ public struct LogReplay {
         var inBucket = 0
     }
 
+    /// Who an event or decision is about, as a value: hashing it per event is cheap, while
+    /// formatting an address into a name per event was a fifth of replay time. The name is
+    /// made once, when the subject first appears.
+    enum SubjectKey: Hashable {
+        case pci(PCIAddress)
+        case stream(SMMUStream)
+        case irq(IRQNumber)
+        case iommu(IOMMUInstance)
+        case named(String)
+
+        var name: String {
+            switch self {
+            case .pci(let address): address.description
+            case .stream(let stream): stream.description
+            case .irq(let irq): "irq \(irq)"
+            case .iommu(let iommu): iommu.description
+            case .named(let name): name
+            }
+        }
+    }
+
     public private(set) var engine: Engine
-    public private(set) var subjects: [String: Subject] = [:]
-    public private(set) var order: [String] = []
+    private var table: [SubjectKey: Subject] = [:]
+    private var keyOrder: [SubjectKey] = []
+    /// Every subject by name.
+    public var subjects: [String: Subject] {
+        Dictionary(table.values.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+    /// Subject names in the order they first appeared.
+    public var order: [String] { keyOrder.map(\.name) }
     /// Events the log gives no device for (by class), still counted.
     public private(set) var unattributed: [LogEvent.Kind: Int] = [:]
     /// Total the kernel said it dropped (`callbacks suppressed`): the counts are lower bounds.
@@ -76,9 +103,15 @@ public struct LogReplay {
     public mutating func add(_ event: LogEvent) {
         advanceClock(to: event)
         lastEventAt = now
-        let name = Self.subjectName(event)
-        var subject = subjects[name] ?? newSubject(name, firstLine: event.line)
-        if subjects[name] == nil { order.append(name) }
+        let key = Self.subjectKey(event)
+        // Taken out while updated: a copy the table still held would copy its dictionary.
+        var subject: Subject
+        if let existing = table.removeValue(forKey: key) {
+            subject = existing
+        } else {
+            subject = newSubject(key.name, firstLine: event.line)
+            keyOrder.append(key)
+        }
         subject.events[event.kind, default: 0] += 1
         let second = now.nanoseconds / 1_000_000_000
         if second != subject.bucket {
@@ -87,7 +120,7 @@ public struct LogReplay {
         }
         subject.inBucket += 1
         subject.peakPerSecond = max(subject.peakPerSecond, subject.inBucket)
-        subjects[name] = subject
+        table[key] = subject
         if event.kind == .suppressed, let count = event.count { suppressed &+= count }
         if event.kind == .queueOverflow { overflows += 1 }
         guard let deviceEvent = event.deviceEvent else {
@@ -130,9 +163,14 @@ public struct LogReplay {
         for decision in decisions {
             onDecision(decision)
             decisionCount += 1
-            let name = Self.subjectName(decision.subject)
-            if subjects[name] == nil { order.append(name) }
-            var subject = subjects.removeValue(forKey: name) ?? newSubject(name, firstLine: 0)
+            let key = Self.subjectKey(decision.subject)
+            var subject: Subject
+            if let existing = table.removeValue(forKey: key) {
+                subject = existing
+            } else {
+                subject = newSubject(key.name, firstLine: 0)
+                keyOrder.append(key)
+            }
             subject.decisionCount += 1
             if subject.decisions.count < decisionsKept {
                 subject.decisions.append(decision)
@@ -145,7 +183,27 @@ public struct LogReplay {
             {
                 subject.storms += 1
             }
-            subjects[name] = subject
+            table[key] = subject
+        }
+    }
+
+    static func subjectKey(_ event: LogEvent) -> SubjectKey {
+        if let device = event.device { return .pci(device) }
+        if let iommu = event.iommu, let streamID = event.streamID {
+            return .stream(SMMUStream(iommu: iommu, streamID: streamID))
+        }
+        if let irq = event.irq { return .irq(irq) }
+        if let iommu = event.iommu { return .iommu(iommu) }
+        return .named(subjectName(event))
+    }
+
+    static func subjectKey(_ subject: CorralCore.Subject) -> SubjectKey {
+        switch subject {
+        case .device(.pci(let address)): .pci(address)
+        case .device(.stream(let stream)): .stream(stream)
+        case .device(let device): .named(device.description)
+        case .iommu(let iommu): .iommu(iommu)
+        case .irq(let irq): .irq(irq)
         }
     }
 

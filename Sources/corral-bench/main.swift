@@ -73,7 +73,16 @@ if let resultsPath = resultsPath ?? (only.isEmpty ? nil : "") {
     if wanted("journal") { suite.journal() }
     if wanted("simulator") { suite.simulator() }
     if wanted("daemon") {
-        suite.daemonIdle(corral: option("--corral", default: ".build/release/corral"), seconds: quick ? 5 : 60)
+        let dynamic = option("--corral", default: ".build/release/corral")
+        let deployed = option("--corral-static", default: "")
+        // Idle CPU and RSS of the daemon as deployed (static Swift runtime) when given, and the
+        // development build's RSS beside it.
+        suite.daemonIdle(
+            corral: deployed.isEmpty ? dynamic : deployed, seconds: quick ? 5 : 60,
+            label: deployed.isEmpty ? "" : " (--static-swift-stdlib)")
+        if !deployed.isEmpty {
+            suite.daemonIdle(corral: dynamic, seconds: 5, label: " (shared Swift libraries)", rssOnly: true)
+        }
     }
     guard only.isEmpty, !resultsPath.isEmpty else { exit(0) }
     let cpu =

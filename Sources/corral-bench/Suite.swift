@@ -48,19 +48,21 @@ struct Suite {
         print("  \(name): \(value)\(met.map { $0 ? "  (met)" : "  (missed)" } ?? "")")
     }
 
-    /// The record as the engine gets it from a unit's queue. An SMMUv3 record names a stream,
-    /// which is a fault source only together with the SMMU it came from: the reader knows that
-    /// (the queue it read). SMMUv2 context-fault registers carry no stream ID the kernel trusts
-    /// (CBFRSYNRA is not one; see SMMUv2Log): the reader knows the context bank's stream.
-    /// Without these there is no device event — an earlier version of this suite timed SMMU
-    /// decoding alone that way, and called it decode + engine.
+    /// The record as the engine gets it from a unit's queue (`deviceEvent(iommu:)`: straight
+    /// from the record for VT-d, AMD-Vi and SMMUv3). An SMMU record is a fault source only with
+    /// the SMMU it came from, which the reader knows (the queue it read); SMMUv2 context-fault
+    /// registers carry no stream ID the kernel trusts (CBFRSYNRA is not one; see SMMUv2Log), so
+    /// the reader gives the context bank's stream. An earlier version of this suite gave no unit:
+    /// no device event was made for SMMU records, and it timed their decoding alone.
     @inline(__always)
     static func deviceEvent(_ record: some VendorRecord) -> DeviceEvent? {
-        var event = record.event
-        if event.vendor == .armSMMU || event.vendor == .armSMMUv3 {
-            if event.iommu == nil { event.iommu = unit }
-            if event.streamID == nil { event.streamID = StreamID(0x300) }
+        if let contextFault = record as? SMMUv2ContextFault {
+            return contextFault.deviceEvent(iommu: unit, stream: StreamID(0x300))
         }
+        if let event = record.deviceEvent(iommu: unit) { return event }
+        var event = record.event
+        event.iommu = unit
+        if event.streamID == nil { event.streamID = StreamID(0x300) }
         return event.deviceEvent
     }
     static let unit = IOMMUInstance("smmu0")

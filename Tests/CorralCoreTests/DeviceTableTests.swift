@@ -30,4 +30,32 @@ import Testing
         table[Self.device(9)]?.lost = 7
         #expect(table[Self.device(9)]?.lost == 7 && table.count == 4)
     }
+
+    /// The PCI slot index against a dictionary, through many inserts, updates and removals
+    /// (tombstones, growth and rebuilds included).
+    @Test func pciSlotIndexAgreesWithADictionary() {
+        var index = PCISlotIndex()
+        var model: [PCIAddress: Int] = [:]
+        var random = SplitMix64(seed: 7)
+        for step in 0..<50_000 {
+            let value = random.next()
+            // Few buses and segments, so that keys collide and come back after removal.
+            let address = PCIAddress(
+                segment: UInt32(value % 3), bus: UInt8(truncatingIfNeeded: value >> 8) % 12,
+                device: UInt8(truncatingIfNeeded: value >> 16) % 32,
+                function: UInt8(truncatingIfNeeded: value >> 24) % 8)!
+            if value >> 40 % 3 == 0 {
+                index[address] = nil
+                model[address] = nil
+            } else {
+                index[address] = step
+                model[address] = step
+            }
+            if step % 1_000 == 0 {
+                for (known, slot) in model { #expect(index[known] == slot) }
+            }
+            #expect(index[address] == model[address])
+        }
+        #expect(model.count > 100)
+    }
 }

@@ -215,3 +215,76 @@ import Testing
         #expect(decoded > 0)
     }
 }
+
+/// The hot vendors build the engine's event straight from the record
+/// (`VendorRecord.deviceEvent(iommu:)`); it must be exactly what the normalized `LogEvent` path
+/// gives, for every record that decodes, with and without the IOMMU unit known.
+@Suite struct DirectDeviceEventTests {
+    static let unit = IOMMUInstance("smmu0")
+
+    /// Random records of `R` that decode (`prepare` clears bits that would only make most of
+    /// them fail on reserved fields); returns how many were compared.
+    static func compare<R: VendorRecord>(_: R.Type, prepare: (inout [UInt8]) -> Void = { _ in }) -> Int {
+        var random = SplitMix64(seed: 11)
+        var compared = 0
+        for _ in 0..<20_000 {
+            var bytes = (0..<R.byteCount).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            prepare(&bytes)
+            guard let record = try? R(bytes: bytes) else { continue }
+            for iommu in [nil, unit] {
+                let direct = record.deviceEvent(iommu: iommu)
+                let reference = record.deviceEventViaLogEvent(iommu: iommu)
+                #expect(direct == reference, "\(R.recordName) \(bytes): \(String(describing: direct))")
+            }
+            compared += 1
+        }
+        return compared
+    }
+
+    @Test func vtdDirectEqualsTheLogEventPath() {
+        let compared = Self.compare(VTdFaultRecord.self) { bytes in
+            bytes[0] = 0
+            bytes[1] &= 0xF0  // bits 11:0 reserved
+            bytes[10] = 0
+            bytes[11] &= 0xF0  // bits 91:80 reserved
+            bytes[12] = [1, 2, 5, 6, 0x20, 0x26][Int(bytes[13]) % 6]  // defined reasons, both tables
+        }
+        #expect(compared > 1_000)
+    }
+
+    @Test func amdViDirectEqualsTheLogEventPath() {
+        let compared = Self.compare(AMDViEventRecord.self) { bytes in
+            bytes[7] = (bytes[7] & 0x0F) | (bytes[8] % 3 == 0 ? 0x20 : bytes[7] & 0xF0)  // many IO_PAGE_FAULTs
+        }
+        #expect(compared > 1_000)
+    }
+
+    @Test func smmuv3DirectEqualsTheLogEventPath() {
+        let compared = Self.compare(SMMUv3EventRecord.self) { bytes in
+            bytes[0] = [0x10, 0x11, 0x12, 0x13, 0x02, 0x07][Int(bytes[1]) % 6]
+        }
+        #expect(compared > 1_000)
+    }
+
+    @Test func smmuv2FallsBackToTheLogEventPath() {
+        let compared = Self.compare(SMMUv2ContextFault.self) { bytes in
+            // FSR reserved bits 0 and 29:11.
+            bytes[0] &= 0xFE
+            bytes[1] &= 0x07
+            bytes[2] = 0
+            bytes[3] &= 0xC0
+        }
+        #expect(compared > 1_000)
+        // With the context bank's stream (known to whoever reads the bank): the direct path.
+        var random = SplitMix64(seed: 5)
+        for _ in 0..<1_000 {
+            let fsr = UInt32(truncatingIfNeeded: random.next()) & ~SMMUv2ContextFault.fsrReserved
+            let record = SMMUv2ContextFault(
+                fsr: fsr, fsynr0: UInt32(truncatingIfNeeded: random.next()), far: random.next(), cbfrsynra: 0x800)
+            var event = record.event
+            event.iommu = Self.unit
+            event.streamID = StreamID(0x42)
+            #expect(record.deviceEvent(iommu: Self.unit, stream: StreamID(0x42)) == event.deviceEvent)
+        }
+    }
+}

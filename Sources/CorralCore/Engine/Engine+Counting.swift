@@ -31,7 +31,7 @@ extension Engine {
 
         if records.storage[slot].shadow && state != .healthy && state != .elevated {
             // A recommendation stands until the device has been quiet for a probation period.
-            arm(slot: slot, .shadowQuiet, at: now + policy.probation.period)
+            arm(slot: slot, .shadowQuiet, at: Instant(nanoseconds: now.nanoseconds &+ probationNanoseconds))
             return
         }
         let strict = records.storage[slot].strict
@@ -47,7 +47,9 @@ extension Engine {
             }
             if let slot = records.slot(of: device), records.storage[slot].state == .elevated {
                 // Back to healthy once a whole elevated window passes without another event.
-                arm(slot: slot, .elevatedQuiet, at: now + classPolicy.thresholds.elevated.window)
+                arm(
+                    slot: slot, .elevatedQuiet,
+                    at: Instant(nanoseconds: now.nanoseconds &+ classPolicy.thresholds.elevated.windowNanoseconds))
             }
         case .probation:
             if level >= .elevated {

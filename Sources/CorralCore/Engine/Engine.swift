@@ -13,7 +13,11 @@
 ///   and suppressed-count attribution scan the devices of one IOMMU (rare events). Firing
 ///   timers scans devices only when the earliest deadline has passed.
 public struct Engine: Sendable {
-    public private(set) var policy: Policy
+    public private(set) var policy: Policy {
+        // The per-event path adds it to `now`: converting a `Duration` there is 128-bit arithmetic.
+        didSet { probationNanoseconds = policy.probation.period.nanosecondsClamped }
+    }
+    var probationNanoseconds: Int64
     public var resolver: DeviceResolver
     public internal(set) var statistics = EngineStatistics()
 
@@ -35,6 +39,7 @@ public struct Engine: Sendable {
     public init(policy: Policy = Policy(), profiles: [DeviceProfile] = [], resolver: DeviceResolver = DeviceResolver())
     {
         self.policy = policy
+        self.probationNanoseconds = policy.probation.period.nanosecondsClamped
         self.resolver = resolver
         self.breaker = CircuitBreaker(limit: policy.circuitBreaker)
         for profile in profiles { register(profile) }

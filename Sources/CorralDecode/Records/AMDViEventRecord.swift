@@ -116,6 +116,23 @@ public struct AMDViEventRecord: VendorRecord {
         ]
     }
 
+    /// IO_PAGE_FAULT flags as a fault kind: PR clear = not present; RW and PE = permission.
+    static func faultKind(flags: Flags) -> DMAFaultKind {
+        if !flags.contains(.present) { return .notPresent }
+        if flags.contains(.permission) { return flags.contains(.write) ? .writeToReadOnly : .readFromWriteOnly }
+        return .other
+    }
+
+    public func deviceEvent(iommu: IOMMUInstance?) -> DeviceEvent? {
+        guard code == .ioPageFault else { return deviceEventViaLogEvent(iommu: iommu) }
+        return .dmaFault(
+            DMAFault(
+                source: .requester(segment: 0, deviceID), vendor: .amdVi, iommu: iommu,
+                kind: Self.faultKind(flags: flags), access: flags.contains(.write) ? .write : .read,
+                address: IOVA(address), pasid: flags.contains(.guestNested) ? PASID(domainOrPASID) : nil,
+                rawCode: UInt32(code.rawValue)))
+    }
+
     public var event: LogEvent {
         var event = LogEvent(line: 0, kind: code == .ioPageFault ? .dmaFault : .iommuError)
         event.vendor = .amdVi

@@ -79,6 +79,26 @@ public struct SMMUv2ContextFault: VendorRecord {
         ]
     }
 
+    /// FSR as a fault kind: TF = translation (not present), PF = permission, AFF = access flag.
+    static func faultKind(fsr: UInt32, access: DMAAccess?) -> DMAFaultKind {
+        if fsr & 0x2 != 0 { return .notPresent }  // TF
+        if fsr & 0x8 != 0 { return access == .write ? .writeToReadOnly : .readFromWriteOnly }  // PF
+        if fsr & 0x4 != 0 { return .accessFlag }  // AFF
+        return .other
+    }
+
+    /// The engine's event for a fault of the context bank that `stream` is attached to: the
+    /// registers carry no stream ID the kernel trusts, but whoever reads a context bank knows
+    /// its stream. Equal to `event` with `iommu` and `stream` filled in, then `deviceEvent`.
+    public func deviceEvent(iommu: IOMMUInstance, stream: StreamID) -> DeviceEvent {
+        let access: DMAAccess = write ? .write : .read
+        return .dmaFault(
+            DMAFault(
+                source: .stream(SMMUStream(iommu: iommu, streamID: stream)), vendor: .armSMMU, iommu: iommu,
+                kind: Self.faultKind(fsr: fsr, access: access), access: access, address: IOVA(far),
+                recoverable: bit(fsr, 30), rawCode: fsr))
+    }
+
     public var event: LogEvent {
         var event = LogEvent(line: 0, kind: .dmaFault)
         event.vendor = .armSMMU

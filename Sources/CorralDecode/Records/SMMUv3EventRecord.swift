@@ -92,6 +92,28 @@ public struct SMMUv3EventRecord: VendorRecord {
         ]
     }
 
+    /// A translation event's ID as a fault kind (F_TRANSLATION, F_ADDR_SIZE, F_ACCESS,
+    /// F_PERMISSION; others are configuration faults).
+    static func faultKind(id: UInt32, access: DMAAccess?) -> DMAFaultKind {
+        switch id {
+        case 0x10: .notPresent
+        case 0x11: .addressSize
+        case 0x12: .accessFlag
+        case 0x13: access == .write ? .writeToReadOnly : .readFromWriteOnly
+        default: .configuration
+        }
+    }
+
+    public func deviceEvent(iommu: IOMMUInstance?) -> DeviceEvent? {
+        guard SMMUv3EventID.isDMAFault(id), let iommu else { return deviceEventViaLogEvent(iommu: iommu) }
+        let access: DMAAccess = readNotWrite ? .read : .write
+        return .dmaFault(
+            DMAFault(
+                source: .stream(SMMUStream(iommu: iommu, streamID: streamID)), vendor: .armSMMUv3, iommu: iommu,
+                kind: Self.faultKind(id: UInt32(id), access: access), access: access, address: IOVA(inputAddress),
+                pasid: substreamID.map { PASID($0) }, recoverable: stalled, rawCode: UInt32(id)))
+    }
+
     public var event: LogEvent {
         var event = LogEvent(line: 0, kind: SMMUv3EventID.isDMAFault(id) ? .dmaFault : .iommuError)
         event.vendor = .armSMMUv3

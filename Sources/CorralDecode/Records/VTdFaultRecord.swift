@@ -126,6 +126,20 @@ public struct VTdFaultRecord: VendorRecord {
         return out
     }
 
+    public func deviceEvent(iommu: IOMMUInstance?) -> DeviceEvent? {
+        let requester = FaultSource.requester(segment: 0, source)
+        if reason.table == .interruptRemapping {
+            return .interruptRemapFault(
+                InterruptRemapFault(
+                    source: requester, vendor: .intelVTd, iommu: iommu, rawCode: UInt32(reason.rawValue)))
+        }
+        return .dmaFault(
+            DMAFault(
+                source: requester, vendor: .intelVTd, iommu: iommu, kind: reason.faultKind, access: access,
+                address: IOVA(faultInfo), pasid: pasidPresent ? PASID(pasid) : nil,
+                recoverable: requestType == .pageRequest, rawCode: UInt32(reason.rawValue)))
+    }
+
     public var event: LogEvent {
         let remap = reason.table == .interruptRemapping
         var event = LogEvent(line: 0, kind: remap ? .interruptRemapFault : .dmaFault)

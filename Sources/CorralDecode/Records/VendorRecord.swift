@@ -18,6 +18,21 @@ public protocol VendorRecord: Hashable, Sendable {
     var fields: [(name: String, value: String)] { get }
     /// The record as a normalized event (line 0: it did not come from a log).
     var event: LogEvent { get }
+    /// The record as the engine's event, read from the queue or registers of `iommu`. The same
+    /// as `event` with that unit, then `deviceEvent` (tested so); the hot vendors build it
+    /// directly, without the `LogEvent` in between (benchmarks/ANALYSIS.md §1).
+    func deviceEvent(iommu: IOMMUInstance?) -> DeviceEvent?
+}
+
+extension VendorRecord {
+    public func deviceEvent(iommu: IOMMUInstance?) -> DeviceEvent? { deviceEventViaLogEvent(iommu: iommu) }
+
+    /// The reference path: the normalized event with the unit filled in, then its mapping.
+    func deviceEventViaLogEvent(iommu: IOMMUInstance?) -> DeviceEvent? {
+        var event = event
+        if event.iommu == nil { event.iommu = iommu }
+        return event.deviceEvent
+    }
 }
 
 /// Why a raw record could not be decoded.

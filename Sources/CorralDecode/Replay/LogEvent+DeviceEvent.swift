@@ -76,25 +76,14 @@ extension LogEvent {
         case .intelVTd:
             return VTdFaultReason(UInt8(truncatingIfNeeded: reason)).faultKind
         case .armSMMUv3:
-            switch reason {
-            case 0x10: return .notPresent
-            case 0x11: return .addressSize
-            case 0x12: return .accessFlag
-            case 0x13: return access == .write ? .writeToReadOnly : .readFromWriteOnly
-            default: return .configuration
-            }
+            return SMMUv3EventRecord.faultKind(id: reason, access: access)
         case .armSMMU:
-            if reason & 0x2 != 0 { return .notPresent }  // TF
-            if reason & 0x8 != 0 { return access == .write ? .writeToReadOnly : .readFromWriteOnly }  // PF
-            if reason & 0x4 != 0 { return .accessFlag }  // AFF
-            return .other
+            return SMMUv2ContextFault.faultKind(fsr: reason, access: access)
         case .amdVi:
             guard let flags = status.map({ AMDViEventRecord.Flags(rawValue: UInt16(truncatingIfNeeded: $0)) }) else {
                 return .other
             }
-            if !flags.contains(.present) { return .notPresent }
-            if flags.contains(.permission) { return flags.contains(.write) ? .writeToReadOnly : .readFromWriteOnly }
-            return .other
+            return AMDViEventRecord.faultKind(flags: flags)
         }
     }
 

@@ -31,6 +31,25 @@ import Testing
         #expect(table[Self.device(9)]?.lost == 7 && table.count == 4)
     }
 
+    /// A stream found once is remembered; when a removal moves it to another slot, `find`
+    /// follows it.
+    @Test func rememberedStreamFollowsItsRecordThroughRemovals() throws {
+        var table = DeviceTable()
+        let stream = DeviceAddress.stream(SMMUStream(iommu: IOMMUInstance("smmu0"), streamID: StreamID(0x10)))
+        _ = table.insert(DeviceRecord(address: Self.device(1)), for: Self.device(1))
+        _ = table.insert(DeviceRecord(address: stream), for: stream)
+        let first = table.find(stream)
+        let again = table.find(stream)
+        #expect(first == 1 && again == 1, "the second from the remembered slot")
+        table.removeValue(forKey: Self.device(1))  // the stream's record moves to slot 0
+        let found = table.find(stream)
+        let slot = try #require(found)
+        #expect(slot == 0 && table.storage[slot].address == stream)
+        table.removeValue(forKey: stream)
+        let gone = table.find(stream)
+        #expect(gone == nil && table.count == 0)
+    }
+
     /// The PCI slot index against a dictionary, through many inserts, updates and removals
     /// (tombstones, growth and rebuilds included).
     @Test func pciSlotIndexAgreesWithADictionary() {

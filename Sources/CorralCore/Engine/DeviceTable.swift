@@ -15,6 +15,9 @@ struct DeviceTable: Sendable {
     /// the engine's time per event); streams and platform devices by dictionary.
     private var pciSlots = PCISlotIndex()
     private var otherSlots: [DeviceAddress: Int] = [:]
+    /// The last stream or platform device found (a storm is one device, event after event):
+    /// comparing its address is cheaper than hashing an SMMU instance name per event.
+    private var lastOther: (device: DeviceAddress, slot: Int)?
     /// The records, in no particular order. Mutate `storage[slot]` in place.
     var storage: ContiguousArray<DeviceRecord> = []
     /// The key of each slot (a record's `address` is its key too, but the table does not rely on it).
@@ -31,11 +34,22 @@ struct DeviceTable: Sendable {
         return otherSlots[device]
     }
 
+    /// `slot(of:)` for the per-event path: remembers a stream or platform device's slot.
+    @inline(__always)
+    mutating func find(_ device: DeviceAddress) -> Int? {
+        if case .pci(let address) = device { return pciSlots[address] }
+        if let last = lastOther, last.device == device { return last.slot }
+        let slot = otherSlots[device]
+        if let slot { lastOther = (device, slot) }
+        return slot
+    }
+
     private mutating func setSlot(_ slot: Int?, for device: DeviceAddress) {
         if case .pci(let address) = device {
             pciSlots[address] = slot
         } else {
             otherSlots[device] = slot
+            lastOther = nil
         }
     }
 

@@ -8,7 +8,7 @@ extension Engine {
     ) {
         // One hash lookup, then the record is updated in place (DeviceTable: no copy of the
         // record or its arrays, no coroutine frame on the per-event path).
-        let slot = records.slot(of: device) ?? records.insert(newRecord(device), for: device)
+        let slot = records.find(device) ?? records.insert(newRecord(device), for: device)
         if records.storage[slot].absent {
             records.storage[slot].ignoredAfterRemoval &+= amount
             statistics.ignoredAfterRemoval &+= amount

@@ -105,7 +105,7 @@ public struct Engine: Sendable {
 
     /// Processes due timers, then one event.
     public mutating func handle(_ event: DeviceEvent, at now: Instant) -> [Decision] {
-        output.removeAll(keepingCapacity: true)
+        if !output.isEmpty { output.removeAll(keepingCapacity: true) }
         fireTimers(upTo: now)
         statistics.events &+= 1
         dispatch(event, at: now)
@@ -114,7 +114,7 @@ public struct Engine: Sendable {
 
     /// Processes every timer due at or before `now`.
     public mutating func advance(to now: Instant) -> [Decision] {
-        output.removeAll(keepingCapacity: true)
+        if !output.isEmpty { output.removeAll(keepingCapacity: true) }
         fireTimers(upTo: now)
         return output
     }

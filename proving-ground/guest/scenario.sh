@@ -229,10 +229,15 @@ vtd-two-devices)
     check rare-device-not-contained not decided $rare 'bus master|reset|remove'
     rare_made=$(sed -n 's/.*: \([0-9]*\) DMAs done/\1/p' /tmp/rare.out)
     check every-rare-fault-counted [ "${rare_counted:-0}" -eq "${rare_made:-6}" ]
-    check every-fault-counted [ $((${stormy_counted:-0} + ${rare_counted:-0})) -ge $all_faults ]
+    # Faults the dmar0 interrupt counted while both devices were logging (the stormy one's last,
+    # in flight while Corral cleared its bus master) have no device Corral may name: they are
+    # journaled apart, as faults with no device named, never guessed and never dropped.
+    unnamed=$(sed -n 's/.*"device": "(intel-vtd faults, device not named)".*"events": \([0-9]*\).*/\1/p' /tmp/status.json)
+    check every-fault-counted [ $((${stormy_counted:-0} + ${rare_counted:-0} + ${unnamed:-0})) -ge $all_faults ]
     figure "faults-raised=$all_faults fault-lines-logged=$(dmesg | grep -c 'DMAR: \[DMA')" \
         "rare-lines-logged=$(dmesg | grep -c "DMAR: \[DMA.*\[$(echo ${rare#0000:} | cut -d: -f1)")" \
         "stormy-counted=${stormy_counted:-0} rare-counted=${rare_counted:-0} (${rare_made:-?} made)" \
+        "no-device-named=${unnamed:-0}" \
         "stormy-stopped-after=$STORM_FAULTS_AT_CONTAINMENT faults"
     ;;
 audit)

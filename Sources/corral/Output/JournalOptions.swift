@@ -44,9 +44,13 @@ extension DeviceEvent {
                 subject: fault.source.description, eventClass: EventClass.dmaFault.rawValue, at: at.nanoseconds,
                 count: fault.count, address: fault.address?.rawValue)
         case .messagesSuppressed(let suppressed):
+            // From the counters this is faults the IOMMU's interrupt counted and the log did not
+            // name, with more than one device that could have made them: real faults, counted
+            // exactly, journaled apart from any device rather than guessed (the engine adds them
+            // to the noisiest device's totals as a lower bound).
             Observation(
-                subject: "(kernel rate limiting)", eventClass: "suppressed", at: at.nanoseconds,
-                count: suppressed.count, lowerBound: true)
+                subject: Self.unattributedSubject(suppressed), eventClass: EventClass.dmaFault.rawValue,
+                at: at.nanoseconds, count: suppressed.count, lowerBound: true)
         case .aerError(let error):
             Observation(
                 subject: error.device.description, eventClass: "aer-\(error.severity.rawValue)", at: at.nanoseconds,
@@ -58,6 +62,14 @@ extension DeviceEvent {
         default:
             nil
         }
+    }
+}
+
+extension DeviceEvent {
+    /// `(intel-vtd faults, device not named)`: where counted faults no device could be named
+    /// for go in the journal.
+    static func unattributedSubject(_ suppressed: SuppressedMessages) -> String {
+        "(\(suppressed.vendor?.rawValue ?? suppressed.function) faults, device not named)"
     }
 }
 

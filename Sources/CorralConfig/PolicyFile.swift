@@ -9,14 +9,7 @@ import Yams
 public enum PolicyFile {
     /// Parses `text` (the contents of `file`, used in error messages).
     public static func parse(_ text: String, file: String = "<policy>") throws(ConfigFileError) -> Policy {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigFileError.yaml(error, file: file)
-        } catch {
-            throw ConfigFileError(file: file, line: nil, column: nil, key: "", problem: "\(error)")
-        }
+        let root = try ConfigFileError.compose(text, file: file)
         var policy = Policy()
         guard let root else { return policy }
         var reader = try MappingReader(root, path: "", file: file)
@@ -310,6 +303,18 @@ public struct ConfigFileError: Error, Equatable, Sendable, CustomStringConvertib
 
     init(_ node: Node, _ file: String, _ key: String, _ problem: String) {
         self.init(file: file, line: node.mark?.line, column: node.mark?.column, key: key, problem: problem)
+    }
+
+    /// The YAML document in `text`, or an error naming `file`, line and column: policy and
+    /// scenario files are read the same way.
+    static func compose(_ text: String, file: String) throws(ConfigFileError) -> Node? {
+        do {
+            return try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigFileError.yaml(error, file: file)
+        } catch {
+            throw ConfigFileError(file: file, line: nil, column: nil, key: "", problem: "\(error)")
+        }
     }
 
     static func yaml(_ error: YamlError, file: String) -> ConfigFileError {

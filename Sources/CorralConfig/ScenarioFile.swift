@@ -7,14 +7,7 @@ import Yams
 /// docs/simulator.md; `corral simulate FILE` runs it.
 public enum ScenarioFile {
     public static func parse(_ text: String, file: String = "<scenario>") throws(ConfigFileError) -> Scenario {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigFileError.yaml(error, file: file)
-        } catch {
-            throw ConfigFileError(file: file, line: nil, column: nil, key: "", problem: "\(error)")
-        }
+        let root = try ConfigFileError.compose(text, file: file)
         guard let root else {
             throw ConfigFileError(file: file, line: nil, column: nil, key: "", problem: "empty scenario file")
         }

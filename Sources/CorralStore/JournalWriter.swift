@@ -17,7 +17,7 @@ public struct JournalWriter {
     private var book: EpisodeBook
     private var pending: JournalBatch
     private var lastFlush: Int64?
-    private var lastStates: [StateSignature]?
+    private var lastStates: [StateRow]?
     private var lastCursor: CursorRow?
     public private(set) var transactions = 0
     public private(set) var failedWrites = 0
@@ -68,9 +68,15 @@ public struct JournalWriter {
     /// one SQLite transaction per second, and most of the idle daemon's CPU).
     public mutating func record(states: [DeviceStatus], at now: Instant) {
         let rows = states.map { StateRow($0, at: now) }
-        let signature = rows.map { StateSignature($0) }
-        guard signature != lastStates else { return }
-        lastStates = signature
+        // Compared without their times: a row is worth writing again only if more than that changed.
+        let timeless = rows.map { row in
+            var row = row
+            row.since = 0
+            row.updated = 0
+            return row
+        }
+        guard timeless != lastStates else { return }
+        lastStates = timeless
         pending.states = rows
     }
 
@@ -126,20 +132,3 @@ public protocol JournalSink: Sendable {
 }
 
 extension Journal: JournalSink {}
-
-/// What makes a device's state row worth writing again (its times aside).
-private struct StateSignature: Equatable {
-    var device: String
-    var state: String
-    var nextDeadline: Int64?
-    var budgetLeft: Int?
-    var containments: Int?
-
-    init(_ row: StateRow) {
-        device = row.device
-        state = row.state
-        nextDeadline = row.nextDeadline
-        budgetLeft = row.budgetLeft
-        containments = row.containments
-    }
-}

@@ -99,26 +99,7 @@ if let resultsPath = resultsPath ?? (only.isEmpty ? nil : "") {
 }
 
 // 1. The storm log.
-let wanted = sizeMB << 20
-let existing = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-if existing < wanted || existing > wanted + (1 << 20) {
-    print("generating \(sizeMB) MB storm log at \(path) (seeded; reused by later runs) ...")
-    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
-    else {
-        print("cannot write \(path)")
-        exit(1)
-    }
-    var generator = StormLogGenerator(seed: 42)
-    var written = 0
-    while written < wanted {
-        var chunk: [UInt8] = []
-        chunk.reserveCapacity(8 << 20)
-        generator.append(bytes: min(8 << 20, wanted - written), to: &chunk)
-        handle.write(Data(chunk))
-        written += chunk.count
-    }
-    handle.closeFile()
-}
+ensureStormLog(path: path, megabytes: sizeMB)
 let fileSize = (try FileManager.default.attributesOfItem(atPath: path)[.size] as! NSNumber).intValue
 
 // 2. Parse it.

@@ -71,8 +71,5 @@ public struct EscalationLadder: Hashable, Sendable, CustomStringConvertible {
         self.steps = steps
     }
 
-    /// The first step that changes the device (skips muting).
-    public var firstNonMute: Int? { steps.firstIndex { !$0.isMute } }
-
     public var description: String { steps.map(\.description).joined(separator: " → ") }
 }

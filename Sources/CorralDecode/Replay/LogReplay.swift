@@ -217,12 +217,4 @@ public struct LogReplay {
         if event.kind == .suppressed { return "(kernel rate limiting)" }
         return "(\(event.vendor?.rawValue ?? event.kind.rawValue): no device named)"
     }
-
-    static func subjectName(_ subject: CorralCore.Subject) -> String {
-        switch subject {
-        case .device(let device): device.description
-        case .iommu(let iommu): iommu.description
-        case .irq(let irq): "irq \(irq)"
-        }
-    }
 }

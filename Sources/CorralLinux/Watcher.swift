@@ -37,8 +37,13 @@ public struct Watcher {
     private var pendingAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
     let root: SysRoot
 
-    public init(root: SysRoot, policy: Policy, resumeAfter: UInt64? = nil) {
+    /// When the daemon started (boot clock, like kmsg's timestamps). What the kernel logged
+    /// before it is history: journaled, counted and reported, never acted on.
+    public let startedAt: Instant
+
+    public init(root: SysRoot, policy: Policy, startedAt: Instant, resumeAfter: UInt64? = nil) {
         self.root = root
+        self.startedAt = startedAt
         let inventory = Inventory.load(root)
         let protected = ProtectedDevices.detect(root, inventory).union(policy.protectedDevices)
         self.protected = protected
@@ -53,6 +58,7 @@ public struct Watcher {
             resolver.registerStream(stream, device: .pci(device))
         }
         engine = Engine(policy: policy, profiles: profiles, resolver: resolver)
+        engine.liveFrom = startedAt
         host = LinuxHost(root: root, mode: policy.mode, inventory: inventory, protected: protected)
         follower = KmsgFollower(resumeAfter: resumeAfter)
         trace = TraceSource(root: root)
@@ -61,29 +67,38 @@ public struct Watcher {
     /// Handles everything pending at `now` (boot-clock time, like kmsg's timestamps).
     /// `observe` sees every kernel log event, `counted` every event the interrupt and AER
     /// counters found beyond the log: with both, the journal has every count.
+    ///
+    /// Each decision is carried out as soon as it is made, and its outcome goes back to the
+    /// engine before the next event: a rung's deadline counts from when its action was carried
+    /// out, and the events of one batch that happened before it are no evidence against it, so
+    /// one pass never climbs the ladder on stale evidence.
     @discardableResult
     public mutating func step(
         _ source: inout some KmsgSource, now: Instant, observe: (LogEvent, Instant, String) -> Void = { _, _, _ in },
         counted: (DeviceEvent, Instant) -> Void = { _, _ in }
     ) -> [Decision] {
         var new: [Decision] = []
-        var engine = self.engine
         let trace = self.trace
         var logged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
         var loggedAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
         let inventory = host.inventory
         let root = self.root
+        let resolver = engine.resolver
+        let startedAt = self.startedAt
         var heard = false
+        var incoming: [(DeviceEvent, Instant)] = []
         follower.poll(&source) { event in
             heard = true
-            observe(
-                event, event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now,
-                Self.subject(of: event, engine.resolver))
-            if event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
+            let at = event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now
+            observe(event, at, Self.subject(of: event, resolver))
+            // The samplers compare the log with counters that start at the daemon's start:
+            // only live lines are what the counters also saw.
+            let live = at >= startedAt
+            if live, event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
                 logged[vendor, default: [:]][device, default: 0] += 1
             }
-            if event.kind == .aer, trace?.enabled.contains("ras/aer_event") != true, let device = event.device,
-                let severity = event.severity
+            if live, event.kind == .aer, trace?.enabled.contains("ras/aer_event") != true,
+                let device = event.device, let severity = event.severity
             {
                 loggedAER[device, default: [:]][severity, default: 0] += 1
             }
@@ -96,16 +111,16 @@ public struct Watcher {
             }
             // Counted from the tracepoint instead: not twice.
             if trace?.covers(deviceEvent) == true { return }
-            let at = event.time.map { Instant(nanoseconds: $0.nanoseconds) } ?? now
-            new += engine.handle(deviceEvent, at: min(at, now))
+            incoming.append((deviceEvent, at))
         }
+        for (event, at) in incoming { feed(event, at: at, now: now, into: &new) }
         for event in trace?.read() ?? [] {
             if case .aerError(let error) = event {
                 loggedAER[error.device, default: [:]][error.severity, default: 0] += 1
             }
             // Not `counted`: the journal has these from their kmsg lines (`observe`), which the
             // kernel prints alongside the tracepoint.
-            new += engine.handle(event, at: now)
+            feed(event, at: now, now: now, into: &new)
         }
         if heard || !new.isEmpty { lastActivity = now }
         // What the interrupt counters saw beyond the log, and unhandled-interrupt storms.
@@ -116,32 +131,41 @@ public struct Watcher {
             {
                 lastActivity = now
                 counted(event, now)
-                new += engine.handle(event, at: now)
+                feed(event, at: now, now: now, into: &new)
             }
             pendingLogged = [:]
         } else {
             pendingLogged = pendingLogged.merging(logged)
         }
         // Devices added, removed, bound or unbound since the last look (re-enable triggers).
-        for event in refreshInventory(at: now) { new += engine.handle(event, at: now) }
+        for event in refreshInventory(at: now) { feed(event, at: now, now: now, into: &new) }
         // AER counters: errors the log did not show.
         if countersDue {
             for event in aerCounters.poll(root, inventory: host.inventory, logged: pendingAER.mergingCounts(loggedAER))
             {
                 lastActivity = now
                 counted(event, now)
-                new += engine.handle(event, at: now)
+                feed(event, at: now, now: now, into: &new)
             }
             pendingAER = [:]
         } else {
             pendingAER = pendingAER.mergingCounts(loggedAER)
         }
         // A driver setting bus master again on a device we stopped: its re-enable.
-        for event in host.busMasterRestored() { new += engine.handle(event, at: now) }
-        new += engine.advance(to: now)
-        self.engine = engine
-        act(on: &new, at: now)
+        for event in host.busMasterRestored() { feed(event, at: now, now: now, into: &new) }
+        var due = engine.advance(to: now)
+        act(on: &due, at: now)
+        new += due
+        decisions.append(contentsOf: new)
         return new
+    }
+
+    /// One event through the engine, its decisions carried out at once.
+    mutating func feed(_ event: DeviceEvent, at time: Instant, now: Instant, into new: inout [Decision]) {
+        var made = engine.handle(event, at: time)
+        guard !made.isEmpty else { return }
+        act(on: &made, at: now)
+        new += made
     }
 
     /// How often counters are sampled now: `counterInterval` while anything happened within
@@ -209,6 +233,8 @@ public struct Watcher {
         host.protected = host.protected.union(policy.protectedDevices)
     }
 
+    /// Carries out `decisions` at `now` and feeds the host's outcomes back, appending what
+    /// the engine decides on them (and carrying those out too).
     mutating func act(on decisions: inout [Decision], at now: Instant) {
         var index = 0
         var rounds = 0
@@ -222,7 +248,6 @@ public struct Watcher {
                 rounds += 1
             }
         }
-        self.decisions.append(contentsOf: decisions)
     }
 }
 

@@ -22,7 +22,7 @@ import Testing
     @Test func rateLimitedVTdStormIsFoundFromTheInterruptCount() {
         let fake = FakeSysfs.machine()
         fake.file("/proc/interrupts", "           CPU0\n 24:          0  DMAR-MSI   0-edge      dmar0\n")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
         var nothing = FakeKmsg([])
         watcher.step(&nothing, now: .seconds(10))
         // One second later: 6 lines in the log, 60,000 interrupts.
@@ -40,7 +40,7 @@ import Testing
         fake.file("/proc/interrupts", "           CPU0\n 40:        100  IO-APIC  40-fasteoi   amdgpu\n")
         fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")
         fake.file("/proc/irq/40/spurious", "count 100\nunhandled 0\nlast_unhandled 0 ms\n")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
         watcher.idleCounterInterval = .seconds(5)
         watcher.activityWindow = .seconds(30)
         var nothing = FakeKmsg([])
@@ -63,7 +63,7 @@ import Testing
         fake.file("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/irq", "40")
         fake.file("/proc/interrupts", "           CPU0\n 40:        100  IO-APIC  40-fasteoi   amdgpu\n")
         fake.file("/proc/irq/40/spurious", "count 100\nunhandled 0\nlast_unhandled 0 ms\n")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
         var nothing = FakeKmsg([])
         watcher.step(&nothing, now: .seconds(10))
         fake.file("/proc/interrupts", "           CPU0\n 40:      50100  IO-APIC  40-fasteoi   amdgpu\n")
@@ -91,7 +91,7 @@ import Testing
         let (fake, quiet) = Self.sharedLine()
         fake.file("/proc/interrupts", "           CPU0\n 40:        100  IO-APIC  40-fasteoi   amdgpu\n")
         fake.file("/proc/irq/40/spurious", "count 100\nunhandled 0\nlast_unhandled 0 ms\n")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
         var nothing = FakeKmsg([])
         watcher.step(&nothing, now: .seconds(10))
         // 09:01.0 (no driver) raises its INTx and never lets go; amdgpu's handler says IRQ_NONE.
@@ -154,7 +154,7 @@ import Testing
         var config = fake.sysRoot.readBytes("/sys/bus/pci/devices/0000:09:01.0/config", limit: 4096) ?? []
         config[6] |= 0x08
         fake.bytes("\(quiet)/config", config)
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
         var kmsg = FakeKmsg([
             "0,1,7603648,-;irq 40: nobody cared (try booting with the \"irqpoll\" option)",
             "4,2,7613033,-;Disabling IRQ #40",
@@ -166,7 +166,7 @@ import Testing
 
     @Test func driverSettingBusMasterAgainReenables() {
         let fake = FakeSysfs.machine()
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
         var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 10))
         watcher.step(&kmsg, now: .seconds(11))
         var config = fake.sysRoot.readBytes("/sys/bus/pci/devices/0000:03:00.0/config", limit: 4096) ?? []
@@ -185,7 +185,7 @@ import Testing
         let fake = FakeSysfs.machine()
         let path = "/sys/devices/pci0000:00/0000:00:1d.0/0000:05:00.0/0000:06:01.0/0000:07:00.0/aer_dev_correctable"
         fake.file(path, "RxErr 0\nBadTLP 0\nTOTAL_ERR_COR 0\n")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend), startedAt: .zero)
         var nothing = FakeKmsg([])
         watcher.step(&nothing, now: .seconds(10))
         // 300 corrected errors counted; the log printed 10 of them.
@@ -204,7 +204,7 @@ import Testing
 @Suite struct InventoryRefreshTests {
     @Test func removalAndReinsertionAreSeenByPolling() throws {
         let fake = FakeSysfs.machine()
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend), startedAt: .zero)
         var nothing = FakeKmsg([])
         watcher.step(&nothing, now: .seconds(10))
         let link = fake.root + "/sys/bus/pci/devices/0000:07:00.0"
@@ -237,7 +237,7 @@ import Testing
         }
         lines.append("irq/27-pciehp-50 [001] ..... 10.300: pci_hp_event: 0000:06:01.0 slot:7, event:LINK_DOWN")
         fake.file("\(instance)/trace_pipe", lines.joined(separator: "\n") + "\n")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.recommend), startedAt: .zero)
         #expect(watcher.trace?.enabled.count == 3)
         #expect(fake.sysRoot.read("\(instance)/events/ras/aer_event/enable") == "1")
         // The same ten corrected errors also appear in kmsg: counted once, from the tracepoint.
@@ -273,7 +273,7 @@ import Testing
         interrupts(0)
         var policy = WatcherTests.policy(.enforce)
         policy.probation.automaticReenable = false
-        var watcher = Watcher(root: fake.sysRoot, policy: policy)
+        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
         var nothing = FakeKmsg([])
         watcher.step(&nothing, now: .seconds(8))
         // 2,000 faults from 03:00.0 (logged) and one from 01:00.0: 03:00.0 is stopped.

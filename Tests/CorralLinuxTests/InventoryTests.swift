@@ -88,7 +88,7 @@ import Testing
         let fake = Self.virtBoard(map: [0, 0x8002, 0, 0x10000])
         var policy = WatcherTests.policy(.enforce)
         policy.classes[.dmaFault].thresholds.storm = RateThreshold(5, per: .seconds(1))
-        var watcher = Watcher(root: fake.sysRoot, policy: policy)
+        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
         // The lab's record (shared/lab/qemu FINDINGS §4): F_TRANSLATION from StreamID 0x10, with
         // the tab before each dword escaped as /dev/kmsg writes it.
         var lines: [String] = []

@@ -16,10 +16,20 @@ import Testing
         .map { $0.appendingPathComponent("corral") }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 
-    static func machine(withStorm: Bool) -> FakeSysfs {
+    /// The boot clock now, in seconds: kmsg timestamps after it are live for a daemon started now.
+    static var bootClockSeconds: Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// `live`: the storm is timestamped after the daemon's start (an hour from now; the
+    /// daemon takes a timestamp from the future as now). Otherwise 10 s after boot: history.
+    static func machine(withStorm: Bool, live: Bool = true) -> FakeSysfs {
         let fake = FakeSysfs.machine()
         fake.file("/proc/sys/kernel/random/boot_id", "4c4f0e66-7c36-4a84-9fd0-7a3d8a1f2b10")
-        let records = withStorm ? WatcherTests.storm(count: 2_000, start: 10) : []
+        let start = live ? bootClockSeconds + 3600 : 10
+        let records = withStorm ? WatcherTests.storm(count: 2_000, start: start) : []
         fake.file("/dev/kmsg", records.joined(separator: "\n") + (records.isEmpty ? "" : "\n"))
         return fake
     }
@@ -57,6 +67,24 @@ import Testing
         second.waitUntilExit()
         #expect(secondText.contains("resuming after kmsg #2000") && !secondText.contains("did "))
         #expect(WatcherTests.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
+    }
+
+    /// Finding 1 of "do no harm", as a user meets it: the daemon started in enforce mode with
+    /// `--once` on a machine whose ring buffer still holds a storm from 10 s after boot.
+    @Test func onceOnABacklogJournalsHistoryAndWritesNothing() throws {
+        let fake = Self.machine(withStorm: true, live: false)
+        let journal = fake.root + "/journal.sqlite"
+        let (process, log) = try Self.launch([
+            "watch", "--root", fake.root, "--journal", journal, "--mode", "enforce", "--once",
+        ])
+        let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(!text.contains("did ") && !text.contains("would "), "\(text)")
+        #expect(WatcherTests.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
+        let store = try Journal(path: journal, create: false)
+        #expect(try store.episodes(device: "0000:03:00.0").first?.count == 2_000, "counted")
+        #expect(try store.decisions().contains { $0.reason.contains("history: logged before corral started") })
     }
 
     @Test func sigtermStopsCleanlyWithTheJournalIntact() throws {

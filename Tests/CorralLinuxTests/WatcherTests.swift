@@ -54,7 +54,7 @@ struct FakeKmsg: KmsgSource {
 
     @Test func enforceClearsBusMasterThenResets() {
         let fake = FakeSysfs.machine()
-        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
         var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
         watcher.step(&kmsg, now: .seconds(11))
         #expect(Self.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0, "bus master cleared in config space")
@@ -70,7 +70,7 @@ struct FakeKmsg: KmsgSource {
 
     @Test func recommendWritesNothing() {
         let fake = FakeSysfs.machine()
-        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.recommend))
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.recommend), startedAt: .zero)
         var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
         watcher.step(&kmsg, now: .seconds(11))
         #expect(Self.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
@@ -80,7 +80,7 @@ struct FakeKmsg: KmsgSource {
 
     @Test func overrunIsCountedAndRestartDoesNotReact() {
         let fake = FakeSysfs.machine()
-        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
         var records = Self.storm(count: 2_000, start: 10)
         records.removeSubrange(500..<600)  // overwritten by the kernel before we read them
         var kmsg = FakeKmsg(records, overrunBefore: 500)
@@ -89,7 +89,8 @@ struct FakeKmsg: KmsgSource {
         let cursor = watcher.follower.lastSequence
         #expect(cursor == 2_000)
         // A restart on the same boot resumes after the journaled sequence: nothing is re-acted.
-        var restarted = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), resumeAfter: cursor)
+        var restarted = Watcher(
+            root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero, resumeAfter: cursor)
         var again = FakeKmsg(Self.storm(count: 2_000, start: 10))
         restarted.step(&again, now: .seconds(11))
         #expect(restarted.decisions.allSatisfy { $0.action == nil } && restarted.host.log.isEmpty)
@@ -97,7 +98,7 @@ struct FakeKmsg: KmsgSource {
 
     @Test func replacedDeviceIsNotTouched() {
         let fake = FakeSysfs.machine()
-        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
         // Between inventory and action, another card appears at 03:00.0 (hot swap).
         fake.bytes(
             "/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0/config", FakeSysfs.config(vendor: 0x14e4, device: 0x1657)
@@ -118,7 +119,7 @@ struct FakeKmsg: KmsgSource {
         fake.file(
             "/sys/devices/pci0000:00/0000:00:1d.0/0000:05:00.0/0000:06:01.0/0000:07:00.0/nvme/nvme0/nvme0n1/nvme0n1p2/partition",
             "2")
-        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
         #expect(watcher.protected.contains(.pci(try! PCIAddress(parsing: "0000:07:00.0"))))
         var kmsg = FakeKmsg(Self.storm("07:00.0", count: 3_000, start: 10))
         watcher.step(&kmsg, now: .seconds(11))
@@ -134,7 +135,7 @@ struct FakeKmsg: KmsgSource {
         try? FileManager.default.removeItem(atPath: fake.root + device + "/reset")
         try? FileManager.default.createDirectory(
             atPath: fake.root + device + "/reset", withIntermediateDirectories: true)
-        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
         var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
         watcher.step(&kmsg, now: .seconds(11))
         var more = FakeKmsg(Self.storm(count: 200, start: 11.5, firstSequence: 2_001))
@@ -147,7 +148,7 @@ struct FakeKmsg: KmsgSource {
 
     @Test func forgedUserFacilityStormIsIgnored() {
         let fake = FakeSysfs.machine()
-        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
         var kmsg = FakeKmsg(Self.storm(count: 5_000, start: 10, facility: 1))
         watcher.step(&kmsg, now: .seconds(11))
         #expect(watcher.follower.notKernel == 5_000)
@@ -172,7 +173,7 @@ struct FakeKmsg: KmsgSource {
         let fake = FakeSysfs.machine()
         _ = fake.pci("0000:00:02.0", under: "/sys/devices/pci0000:00", driver: "pcieport", classCode: "0x060400")
         Self.insert(fake, bound: true)
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce))
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
         watcher.inventoryInterval = .seconds(1)
         let address = try PCIAddress(parsing: "0000:0b:00.0")
         #expect(watcher.host.inventory.device(address)?.serial == "nvme-corral-pg-1")

@@ -38,6 +38,9 @@ struct DeviceRecord: Sendable {
     var deadline: Instant?
     var timer: TimerPurpose?
     var lastEventAt: Instant?
+    /// When the current containment step was carried out (its outcome came back): events that
+    /// happened before it are counted but are no evidence that the step did not hold.
+    var evidenceSince: Instant = .zero
     var lastReportAt: Instant?
     /// The last summary already said "storm" (a first storm report is never rate-limited away).
     var lastReportWasStorm = false

@@ -36,5 +36,10 @@ public struct EngineStatistics: Hashable, Sendable {
     public var staleOutcomes: UInt64 = 0
     /// Actions downgraded to recommendations by the circuit breaker.
     public var breakerDowngrades: UInt64 = 0
+    /// Events from before `Engine.liveFrom` (a backlog): counted and reported, never acted on.
+    public var historyEvents: UInt64 = 0
+    /// Events that happened before the containment step holding their device was carried out
+    /// (read in the same batch): counted, but no evidence against that step.
+    public var predatingContainment: UInt64 = 0
     public init() {}
 }

@@ -337,6 +337,12 @@ extension Engine {
         }
         records[device]?.pending = nil
         records[device]?.clearTimer()
+        if case .succeeded = outcome.result, outcome.action.changesDevice {
+            // The step holds from now, when it was carried out: only what happens after it is
+            // evidence that it did not hold, and its deadlines count from here.
+            records[device]?.evidenceSince = now
+            records[device]?.restartDetectors(at: now)
+        }
         switch outcome.result {
         case .failed(let failure):
             escalate(device, because: "\(outcome.action) failed: \(failure)", at: now)

@@ -23,10 +23,31 @@ extension Engine {
         }
         records.storage[slot].totals[eventClass.index] &+= amount
         if lowerBound { records.storage[slot].lowerBound = true }
+        // Older than the step now holding the device: it happened before that step was carried
+        // out (read late, in the same batch), so it says nothing about whether the step holds.
+        if now < records.storage[slot].evidenceSince {
+            statistics.predatingContainment &+= amount
+            return
+        }
+        let history = liveFrom.map { now < $0 } ?? false
+        if !history, let liveFrom, let last = records.storage[slot].lastEventAt, last < liveFrom {
+            // The first live event after history: the rate is measured on live evidence alone.
+            records.storage[slot].restartDetectors(at: liveFrom)
+        }
         records.storage[slot].lastEventAt = now
         let classPolicy = policy.classes[eventClass]
         let level = records.storage[slot].detectors[eventClass.index].record(
             amount, at: now, thresholds: classPolicy.thresholds)
+        if history {
+            statistics.historyEvents &+= amount
+            if level >= .elevated {
+                let before = "history: logged before corral started, not acted on"
+                reportElevated(
+                    device, eventClass, storm: level == .storm, at: now, alias: alias,
+                    note: note.map { "\($0); \(before)" } ?? before)
+            }
+            return
+        }
         let state = records.storage[slot].state
 
         if records.storage[slot].shadow && state != .healthy && state != .elevated {
@@ -138,7 +159,9 @@ extension Engine {
         var summary =
             "\(device): \(Count.grouped(UInt64(recent.rounded()))) \(eventClass) events in the last \(thresholds.storm.window.compact)"
         if let note { summary += " (\(note))" }
-        if storm && !policy.classes[eventClass].contain {
+        if storm && liveFrom.map({ now < $0 }) == true {
+            summary += " ≥ \(thresholds.storm)"
+        } else if storm && !policy.classes[eventClass].contain {
             summary += " ≥ \(thresholds.storm); \(eventClass) storms are reported, not contained"
         } else if storm {
             summary += " ≥ \(thresholds.storm); observe mode: not contained"

@@ -35,6 +35,11 @@ public struct Engine: Sendable {
     var earliestDeadline: Instant?
     /// Decisions of the call in progress.
     var output: [Decision] = []
+    /// Evidence from before this instant is history: counted and reported, never acted on.
+    /// The daemon sets it to its own start, so a storm left in the kernel's ring buffer from
+    /// before it ran (a backlog minutes old) cannot contain a device that may long be fine
+    /// (docs/safety.md, rule "evidence is live").
+    public var liveFrom: Instant?
 
     public init(policy: Policy = Policy(), profiles: [DeviceProfile] = [], resolver: DeviceResolver = DeviceResolver())
     {
@@ -103,12 +108,20 @@ public struct Engine: Sendable {
         records.count * (EventClass.allCases.count * 2 + 1) + iommus.count + profiles.count + serials.count
     }
 
-    /// Processes due timers, then one event.
+    /// Processes due timers, then one event. An action's outcome is taken before the timers:
+    /// the host reports when it carried the action out, and a deadline that passed while the
+    /// action was being carried out is no evidence that it failed (it would climb a rung the
+    /// device never got the chance to show it needed).
     public mutating func handle(_ event: DeviceEvent, at now: Instant) -> [Decision] {
         if !output.isEmpty { output.removeAll(keepingCapacity: true) }
-        fireTimers(upTo: now)
         statistics.events &+= 1
-        dispatch(event, at: now)
+        if case .actionCompleted = event {
+            dispatch(event, at: now)
+            fireTimers(upTo: now)
+        } else {
+            fireTimers(upTo: now)
+            dispatch(event, at: now)
+        }
         return output
     }
 

@@ -61,7 +61,9 @@ struct WatchCommand: AsyncParsableCommand {
         let bootID = sysRoot.read("/proc/sys/kernel/random/boot_id") ?? "unknown-boot"
         let cursor = try? journal.cursor(source: "kmsg")
         let resume = cursor?.bootID == bootID ? cursor?.sequence.map { UInt64($0) } : nil
-        var watcher = Watcher(root: sysRoot, policy: policy, resumeAfter: resume)
+        // Kernel records older than this are history: journaled and reported, never acted on.
+        let startedAt = Instant(nanoseconds: monotonicNow())
+        var watcher = Watcher(root: sysRoot, policy: policy, startedAt: startedAt, resumeAfter: resume)
         watcher.inventoryInterval = .seconds(5)
         // A quiet machine is sampled every 5 s; any kernel message or event brings it back to 1 s.
         watcher.idleCounterInterval = .seconds(5)

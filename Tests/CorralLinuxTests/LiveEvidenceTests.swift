@@ -1,0 +1,78 @@
+import CorralCore
+import Testing
+
+@testable import CorralLinux
+
+/// Do no harm, rule (a): only live evidence is acted on, and one pass climbs at most one rung.
+/// A storm left in the kernel's ring buffer from long before the daemon started is history.
+@Suite struct LiveEvidenceTests {
+    static let nic = try! PCIAddress(parsing: "0000:03:00.0")
+
+    static func busMaster(_ fake: FakeSysfs) -> Bool {
+        WatcherTests.command(fake, "0000:03:00.0").map { $0 & 0x4 != 0 } ?? false
+    }
+
+    @Test func backlogFromBeforeTheStartIsHistoryNeverActedOn() {
+        let fake = FakeSysfs.machine()
+        // The storm was logged 10 s after boot; corral starts at 300 s, in enforce mode.
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .seconds(300))
+        var kmsg = FakeKmsg(WatcherTests.storm(count: 3_000, start: 10))
+        let decisions = watcher.step(&kmsg, now: .seconds(300))
+        #expect(Self.busMaster(fake), "bus master untouched")
+        #expect(!watcher.host.log.contains { $0.hasPrefix("did ") || $0.hasPrefix("would ") })
+        #expect(decisions.allSatisfy { $0.action?.changesDevice != true && $0.action?.isRecommendation != true })
+        // Journaled, counted and reported as history.
+        #expect(watcher.engine.statistics.historyEvents == 3_000)
+        #expect(watcher.engine.status(of: .pci(Self.nic))?.totals[.dmaFault] == 3_000)
+        #expect(decisions.contains { $0.reason.contains("history: logged before corral started") })
+        #expect(watcher.engine.status(of: .pci(Self.nic))?.state.isContained == false)
+        // Later passes and timers do not act on it either.
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(400))
+        #expect(Self.busMaster(fake))
+    }
+
+    @Test func historyDoesNotPrimeTheDetectorForLiveEvents() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(
+            root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .milliseconds(299_900))
+        // 999 faults just before the start, 5 just after: only 5 are live, far below 1000/1s.
+        var kmsg = FakeKmsg(
+            WatcherTests.storm(count: 999, start: 299.8) + WatcherTests.storm(count: 5, start: 300, firstSequence: 1000)
+        )
+        watcher.step(&kmsg, now: .milliseconds(300_100))
+        #expect(Self.busMaster(fake))
+        #expect(watcher.engine.status(of: .pci(Self.nic))?.totals[.dmaFault] == 1_004)
+    }
+
+    @Test func liveStormIsContained() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .seconds(300))
+        var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 300.5))
+        watcher.step(&kmsg, now: .seconds(301))
+        #expect(!Self.busMaster(fake))
+    }
+
+    /// The daemon read a live storm 30 s late (a stalled machine): every rung deadline had
+    /// "passed" by the events' own times. Only the first rung is carried out, its deadlines
+    /// count from then, and the faults read in the same batch (all before the write) are no
+    /// evidence that the stop failed.
+    @Test func onePassClimbsOneRungWhateverTheLag() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .seconds(299))
+        var kmsg = FakeKmsg(WatcherTests.storm(count: 6_000, start: 300))
+        watcher.step(&kmsg, now: .seconds(330))
+        #expect(!Self.busMaster(fake))
+        let writes = watcher.host.log.filter { $0.hasPrefix("did ") }
+        #expect(writes == ["did clear bus master of 0000:03:00.0"], "\(writes)")
+        #expect(fake.sysRoot.read("/sys/bus/pci/devices/0000:03:00.0/reset") == "")
+        #expect(watcher.engine.status(of: .pci(Self.nic))?.state == .stopped(.verified))
+        #expect(watcher.engine.statistics.predatingContainment > 0)
+        // Faults after the stop was carried out are evidence: the next pass escalates once.
+        var after = FakeKmsg(WatcherTests.storm(count: 2_000, start: 330.1, firstSequence: 6_001))
+        watcher.step(&after, now: .seconds(331))
+        #expect(fake.sysRoot.read("/sys/bus/pci/devices/0000:03:00.0/reset") == "1")
+        #expect(watcher.host.log.filter { $0.hasPrefix("did ") }.count == 2, "one more rung, not the whole ladder")
+        #expect(watcher.engine.status(of: .pci(Self.nic))?.state != .retired)
+    }
+}

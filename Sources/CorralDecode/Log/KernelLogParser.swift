@@ -103,7 +103,7 @@ public struct KernelLogParser {
                 statistics.recordsInEvents += 1
                 if let continuation {
                     open = OpenEvent(
-                        event: event, continuation: continuation, family: family,
+                        event: event, continuation: continuation, family: family, emitter: message,
                         needsBody: { if case .amdBody = continuation { true } else { false } }())
                 } else {
                     deliver(event, emit)
@@ -120,6 +120,11 @@ public struct KernelLogParser {
         if current.needsBody {
             statistics.note(malformed: "AMD-Vi 'Event logged [' with no event after it", line: current.event.line)
             return
+        }
+        if case .vtdReason = current.continuation, current.event.reason == nil {
+            // The head of the old two-line form without its `[fault reason NN]` line: a fault
+            // of the device it names (the reason is unknown), and a malformed record.
+            statistics.note(malformed: "VT-d fault head without its '[fault reason' line", line: current.event.line)
         }
         deliver(current.event, emit)
     }

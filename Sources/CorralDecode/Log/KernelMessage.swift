@@ -40,4 +40,43 @@ struct KernelMessage {
         guard let deviceName, pci == nil else { return nil }
         return IOMMUInstance(deviceName.string)
     }
+
+    // MARK: - Where a kernel format starts (docs/safety.md, "kernel records only")
+    //
+    // The kernel prints text that devices and users control (USB `Product:` strings, firmware
+    // and model names, DMI strings) inside its own messages, at kernel facility. A family's
+    // format is recognised only where the kernel's own format starts: at the start of the
+    // message after the printing file's `pr_fmt` prefix, or right after the `dev_printk`
+    // prefix of the driver that prints it (and its `dev_fmt` prefix). Text further in is data.
+
+    /// The message after `prefix` when the message starts with it (a `pr_fmt` prefix such as
+    /// `DMAR:`), blanks after it skipped; nil otherwise.
+    func afterPrefix(_ prefix: [UInt8]) -> ByteText? {
+        guard text.starts(with: prefix) else { return nil }
+        return text[text.skippingBlanks(from: text.startIndex + prefix.count)...]
+    }
+
+    /// The `dev_printk` body with an optional subsystem `dev_fmt` prefix removed (`AER: `,
+    /// `DPC: `, `pciehp: `); nil when the message has no `<driver> <device>: ` prefix.
+    func devBody(droppingSubsystem subsystem: [UInt8]? = nil) -> ByteText? {
+        guard driver != nil else { return nil }
+        if let subsystem, body.starts(with: subsystem) {
+            return body[body.skippingBlanks(from: body.startIndex + subsystem.count)...]
+        }
+        return body
+    }
+
+    /// Whether the `dev_printk` driver name contains `fragment` (`smmu` for the SMMU drivers:
+    /// `arm-smmu`, `arm-smmu-v3`, downstream `qcom-smmu`...).
+    func driverContains(_ fragment: [UInt8]) -> Bool {
+        driver?.contains(fragment) ?? false
+    }
+
+    /// Whether `other` was printed by the same driver for the same device: a continuation
+    /// line belongs to a report only when the same emitter printed it.
+    func sameEmitter(as other: KernelMessage) -> Bool {
+        guard let driver, let deviceName, let otherDriver = other.driver, let otherDevice = other.deviceName
+        else { return driver == nil && other.driver == nil }
+        return driver.elementsEqual(otherDriver) && deviceName.elementsEqual(otherDevice)
+    }
 }

@@ -31,6 +31,8 @@ struct OpenEvent {
     var event: LogEvent
     var continuation: Continuation
     let family: any LogEventFamily.Type
+    /// The record that opened the event: its continuations come from the same emitter.
+    let emitter: KernelMessage
     /// The event is only valid once a continuation completes it (AMD-Vi `Event logged [` alone).
     var needsBody = false
 }

@@ -21,9 +21,19 @@ enum AERLog: LogEventFamily {
         "aer_status:", "aer_layer=", "aer_agent=", "TLP Prefix", "Prefix Header", "AER: aer_", "Error Status",
     ].map { Array($0.utf8) }
 
+    static let aerPrefix = [UInt8](ascii: "AER:")
+    static let severityWords: [[UInt8]] = ["Corrected", "Correctable", "Uncorrected", "Uncorrectable", "Multiple "]
+        .map { Array($0.utf8) }
+
+    /// Anchored after the `dev_printk` prefix of the port or device aer.c prints for
+    /// (`pci_info(dev, "%s%s error message received from %s\n")`, `aer_print_error()`'s
+    /// `"PCIe Bus Error: severity=%s, type=%s, (%s)\n"`), with its `dev_fmt` `AER: ` when
+    /// present: the severity phrase or `PCIe Bus Error:` starts the body.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        let text = message.body
-        if let at = text.find(errorMessageReceived) ?? text.find(errorReceived) {
+        guard let text = message.devBody(droppingSubsystem: aerPrefix) else { return .notMine }
+        if severityWords.contains(where: { text.starts(with: $0) }),
+            let at = text.find(errorMessageReceived) ?? text.find(errorReceived), at - text.startIndex <= 48
+        {
             let phrase = text[text.startIndex..<at]
             guard let severity = severity(phrase) else { return .notMine }
             var event = context.event(.aer)
@@ -48,7 +58,8 @@ enum AERLog: LogEventFamily {
             }
             return .event(event, .aerDetails(busErrorSeen: false, multiple: phrase.contains(multiple)))
         }
-        if let at = text.find(busError) {
+        if text.starts(with: busError) {
+            let at = text.startIndex
             guard let severity = severity(text[(at + busError.count)...]) else {
                 return .malformed("AER detail: severity unreadable")
             }
@@ -76,15 +87,22 @@ enum AERLog: LogEventFamily {
         return nil
     }
 
+    /// A report continues only with lines printed for the same device (its detail lines come
+    /// from `aer_print_error()` with the same `dev_printk` prefix).
     static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
-        guard case .aerDetails(let busErrorSeen, let multiple) = open.continuation else { return false }
-        let body = message.body
-        if body.contains(busError) {
+        guard case .aerDetails(let busErrorSeen, let multiple) = open.continuation,
+            message.sameEmitter(as: open.emitter)
+                || message.pci != nil && (message.pci == open.event.device || multiple),
+            let body = message.devBody(droppingSubsystem: aerPrefix)
+        else { return false }
+        if body.starts(with: busError) {
             guard !busErrorSeen || multiple else { return false }
             open.continuation = .aerDetails(busErrorSeen: true, multiple: multiple)
             return true
         }
-        if let at = body.find(statusMask) {
+        if body.trimmed.starts(with: statusMask) || body.trimmed.starts(with: [UInt8](ascii: "device [")),
+            let at = body.find(statusMask)
+        {
             if open.event.status == nil, let status = body.hexNumber(at: at + statusMask.count, allowPrefix: false),
                 status.value <= 0xFFFF_FFFF
             {

@@ -11,7 +11,6 @@ import CorralCore
 /// - `IOMMU event log overflow`, `Completion-Wait loop timed out`, `Command buffer timeout`.
 enum AMDViLog: LogEventFamily {
     static let eventLogged = [UInt8](ascii: "Event logged [")
-    static let amdVi = [UInt8](ascii: "AMD-Vi")
     static let logOverflow = [UInt8](ascii: "log overflow")
     static let completionWait = [UInt8](ascii: "Completion-Wait loop timed out")
     static let commandTimeout = [UInt8](ascii: "Command buffer timeout")
@@ -29,37 +28,54 @@ enum AMDViLog: LogEventFamily {
         [UInt8](ascii: "event[3]="),
     ]
 
+    static let amdViPrefix = [UInt8](ascii: "AMD-Vi:")
+    static let iommuWord = [UInt8](ascii: "IOMMU ")
+    static let eventLogOverflow = [UInt8](ascii: "Event log overflow")
+
+    /// Where amd/iommu.c's text starts (docs/safety.md): after its `pr_fmt` `AMD-Vi: ` at the
+    /// start of the message (`pr_err`, 3.x–4.x `Event logged [IO_PAGE_FAULT device=...`), or
+    /// after the `dev_printk` prefix with `dev_fmt` `AMD-Vi: ` (`iommu ivhd0: AMD-Vi: ...`,
+    /// `nvme 0000:01:00.0: AMD-Vi: Event logged [...]`), or after the `pci_err(pdev, ...)`
+    /// prefix of the faulting PCI device (`amd_iommu_report_page_fault()`, no `dev_fmt`).
+    static func anchored(_ message: KernelMessage) -> ByteText? {
+        if let rest = message.afterPrefix(amdViPrefix) { return rest }
+        guard let body = message.devBody() else { return nil }
+        if body.starts(with: amdViPrefix) {
+            return body[body.skippingBlanks(from: body.startIndex + amdViPrefix.count)...]
+        }
+        return message.pci != nil && body.starts(with: eventLogged) ? body : nil
+    }
+
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        let text = message.text
-        if let at = text.find(eventLogged) {
+        guard let text = anchored(message) else { return .notMine }
+        if text.starts(with: eventLogged) {
             var event = context.event(.iommuError)
             event.vendor = .amdVi
             // The prefix names the faulting device only when it is a PCI device (pci_err(pdev, ...)).
             event.device = message.pci
-            let body = text[(at + eventLogged.count)...].trimmed
+            let body = text[(text.startIndex + eventLogged.count)...].trimmed
             if body.isEmpty { return .event(event, .amdBody) }
             // `Event logged [Device not attached to domain properly]`: prose, not an event record.
             if body.count > 1, body[body.startIndex + 1].isLower { return .noEvent }
             return fill(&event, body: body).map { .malformed($0) } ?? .event(event, .amdDumps)
         }
-        guard text.contains(amdVi) || text.contains([UInt8](ascii: "IOMMU")) else { return .notMine }
-        if text.contains(logOverflow) {
+        // `IOMMU event log overflow`, `IOMMU PPR log overflow` (`amd_iommu_int_thread()`).
+        if (text.starts(with: iommuWord) || text.starts(with: eventLogOverflow)) && text.contains(logOverflow) {
             var event = context.event(.queueOverflow)
             event.vendor = .amdVi
             event.reasonText = text.trimmed.string
             return .event(event, nil)
         }
-        if text.contains(completionWait) || (text.contains(commandTimeout) && text.contains(amdVi)) {
+        if text.starts(with: completionWait) || text.starts(with: commandTimeout) {
             var event = context.event(.iommuError)
             event.vendor = .amdVi
             event.reasonText =
-                text.contains(completionWait) ? "completion-wait loop timed out" : "command buffer timeout"
+                text.starts(with: completionWait) ? "completion-wait loop timed out" : "command buffer timeout"
             return .event(event, nil)
         }
         return .notMine
     }
 
-    /// Reads `NAME key=value ...]` into `event`; returns why it could not, if it could not.
     static func fill(_ event: inout LogEvent, body: ByteText) -> String? {
         var end = body.startIndex
         while end < body.endIndex, body[end].isUpper || body[end].isDigit || body[end] == 0x5F { end += 1 }
@@ -118,8 +134,14 @@ enum AMDViLog: LogEventFamily {
     static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
         switch open.continuation {
         case .amdBody:
+            // The 3.x body printed as its own line right after `Event logged [`: a bare line
+            // (no dev_printk prefix) that starts with an event name the driver knows.
             let body = message.body.trimmed
-            guard let first = body.first, first.isUpper else { return false }
+            guard message.driver == nil, let first = body.first, first.isUpper else { return false }
+            var end = body.startIndex
+            while end < body.endIndex, body[end].isUpper || body[end].isDigit || body[end] == 0x5F { end += 1 }
+            let name = body[body.startIndex..<end]
+            guard AMDViEventCode(name: name) != nil || name.elementsEqual("UNKNOWN".utf8) else { return false }
             if let problem = fill(&open.event, body: body) {
                 open.event.reasonText = problem
                 return false
@@ -128,8 +150,9 @@ enum AMDViLog: LogEventFamily {
             open.needsBody = false
             return true
         case .amdDumps:
-            return message.body.starts(with: dte) || message.body.starts(with: cmd)
-                || message.body.starts(with: amdVi) && (message.body.contains(dte) || message.body.contains(cmd))
+            // `dump_dte_entry()` / `dump_command()`: `DTE[%d]: %016llx`, `CMD[%d]: %08x`.
+            guard let text = anchored(message) ?? (message.driver == nil ? message.text : nil) else { return false }
+            return text.starts(with: dte) || text.starts(with: cmd)
         default:
             return false
         }

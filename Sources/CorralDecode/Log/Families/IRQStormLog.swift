@@ -9,8 +9,12 @@ enum IRQStormLog: LogEventFamily {
     static let nobodyCared = [UInt8](ascii: ": nobody cared")
     static let disabling = [UInt8](ascii: "Disabling IRQ #")
 
+    /// Anchored at the start of the message: `__report_bad_irq()` prints
+    /// `printk(KERN_ERR "irq %d: nobody cared (try booting with ...)\n")` and `note_interrupt()`
+    /// `printk(KERN_EMERG "Disabling IRQ #%d\n")`, with no prefix (kernel/irq/spurious.c).
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         let text = message.text
+        guard text.starts(with: irq) || text.starts(with: disabling) else { return .notMine }
         if let at = text.find(nobodyCared) {
             // `irq N` just before.
             var start = at
@@ -24,7 +28,8 @@ enum IRQStormLog: LogEventFamily {
             event.reasonText = "nobody cared; disabled by the kernel"
             return .event(event, nil)
         }
-        if let at = text.find(disabling) {
+        if text.starts(with: disabling) {
+            let at = text.startIndex
             guard let number = text.decimalNumber(at: at + disabling.count), number.value <= UInt64(UInt32.max) else {
                 return .malformed("'Disabling IRQ #' without a number")
             }
@@ -44,9 +49,16 @@ enum IRQStormLog: LogEventFamily {
 enum RateLimitLog: LogEventFamily {
     static let suppressed = [UInt8](ascii: " callbacks suppressed")
 
+    /// Anchored at the start of the message: `___ratelimit()` prints `"%s: %d callbacks
+    /// suppressed\n"` with the rate-limited function's name and nothing before it
+    /// (lib/ratelimit.c); the name is one token.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        let text = message.body
+        let text = message.text
         guard let at = text.find(suppressed) else { return .notMine }
+        let (name, afterName) = text.token(at: text.startIndex)
+        guard name.last == 0x3A, name.count > 1, text.skippingBlanks(from: afterName) < at,
+            text[text.skippingBlanks(from: afterName)..<at].allSatisfy(\.isDigit)
+        else { return .notMine }
         var start = at
         while start > text.startIndex, text[start - 1].isDigit { start -= 1 }
         guard start < at, let count = text.decimalNumber(at: start) else {

@@ -11,8 +11,17 @@ enum DPCLog: LogEventFamily {
     static let detected = [UInt8](ascii: " detected")
     static let status = [UInt8](ascii: "status:")
 
+    static let dpcPrefix = [UInt8](ascii: "DPC:")
+    static let oldDPC = [UInt8](ascii: "DPC ")
+
+    /// Anchored after the `dev_printk` prefix of the port (`pci_info(pdev, "containment event,
+    /// status:%#06x source:%#06x\n")` in `dpc_process_error()`, `dev_fmt` `DPC: `; 4.x printed
+    /// `DPC containment event, ...` from the `dpc` port service).
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        let text = message.body
+        guard let body = message.devBody(), body.starts(with: dpcPrefix) || body.starts(with: oldDPC) else {
+            return .notMine
+        }
+        let text = body
         let isContainment = text.contains(containment)
         let isReceived =
             !isContainment && (text.contains(errFatal) || text.contains(errNonFatal))
@@ -37,7 +46,7 @@ enum DPCLog: LogEventFamily {
     }
 
     static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
-        guard case .dpcDetail = open.continuation else { return false }
+        guard case .dpcDetail = open.continuation, message.sameEmitter(as: open.emitter) else { return false }
         let body = message.body
         if body.trimmed.ends(with: detected) && !body.contains([UInt8](ascii: "PCIe Bus Error")) {
             if open.event.severity == nil { open.event.severity = severity(body) }
@@ -62,9 +71,16 @@ enum HotplugLog: LogEventFamily {
     }()
     static let slot = [UInt8](ascii: "lot(")
 
+    static let pciehpPrefix = [UInt8](ascii: "pciehp:")
+
+    /// Anchored after the `dev_printk` prefix of the port (`ctrl_info(ctrl, "Slot(%s): Link
+    /// Down\n", slot_name(ctrl))` in pciehp_ctrl.c, `dev_fmt` `pciehp: `; older kernels printed
+    /// `Card not present on Slot(%s)`): the slot phrase starts the body.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        let text = message.body
+        guard let text = message.devBody(droppingSubsystem: pciehpPrefix) else { return .notMine }
+        let startsWithSlot = text.starts(with: [UInt8](ascii: "Slot(")) || text.starts(with: [UInt8](ascii: "slot("))
         guard let at = text.find(slot), at > text.startIndex, text[at - 1] | 0x20 == 0x73,
+            startsWithSlot || phrases.contains(where: { text.starts(with: $0.0) }),
             let close = text.find([0x29], from: at)
         else { return .notMine }
         // `Slot(N): Phrase` or `Phrase on Slot(N)`.
@@ -92,14 +108,20 @@ enum DeviceLostLog: LogEventFamily {
     static let probeFailure = [UInt8](ascii: "Removing after probe failure status: -19")
     static let disappeared = [UInt8](ascii: "device disappeared")
 
+    /// Anchored after the `dev_printk` prefix of the driver that lost the device
+    /// (`dev_warn(ctrl->device, "controller is down; will reset: CSTS=%#x, PCI_STATUS=%#x\n")`
+    /// in nvme_timeout(), `dev_warn(dev->ctrl.device, "Removing after probe failure status:
+    /// %d\n")`): the phrase starts the body.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        let text = message.body
-        if let at = text.find(controllerDown) {
-            guard let csts = text.hexNumber(at: at + controllerDown.count) else {
+        guard let text = message.devBody() else { return .notMine }
+        if text.starts(with: controllerDown) {
+            guard let csts = text.hexNumber(at: text.startIndex + controllerDown.count) else {
                 return .malformed("NVMe controller-down: CSTS unreadable")
             }
             guard csts.value == 0xFFFF_FFFF else { return .noEvent }
-        } else if !text.contains(probeFailure) && !text.contains(disappeared) {
+        } else if !text.starts(with: probeFailure) && !text.starts(with: disappeared)
+            && !text.starts(with: [UInt8](ascii: "Device disappeared"))
+        {
             return .notMine
         }
         var event = context.event(.deviceLost)

@@ -18,9 +18,14 @@ enum SMMUv2Log: LogEventFamily {
         .map { Array($0.utf8) }
     static let gfsr = [UInt8](ascii: "GFSR")
 
+    /// Anchored after the `dev_printk` prefix of the SMMU itself (`dev_err_ratelimited(smmu->dev,
+    /// ...)` in `arm_smmu_context_fault()` and `arm_smmu_global_fault()`; driver `arm-smmu`, or a
+    /// vendor's `*smmu*`): every format below starts the message body.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
+        guard message.driverContains([UInt8](ascii: "smmu")) else { return .notMine }
         let text = message.body
-        if let at = text.find(contextFault) {
+        if text.starts(with: contextFault) {
+            let at = text.startIndex
             var event = context.event(.dmaFault)
             event.vendor = .armSMMU
             event.iommu = message.iommuInstance
@@ -35,7 +40,7 @@ enum SMMUv2Log: LogEventFamily {
             event.reasonText = SMMUv2ContextFault.describe(fsr: UInt32(fsrValue.value))
             return .event(event, .smmuContextDetail)
         }
-        if text.contains(globalFault) || text.contains(blockedStream) {
+        if text.starts(with: globalFault) || text.starts(with: blockedStream) {
             var event = context.event(.iommuError)
             event.vendor = .armSMMU
             event.iommu = message.iommuInstance
@@ -51,7 +56,9 @@ enum SMMUv2Log: LogEventFamily {
         return .notMine
     }
 
+    /// A report continues only with lines the same SMMU printed.
     static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
+        guard message.sameEmitter(as: open.emitter) else { return false }
         let body = message.body.trimmed
         switch open.continuation {
         case .smmuContextDetail:

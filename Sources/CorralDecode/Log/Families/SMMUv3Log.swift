@@ -18,12 +18,18 @@ enum SMMUv3Log: LogEventFamily {
     static let evtqOverflow = [UInt8](ascii: "EVTQ overflow detected")
     static let priqOverflow = [UInt8](ascii: "PRIQ overflow detected")
     static let globalError = [UInt8](ascii: "unexpected global error reported")
-    static let serviceFailure = [UInt8](ascii: "Service Failure Mode")
+    static let deviceEntered = [UInt8](ascii: "device has entered Service Failure Mode")
     static let writeAborted = [UInt8](ascii: "write aborted -- events may have been lost")
     static let read = [UInt8](ascii: " read ")
     static let write = [UInt8](ascii: " write ")
 
+    static let smmu = [UInt8](ascii: "smmu")
+
+    /// Anchored after the `dev_printk` prefix of the SMMU itself (`dev_info(smmu->dev, ...)` in
+    /// `arm_smmu_evtq_thread()`, `arm_smmu_dump_event()`, `arm_smmu_gerror_handler()`): the
+    /// driver is `arm-smmu-v3` and every format below starts the message body.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
+        guard message.driverContains(smmu) else { return .notMine }
         let text = message.body
         if text.starts(with: event), let id = text.hexNumber(at: text.startIndex + event.count - 2),
             text.matches(received, at: id.end)
@@ -39,15 +45,17 @@ enum SMMUv3Log: LogEventFamily {
         if text.starts(with: decoded), let (record, _) = decodedLine(text, message, context) {
             return .event(record, .smmuv3Decoded)
         }
-        if text.contains(evtqOverflow) || text.contains(priqOverflow) {
+        if text.starts(with: evtqOverflow) || text.starts(with: priqOverflow) {
             var record = context.event(.queueOverflow)
             record.vendor = .armSMMUv3
             record.iommu = message.iommuInstance
             record.reasonText = text.contains(evtqOverflow) ? "event queue overflow" : "page request queue overflow"
             return .event(record, nil)
         }
-        if text.contains(globalError) || text.contains(serviceFailure) || text.contains(writeAborted) {
-            guard message.driver.map({ $0.starts(with: [UInt8](ascii: "arm-smmu")) }) ?? true else { return .notMine }
+        if text.starts(with: globalError) || text.starts(with: deviceEntered)
+            || ((text.starts(with: [UInt8](ascii: "EVTQ ")) || text.starts(with: [UInt8](ascii: "PRIQ ")))
+                && text.contains(writeAborted))
+        {
             var record = context.event(.iommuError)
             record.vendor = .armSMMUv3
             record.iommu = message.iommuInstance
@@ -89,7 +97,9 @@ enum SMMUv3Log: LogEventFamily {
         }
     }
 
+    /// A report continues only with lines the same SMMU printed.
     static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
+        guard message.sameEmitter(as: open.emitter) else { return false }
         let body = message.body.trimmed
         switch open.continuation {
         case .smmuv3Words(var words):

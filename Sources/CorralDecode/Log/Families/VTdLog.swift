@@ -10,6 +10,13 @@ import CorralCore
 /// - `[INTR-REMAP] Request device [42:00.2] fault index 1600 [fault reason 37] ...`
 /// - the old two-line form `DMAR:[DMA Write] ... fault addr A` + `DMAR:[fault reason NN] text`
 /// - `DRHD: handling fault status reg N`: primary fault overflow when bit 0 (PFO) of N is set.
+///
+/// Anchored where dmar.c's text starts (docs/safety.md): the message must begin with `DMAR:`
+/// (`#define pr_fmt(fmt) "DMAR: " fmt`; 3.x kernels printed `dmar: DMAR:[...]`), or
+/// `INTR-REMAP:` (3.x `intr_remapping.c`), and the record's own text must follow right after
+/// it: `[<access>] Request device [`, `DRHD: handling fault status reg `, `VT-d detected
+/// Invalidation ...` (`qi_check_fault()`). A `DMAR: [DMA Write] Request device [...]` further
+/// into a message (a USB product string, a firmware name) is not a VT-d record.
 enum VTdLog: LogEventFamily {
     static let requestDevice = [UInt8](ascii: "Request device [")
     static let faultReason = [UInt8](ascii: "[fault reason ")
@@ -20,18 +27,54 @@ enum VTdLog: LogEventFamily {
     static let dmaWrite = [UInt8](ascii: "DMA Write")
     static let pasid = [UInt8](ascii: "PASID ")
     static let statusReg = [UInt8](ascii: "DRHD: handling fault status reg ")
-    static let invalidationTimeout = [UInt8](ascii: "Invalidation Time-out Error")
-    static let invalidationQueue = [UInt8](ascii: "Invalidation Queue Error")
+    static let invalidationDetected = [UInt8](ascii: "VT-d detected Invalidation ")
+    static let invalidationTimeout = [UInt8](ascii: "Time-out Error")
     static let prqOverflow = [UInt8](ascii: "PRQ overflow detected")
     static let sid = [UInt8](ascii: "SID ")
+    static let dmarPrefix = [UInt8](ascii: "DMAR:")
+    static let legacyPrefix = [UInt8](ascii: "dmar: ")
+    static let intrRemapPrefix = [UInt8](ascii: "INTR-REMAP: ")
+    static let iommuPrefix = [UInt8](ascii: "IOMMU: ")
+
+    /// The text after dmar.c's `pr_fmt` prefix, or nil when the message does not start with it.
+    /// Current kernels: `DMAR: `. 3.x: `dmar: ` (`dmar: DRHD: handling fault status reg 2`),
+    /// whose fault line itself began `DMAR:[DMA Read] ...` and whose reason line, printed by
+    /// the same printk after a newline, has only `DMAR:[fault reason 12] ...`.
+    static func anchored(_ message: KernelMessage) -> ByteText? {
+        var text = message.text
+        var prefixed = false
+        if text.starts(with: legacyPrefix) {
+            text = text[text.skippingBlanks(from: text.startIndex + legacyPrefix.count)...]
+            prefixed = true
+        }
+        if text.starts(with: dmarPrefix) {
+            return text[text.skippingBlanks(from: text.startIndex + dmarPrefix.count)...]
+        }
+        if prefixed { return text }
+        if text.starts(with: intrRemapPrefix) { return text }
+        return nil
+    }
+
+    /// `[DMA Write NO_PASID] Request device [`: the bracket closes and `Request device [`
+    /// follows at once (or, 3.x, `INTR-REMAP: Request device [`). The index of the device.
+    static func requestDeviceStart(_ text: ByteText) -> Int? {
+        if text.starts(with: intrRemapPrefix), text.matches(requestDevice, at: text.startIndex + intrRemapPrefix.count)
+        {
+            return text.startIndex + intrRemapPrefix.count + requestDevice.count
+        }
+        guard text.first == 0x5B, let close = text.find([0x5D]), text.matches([0x20], at: close + 1),
+            text.matches(requestDevice, at: close + 2)
+        else { return nil }
+        return close + 2 + requestDevice.count
+    }
 
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        let text = message.text
-        if let at = text.find(requestDevice) {
-            return request(text, deviceAt: at + requestDevice.count, context)
+        guard let text = anchored(message) else { return .notMine }
+        if let at = requestDeviceStart(text) {
+            return request(text, deviceAt: at, context)
         }
-        if let at = text.find(statusReg) {
-            guard let status = text.hexNumber(at: at + statusReg.count, allowPrefix: true) else {
+        if text.starts(with: statusReg) {
+            guard let status = text.hexNumber(at: text.startIndex + statusReg.count, allowPrefix: true) else {
                 return .malformed("VT-d fault status register value unreadable")
             }
             // FSTS bit 0 = PFO: a fault arrived while every fault recording register was full.
@@ -42,20 +85,20 @@ enum VTdLog: LogEventFamily {
             event.reasonText = "primary fault overflow (FSTS.PFO)"
             return .event(event, nil)
         }
-        if text.contains(faultReason) { return .noEvent }  // orphan second line of the old form
-        if text.contains(invalidationTimeout) || text.contains(invalidationQueue) {
-            guard text.contains([UInt8](ascii: "VT-d")) || text.contains([UInt8](ascii: "DMAR")) else {
-                return .notMine
-            }
+        if text.starts(with: faultReason) { return .noEvent }  // orphan second line of the old form
+        if text.starts(with: invalidationDetected) {
             var event = context.event(.iommuError)
             event.vendor = .intelVTd
-            event.reasonText = text.contains(invalidationTimeout) ? "invalidation time-out" : "invalidation queue error"
+            let kind = text[(text.startIndex + invalidationDetected.count)...]
+            event.reasonText =
+                kind.starts(with: invalidationTimeout) ? "invalidation time-out" : "invalidation queue error"
             if let at = text.find(sid), let sid = text.hexNumber(at: at + sid.count), sid.value <= 0xFFFF {
                 event.device = PCIAddress(requesterID: RequesterID(rawValue: UInt16(sid.value)))
             }
             return .event(event, nil)
         }
-        if text.contains(prqOverflow) {
+        // `prq_event_thread()`: `pr_info_ratelimited("IOMMU: %s: PRQ overflow detected\n", iommu->name)`.
+        if text.starts(with: prqOverflow) || (text.starts(with: iommuPrefix) && text.contains(prqOverflow)) {
             var event = context.event(.queueOverflow)
             event.vendor = .intelVTd
             event.reasonText = "page request queue overflow"
@@ -116,12 +159,15 @@ enum VTdLog: LogEventFamily {
         return printed.isEmpty ? VTdFaultReason(code).text : printed.string
     }
 
+    /// Only the kernel's own second line of the old form continues a head: `DMAR:[fault reason
+    /// NN] text` (after the same `pr_fmt` prefix). A later fault's line, which also contains
+    /// `[fault reason`, is a record of its own.
     static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
-        guard case .vtdReason = open.continuation, let at = message.text.find(faultReason),
-            let reason = message.text.hexOrDecimalNumber(at: at + faultReason.count), reason.value <= 0xFF
+        guard case .vtdReason = open.continuation, let text = anchored(message), text.starts(with: faultReason),
+            let reason = text.hexOrDecimalNumber(at: text.startIndex + faultReason.count), reason.value <= 0xFF
         else { return false }
         open.event.reason = UInt32(reason.value)
-        open.event.reasonText = reasonText(message.text, after: reason.end, code: UInt8(reason.value))
+        open.event.reasonText = reasonText(text, after: reason.end, code: UInt8(reason.value))
         return true
     }
 }

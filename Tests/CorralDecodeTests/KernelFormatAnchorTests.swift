@@ -1,0 +1,108 @@
+import CorralCore
+import Testing
+
+@testable import CorralDecode
+
+/// Do no harm, rule (b): a family's format is recognised only where the kernel's own format
+/// starts. The kernel prints text that devices and users control inside its messages (USB
+/// strings, SCSI inquiry data, input device names, firmware names); none of it is a record.
+@Suite struct KernelFormatAnchorTests {
+    static let vtd =
+        "DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set"
+
+    /// Each real format of each family, placed where a device or user controls the text.
+    static let forged: [String] = [
+        "usb 1-1: Product: \(vtd)",
+        "usb 1-1: Manufacturer: \(vtd)",
+        "usb 1-1: SerialNumber: \(vtd)",
+        "input: \(vtd) as /devices/pci0000:00/0000:00:14.0/usb1/1-1/input/input7",
+        "scsi 0:0:0:0: Direct-Access     \(vtd) PQ: 0 ANSI: 5",
+        "hid-generic 0003:046D:C52B.0001: input,hidraw0: USB HID v1.11 Keyboard [\(vtd)] on usb-0000:00:14.0-1",
+        "usb 1-1: Product: dmar: DMAR:[DMA Read] Request device [03:00.0] fault addr 1a45aa9000",
+        "usb 1-1: Product: DMAR: DRHD: handling fault status reg 3",
+        "usb 1-1: Product: AMD-Vi: Event logged [IO_PAGE_FAULT device=03:00.0 domain=0x0000 address=0x1000 flags=0x0020]",
+        "usb 1-1: Product: Event logged [IO_PAGE_FAULT device=03:00.0 domain=0x0000 address=0x1000 flags=0x0020]",
+        "usb 1-1: Product: AMD-Vi: IOMMU event log overflow",
+        "usb 1-1: Product: arm-smmu 15000000.iommu: Unhandled context fault: fsr=0x402, iova=0x1000, fsynr=0x11, cb=0",
+        "usb 1-1: Unhandled context fault: fsr=0x402, iova=0x1000, fsynr=0x11, cbfrsynra=0x800, cb=0",
+        "usb 1-1: event 0x10 received:",
+        "usb 1-1: EVTQ overflow detected -- events lost",
+        "usb 1-1: Product: pcieport 0000:00:1c.0: AER: Uncorrected (Fatal) error received: 0000:03:00.0",
+        "usb 1-1: Product: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Receiver ID)",
+        "usb 1-1: Product: DPC: containment event, status:0x1f01 source:0x0300",
+        "usb 1-1: Product: Slot(7): Link Down",
+        "usb 1-1: Product: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0x10",
+        "usb 1-1: Product: irq 16: nobody cared (try booting with the \"irqpoll\" option)",
+        "usb 1-1: Product: Disabling IRQ #16",
+        "usb 1-1: Product: dmar_fault: 100000 callbacks suppressed",
+        "Bluetooth: hci0: \(vtd)",
+        "r8169 0000:02:00.0 eth0: Link is Up - \(vtd)",
+    ]
+
+    @Test(arguments: forged) func forgedTextIsNoRecord(_ line: String) {
+        let (events, _) = KernelLogParser.parse(line + "\n" + line)
+        #expect(events.isEmpty, "\(events)")
+    }
+
+    /// The same lines as the kernel prints them are still records (the anchors are not too strict).
+    @Test func realRecordsStillDecode() {
+        let real = [
+            Self.vtd,
+            "dmar: DMAR:[DMA Read] Request device [00:02.0] fault addr 1a45aa9000",
+            "AMD-Vi: Event logged [IO_PAGE_FAULT device=03:00.0 domain=0x0000 address=0x1000 flags=0x0020]",
+            "nvme 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0000 address=0xfbeaf000 flags=0x0000]",
+            "iommu ivhd0: AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:03:00.0 domain=0x0000 address=0x1000 flags=0x0020]",
+            "arm-smmu 15000000.iommu: Unhandled context fault: fsr=0x402, iova=0x1000, fsynr=0x11, cbfrsynra=0x800, cb=0",
+            "pcieport 0000:00:1c.0: AER: Uncorrected (Fatal) error received: 0000:03:00.0",
+            "pcieport 0000:00:1c.0: DPC: containment event, status:0x1f01 source:0x0300",
+            "pcieport 0000:00:1c.0: pciehp: Slot(7): Link Down",
+            "nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0x10",
+            "irq 16: nobody cared (try booting with the \"irqpoll\" option)",
+            "dmar_fault: 100000 callbacks suppressed",
+        ]
+        let (events, _) = KernelLogParser.parse(real.joined(separator: "\n"))
+        #expect(
+            events.map(\.kind) == [
+                .dmaFault, .dmaFault, .dmaFault, .dmaFault, .dmaFault, .dmaFault, .aer, .dpc, .hotplug, .deviceLost,
+                .irqStorm, .suppressed,
+            ])
+    }
+
+    /// A kmsg record escapes a newline inside a device string as `\x0a`; undone, it must not
+    /// start a record of its own.
+    @Test func escapedNewlineInADeviceStringStartsNoRecord() {
+        let record = "6,812,5000000,-;usb 1-1: Product: x\\x0a\(Self.vtd)"
+        let (events, statistics) = KernelLogParser.parse(record, format: .kmsg)
+        #expect(events.isEmpty && statistics.records == 1)
+    }
+
+    /// Finding 4: an old-form VT-d head whose reason line never comes must not swallow every
+    /// later line containing `[fault reason` (a 3,000-fault storm from another device).
+    @Test func malformedHeadDoesNotBlindTheParser() {
+        var lines = ["dmar: DMAR:[DMA Read] Request device [00:02.0] fault addr 1a45aa9000"]
+        lines += (0..<3_000).map { index in
+            "DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x\(String(0x1000 * index, radix: 16)) [fault reason 0x05] PTE Write access is not set"
+        }
+        let (events, statistics) = KernelLogParser.parse(lines.joined(separator: "\n"))
+        #expect(events.count == 3_001)
+        #expect(events.filter { $0.device?.description == "0000:03:00.0" }.count == 3_000)
+        #expect(events.first?.device?.description == "0000:00:02.0" && events.first?.reason == nil)
+        #expect(statistics.malformed == 1)
+        #expect(statistics.malformedExamples.first?.why.contains("without its '[fault reason' line") == true)
+    }
+
+    /// A continuation line printed by another emitter does not continue a report.
+    @Test func continuationsComeFromTheSameEmitter() {
+        let text = """
+            arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:
+            usb 1-1: Product: 0x0000001000000010
+            arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000001000000010
+            arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000020000000000
+            arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000090000f04
+            arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000
+            """
+        let (events, _) = KernelLogParser.parse(text)
+        #expect(events.count == 1)
+        #expect(events.first?.streamID == nil, "the report was cut by another emitter's line: no stream guessed")
+    }
+}

@@ -8,7 +8,9 @@ public struct Watcher {
     public private(set) var engine: Engine
     public private(set) var host: LinuxHost
     public private(set) var follower: KmsgFollower
-    public let protected: Set<DeviceAddress>
+    /// Devices never written to, with their reasons (docs/safety.md, rule (c)).
+    public private(set) var protection: Protection
+    public var protected: Set<DeviceAddress> { protection.devices }
     /// The latest decisions, in order (the daemon journals every one as it is made; memory keeps
     /// the last 10,000 so that months of running do not grow it).
     public private(set) var decisions = RecentHistory<Decision>(capacity: 10_000)
@@ -41,15 +43,20 @@ public struct Watcher {
     /// before it is history: journaled, counted and reported, never acted on.
     public let startedAt: Instant
 
-    public init(root: SysRoot, policy: Policy, startedAt: Instant, resumeAfter: UInt64? = nil) {
+    /// `protectedPaths`: files whose storage must never be touched beyond the system's own
+    /// (the daemon's journal).
+    public init(
+        root: SysRoot, policy: Policy, startedAt: Instant, resumeAfter: UInt64? = nil, protectedPaths: [String] = []
+    ) {
         self.root = root
         self.startedAt = startedAt
         let inventory = Inventory.load(root)
-        let protected = ProtectedDevices.detect(root, inventory).union(policy.protectedDevices)
-        self.protected = protected
+        var protection = ProtectedDevices.detect(root, inventory, paths: protectedPaths)
+        for device in policy.protectedDevices { protection.add(device, .policy) }
+        self.protection = protection
         let profiles = inventory.devices.map { device -> DeviceProfile in
             var profile = device.profile
-            profile.protected = protected.contains(profile.address)
+            profile.protection = protection.reasons[profile.address] ?? []
             return profile
         }
         // PCI functions behind an SMMU: their faults arrive as stream IDs.
@@ -59,7 +66,7 @@ public struct Watcher {
         }
         engine = Engine(policy: policy, profiles: profiles, resolver: resolver)
         engine.liveFrom = startedAt
-        host = LinuxHost(root: root, mode: policy.mode, inventory: inventory, protected: protected)
+        host = LinuxHost(root: root, mode: policy.mode, inventory: inventory, protection: protection)
         follower = KmsgFollower(resumeAfter: resumeAfter)
         trace = TraceSource(root: root)
     }
@@ -208,7 +215,7 @@ public struct Watcher {
                 }
                 awaitingSerial[address] = nil
                 var profile = device.profile
-                profile.protected = protected.contains(.pci(address))
+                profile.protection = protection.reasons[.pci(address)] ?? []
                 engine.register(profile)
                 events.append(.deviceAdded(.pci(address), serial: device.serial.map { SerialNumber($0) }))
                 continue
@@ -230,7 +237,8 @@ public struct Watcher {
     public mutating func reload(_ policy: Policy) {
         engine.update(policy: policy)
         host.mode = policy.mode
-        host.protected = host.protected.union(policy.protectedDevices)
+        for device in policy.protectedDevices { protection.add(device, .policy) }
+        host.protection = protection
     }
 
     /// Carries out `decisions` at `now` and feeds the host's outcomes back, appending what

@@ -84,6 +84,29 @@ extension Journal {
         }
     }
 
+    /// The protected devices of the latest run that recorded any, each with its reasons.
+    public func protectedDevices() throws(JournalError) -> [(device: String, reasons: [String])] {
+        try read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT device, reason FROM protected WHERE run = (SELECT MAX(run) FROM protected)
+                    ORDER BY device, reason
+                    """)
+            var out: [(device: String, reasons: [String])] = []
+            for row in rows {
+                let device: String = row[0]
+                let reason: String = row[1]
+                if out.last?.device == device {
+                    out[out.count - 1].reasons.append(reason)
+                } else {
+                    out.append((device, [reason]))
+                }
+            }
+            return out
+        }
+    }
+
     /// Every device the journal knows, with its state and latest episode.
     public func deviceSummaries() throws(JournalError) -> [DeviceSummary] {
         let episodes = try episodes()

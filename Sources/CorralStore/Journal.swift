@@ -73,6 +73,22 @@ public final class Journal: Sendable {
         }
     }
 
+    /// Records the devices `run` never writes to, with their reasons (replacing what it said before).
+    public func recordProtection(run: Int64, _ devices: [(device: String, reason: String)]) throws(JournalError) {
+        do {
+            try pool.write { db in
+                try db.execute(sql: "DELETE FROM protected WHERE run = ?", arguments: [run])
+                for entry in devices {
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO protected (run, device, reason) VALUES (?, ?, ?)",
+                        arguments: [run, entry.device, entry.reason])
+                }
+            }
+        } catch {
+            throw JournalError("\(path): cannot record the protected devices: \(error)")
+        }
+    }
+
     /// Writes one batch in one transaction: upserted episodes (by run, device, class, first),
     /// decisions and actions once each (by idempotency key), device states, a cursor.
     /// `midTransaction` is a test hook (crash-safety tests kill the writer there).

@@ -3,7 +3,7 @@ import GRDB
 /// The journal's schema, as migrations: a journal written by an older Corral is upgraded in
 /// place, and one written by a newer Corral is refused instead of damaged.
 enum Schema {
-    static let version = 1
+    static let version = 2
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -53,6 +53,16 @@ enum Schema {
                         id INTEGER PRIMARY KEY, at_utc_ns INTEGER NOT NULL, rows INTEGER NOT NULL, reason TEXT NOT NULL);
                     """)
             try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('schema', '1')")
+        }
+        // The devices a daemon run never writes to, with why (docs/safety.md): `status` shows them.
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE protected (
+                        run INTEGER NOT NULL REFERENCES runs(id), device TEXT NOT NULL, reason TEXT NOT NULL,
+                        PRIMARY KEY(run, device, reason));
+                    UPDATE meta SET value = '2' WHERE key = 'schema';
+                    """)
         }
         return migrator
     }

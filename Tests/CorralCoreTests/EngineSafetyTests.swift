@@ -155,7 +155,8 @@ struct EngineSafetyTests {
         h.storm(Fixtures.disk, count: 1_200)
         #expect(h.performed.isEmpty)
         #expect(h.recommended == [.silenceFaultReporting(.pci(Fixtures.disk))])
-        #expect(h.decisions.last?.reason.contains("protected device: recommendation only") == true)
+        #expect(
+            h.decisions.last?.reason.contains("protected device: protected by the policy; recommendation only") == true)
     }
 
     /// Property: whatever happens, a protected device never gets a performed action.

@@ -154,10 +154,17 @@ extension Engine {
     ) {
         var final = action
         var why = reason
-        if policy.mode != .enforce || records[device]?.shadow == true || isProtected(device) {
+        let guarded = protectedInReach(action)
+        if policy.mode != .enforce || records[device]?.shadow == true || guarded != nil {
             final = .recommend(action)
-            if isProtected(device) {
-                why += " (protected device: recommendation only)"
+            if let guarded {
+                // Not carried out: the episode rests as a recommendation (no outcome awaited).
+                records[device]?.shadow = true
+                let because = explainProtection(guarded)
+                why +=
+                    guarded == action.target
+                    ? " (protected device: \(because); recommendation only)"
+                    : " (would reach protected \(guarded): \(because); recommendation only)"
             } else if policy.mode == .recommend {
                 why += " (recommend mode)"
             }

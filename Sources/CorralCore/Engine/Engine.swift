@@ -234,6 +234,22 @@ public struct Engine: Sendable {
         policy.protectedDevices.contains(device) || profiles[device]?.protected == true
     }
 
+    /// The first protected device a write of `action` would reach (the target itself, or one
+    /// below a port it targets; ``Action/reach(parent:children:)``), if any.
+    func protectedInReach(_ action: Action) -> DeviceAddress? {
+        guard action.changesDevice else { return nil }
+        return action.reach(parent: { profiles[$0]?.parent }, children: { profiles[$0]?.children ?? [] })
+            .first { isProtected($0) }
+    }
+
+    func explainProtection(_ device: DeviceAddress) -> String {
+        let reasons = profiles[device]?.protection ?? []
+        if reasons.isEmpty || policy.protectedDevices.contains(device) && !reasons.contains(.policy) {
+            return ([ProtectionReason.policy] + reasons).map(\.description).joined(separator: ", ")
+        }
+        return reasons.map(\.description).joined(separator: ", ")
+    }
+
     // MARK: - Timers
 
     mutating func arm(_ device: DeviceAddress, _ purpose: TimerPurpose, at deadline: Instant) {

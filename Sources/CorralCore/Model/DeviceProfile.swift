@@ -28,8 +28,20 @@ public struct DeviceProfile: Hashable, Sendable {
     /// Another device sits on the same bus, so a secondary bus reset would hit it too.
     public var sharesBus: Bool
     public var serial: SerialNumber?
-    /// Never acted on, only recommended (root disk, console, the IOMMUs themselves, config).
-    public var protected: Bool
+    /// Why the device is never acted on, only recommended for (root disk, console, the IOMMUs
+    /// themselves, the policy); empty when it is not protected.
+    public var protection: [ProtectionReason]
+    /// Never acted on, only recommended. Setting it without a reason records `.policy`.
+    public var protected: Bool {
+        get { !protection.isEmpty }
+        set {
+            if !newValue {
+                protection = []
+            } else if protection.isEmpty {
+                protection = [.policy]
+            }
+        }
+    }
     /// The IOMMU unit translating for it, when known.
     public var iommu: IOMMUInstance?
 
@@ -56,7 +68,7 @@ public struct DeviceProfile: Hashable, Sendable {
         self.children = children
         self.sharesBus = sharesBus
         self.serial = serial
-        self.protected = protected
+        self.protection = protected ? [.policy] : []
         self.iommu = iommu
     }
 

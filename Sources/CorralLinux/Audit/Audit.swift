@@ -27,7 +27,19 @@ public enum Audit {
         findings += driverless(inventory)
         findings += external(root, inventory)
         findings += thunderbolt(root)
+        findings += protected(root, inventory)
         return findings
+    }
+
+    /// What `corral watch` would never write to, and why (docs/safety.md, rule (c)).
+    static func protected(_ root: SysRoot, _ inventory: Inventory) -> [AuditFinding] {
+        let protection = ProtectedDevices.detect(root, inventory)
+        return protection.devices.sorted().map { device in
+            AuditFinding(
+                check: "protected device", verdict: .ok, evidence: "\(device): \(protection.explain(device))",
+                why: "Corral only recommends for it, and for any port above it; it never writes to them",
+                fix: "-")
+        }
     }
 
     /// 0 all ok, 1 warnings, 2 failures.

@@ -12,7 +12,9 @@ public struct LinuxHost: CorralCore.Host {
     public let root: SysRoot
     public var mode: Policy.Mode
     public var inventory: Inventory
-    public var protected: Set<DeviceAddress>
+    /// Devices never written to: checked against the whole reach of each action (a port above
+    /// a protected device is refused too), whatever the engine decided.
+    public var protection: Protection
     /// Outcomes and observations waiting for the engine.
     private var events: [(Instant, DeviceEvent)] = []
     /// Quiescence polls in progress: device → deadline.
@@ -23,11 +25,20 @@ public struct LinuxHost: CorralCore.Host {
     /// Devices whose bus master we cleared: re-read each step to see a driver set it again.
     private var stoppedByUs: Set<PCIAddress> = []
 
-    public init(root: SysRoot, mode: Policy.Mode, inventory: Inventory, protected: Set<DeviceAddress> = []) {
+    public init(root: SysRoot, mode: Policy.Mode, inventory: Inventory, protection: Protection = Protection()) {
         self.root = root
         self.mode = mode
         self.inventory = inventory
-        self.protected = protected
+        self.protection = protection
+    }
+
+    /// The protected device a write of `action` would reach, by the inventory's topology.
+    func protectedInReach(_ action: Action) -> DeviceAddress? {
+        action.reach(
+            parent: { device in device.pciAddress.flatMap { inventory.device($0)?.parent }.map { .pci($0) } },
+            children: { device in (device.pciAddress.flatMap { inventory.device($0)?.children } ?? []).map { .pci($0) }
+            }
+        ).first { protection.contains($0) }
     }
 
     public mutating func takeEvents() -> [(Instant, DeviceEvent)] {
@@ -52,9 +63,10 @@ public struct LinuxHost: CorralCore.Host {
             log.append("would \(action) (mode \(mode))")
             return
         }
-        if let target = action.target, protected.contains(target) {
-            log.append("refused \(action): protected device")
-            complete(action, .failed(ActionFailure(errno: EPERM, message: "protected device")), at: now)
+        if let guarded = protectedInReach(action) {
+            let why = "protected device \(guarded) (\(protection.explain(guarded)))"
+            log.append("refused \(action): \(guarded == action.target ? "" : "would reach ")\(why)")
+            complete(action, .failed(ActionFailure(errno: EPERM, message: why)), at: now)
             return
         }
         if let pci = action.target?.pciAddress, let problem = identityProblem(pci) {

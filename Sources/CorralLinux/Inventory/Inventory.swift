@@ -24,6 +24,8 @@ public struct PCIDeviceInfo: Sendable {
     /// The controller's serial as the nvme driver reads it (Identify Controller SN), for NVMe
     /// drives without a Device Serial Number capability (QEMU's, many consumer drives).
     public var nvmeSerial: String? = nil
+    /// Another function sits on the same bus (a secondary bus reset would reset it too).
+    public var sharesBus = false
 
     public var isBridge: Bool { (classCode ?? 0) >> 16 == 0x06 }
     /// Who the device is across removal and re-insertion: the PCIe Device Serial Number, else
@@ -43,7 +45,7 @@ public struct PCIDeviceInfo: Sendable {
             transactionsPending: config.transactionsPending != nil, slotPowerControl: slotPower,
             faultSilencing: false, driver: driver.map { DriverName($0) }, untrusted: untrusted,
             parent: parent.map { .pci($0) },
-            children: children.map { .pci($0) }, sharesBus: false, serial: serial.map { SerialNumber($0) })
+            children: children.map { .pci($0) }, sharesBus: sharesBus, serial: serial.map { SerialNumber($0) })
     }
 }
 
@@ -118,6 +120,12 @@ public struct Inventory: Sendable {
         }
         for index in devices.indices {
             devices[index].children = devices.filter { $0.parent == devices[index].address }.map(\.address)
+        }
+        for index in devices.indices {
+            let address = devices[index].address
+            devices[index].sharesBus = devices.contains {
+                $0.address != address && $0.address.segment == address.segment && $0.address.bus == address.bus
+            }
         }
         let thunderbolt = root.list("/sys/bus/thunderbolt/devices").compactMap { name -> (String, Bool)? in
             guard let value = root.read("/sys/bus/thunderbolt/devices/\(name)/authorized") else { return nil }

@@ -17,8 +17,10 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let store = try journal.open()
         let summaries: [Journal.DeviceSummary]
+        let protected: [String: [String]]
         do {
             summaries = try store.deviceSummaries()
+            protected = Dictionary(try store.protectedDevices().map { ($0.device, $0.reasons) }, uniquingKeysWith: +)
         } catch {
             throw CommandFailure(error.description)
         }
@@ -37,9 +39,26 @@ struct StatusCommand: ParsableCommand {
                             + "\"last_ns\": \(last.last), \"count\": \(last.count), \"lower_bound\": \(last.lowerBound)}"
                     )
                 }
+                if let reasons = protected[summary.device] {
+                    fields.append("\"protected\": [" + reasons.map(JSONLine.quote).joined(separator: ", ") + "]")
+                }
                 print("{" + fields.joined(separator: ", ") + "}")
             }
+            let known = Set(summaries.map(\.device))
+            for (device, reasons) in protected.sorted(by: { $0.key < $1.key }) where !known.contains(device) {
+                print(
+                    "{\"device\": \(JSONLine.quote(device)), \"state\": null, \"protected\": ["
+                        + reasons.map(JSONLine.quote).joined(separator: ", ") + "]}")
+            }
             return
+        }
+        defer {
+            if !protected.isEmpty {
+                print("\nProtected (never written to, nor any port above them; recommendations only):")
+                for (device, reasons) in protected.sorted(by: { $0.key < $1.key }) {
+                    print("  \(TextReport.pad(device, 26)) \(reasons.joined(separator: ", "))")
+                }
+            }
         }
         guard !summaries.isEmpty else {
             print("\(store.path): no devices yet.")

@@ -63,7 +63,8 @@ struct WatchCommand: AsyncParsableCommand {
         let resume = cursor?.bootID == bootID ? cursor?.sequence.map { UInt64($0) } : nil
         // Kernel records older than this are history: journaled and reported, never acted on.
         let startedAt = Instant(nanoseconds: monotonicNow())
-        var watcher = Watcher(root: sysRoot, policy: policy, startedAt: startedAt, resumeAfter: resume)
+        var watcher = Watcher(
+            root: sysRoot, policy: policy, startedAt: startedAt, resumeAfter: resume, protectedPaths: [journalPath])
         watcher.inventoryInterval = .seconds(5)
         // A quiet machine is sampled every 5 s; any kernel message or event brings it back to 1 s.
         watcher.idleCounterInterval = .seconds(5)
@@ -74,6 +75,12 @@ struct WatchCommand: AsyncParsableCommand {
             throw CommandFailure("\(error.localizedDescription)")
         }
         let run = try journal.run(kind: "daemon", name: bootID, startedUTC: utcNow())
+        let protection = watcher.protection
+        try? journal.recordProtection(
+            run: run,
+            protection.devices.sorted().flatMap { device in
+                (protection.reasons[device] ?? []).map { (device.description, $0.description) }
+            })
         var writer = JournalWriter(journal: journal, run: run)
         let signals = SignalFlags()
         signals.install()
@@ -87,6 +94,9 @@ struct WatchCommand: AsyncParsableCommand {
             "watching \(root) in \(policy.mode) mode; \(watcher.host.inventory.devices.count) PCI functions, "
                 + "\(watcher.protected.count) protected; journal \(journalPath)\(resume.map { "; resuming after kmsg #\($0)" } ?? "")"
         )
+        for device in protection.devices.sorted() {
+            log(.info, "protected (recommendations only): \(device): \(protection.explain(device))")
+        }
         var reported = 0
         while true {
             let now = Instant(nanoseconds: monotonicNow())

@@ -275,6 +275,11 @@ extension Engine {
                 ))
             startHold(device, at: now)
         case .reenableHold:
+            // Became strict while held (its driver unbound): it stays stopped.
+            if isStrict(device) {
+                startHold(device, at: now)
+                return
+            }
             reenable(
                 device, trigger: "automatic re-enable after a hold of \(holdTime(for: record).compact)",
                 undoBusMaster: true, at: now, force: true)
@@ -316,10 +321,27 @@ extension Engine {
         policy.probation.hold(afterContainment: max(1, record.containmentsInWindow))
     }
 
-    /// DMA is stopped and quiet: hold, then re-enable automatically if the policy says so.
+    /// DMA is stopped and quiet: hold, then re-enable automatically if the policy says so —
+    /// never for a strict device. A device with no driver should do no DMA at all (the kernel
+    /// gives it none), and an untrusted one that stormed should not get it back by a timer:
+    /// both stay stopped until a driver binds (its own enable is the re-enable) or an operator
+    /// releases them.
     mutating func startHold(_ device: DeviceAddress, at now: Instant) {
         guard let record = records[device], policy.probation.automaticReenable else { return }
+        if isStrict(device) {
+            output.append(
+                Decision(
+                    at: now, subject: .device(device),
+                    reason:
+                        "\(device): held stopped (\(strictReason(device))): no automatic re-enable; a driver binding or an operator's release brings it back"
+                ))
+            return
+        }
         arm(device, .reenableHold, at: now + holdTime(for: record))
+    }
+
+    func strictReason(_ device: DeviceAddress) -> String {
+        profile(of: device).untrusted ? "untrusted port" : "no driver bound"
     }
 
     // MARK: - Outcomes
@@ -398,7 +420,7 @@ extension Engine {
                 Decision(
                     at: now, subject: .device(device), from: record.state, to: .removed,
                     reason: "\(device): removed; waiting for a re-add"))
-            if policy.probation.automaticReenable, record.state != .retired {
+            if policy.probation.automaticReenable, record.state != .retired, !isStrict(device) {
                 arm(device, .rescanHold, at: now + holdTime(for: record))
             }
         default:

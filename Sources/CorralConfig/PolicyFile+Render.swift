@@ -67,6 +67,11 @@ extension PolicyFile {
             # Drivers whose devices belong to user space: the owner is told first.
             owner-drivers: [\(policy.ownerDrivers.map(\.name).sorted().joined(separator: ", "))]
 
+            # Owners whose devices Corral may contain itself after the owner deadline. Default none:
+            # a VM's device is notified (journal, metric, on-owner hook) and recommended for, never
+            # written to under a running guest.
+            owner-contain: [\(policy.ownerContain.map(\.name).sorted().joined(separator: ", "))]
+
             # Programs to run (argv, absolute path, no shell) with the event as JSON on stdin and in
             # CORRAL_* variables, e.g. on-containment: [/usr/local/bin/page-oncall, --severity, warning].
             hooks:

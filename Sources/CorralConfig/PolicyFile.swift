@@ -127,6 +127,12 @@ public enum PolicyFile {
                     DriverName(try scalar(item, "owner-drivers[\(index)]", file))
                 })
         }
+        if let node = try reader.take("owner-contain") {
+            policy.ownerContain = Set(
+                try list(node, "owner-contain", file).enumerated().map { index, item throws(ConfigFileError) in
+                    DriverName(try scalar(item, "owner-contain[\(index)]", file))
+                })
+        }
         if let node = try reader.take("hooks") {
             var hooks = try MappingReader(node, path: "hooks", file: file)
             for trigger in HookPolicy.Trigger.allCases {
@@ -150,7 +156,7 @@ public enum PolicyFile {
         }
         try reader.finish(known: [
             "mode", "classes", "ladder", "timing", "probation", "retirement", "circuit-breaker", "protected",
-            "owner-drivers", "hooks",
+            "owner-drivers", "owner-contain", "hooks",
         ])
         return policy
     }

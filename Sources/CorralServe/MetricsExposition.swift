@@ -44,6 +44,12 @@ public enum MetricsExposition {
             out +=
                 "corral_recommendations_total{device=\"\(escape(row.device))\",action=\"\(escape(row.kind))\"} \(row.count)\n"
         }
+        family(
+            "corral_owner_notifications_total", "counter",
+            "Storms of a device owned by user space (a VM through vfio-pci) reported to its owner.")
+        for row in snapshot.ownerNotifications {
+            out += "corral_owner_notifications_total{device=\"\(escape(row.device))\"} \(row.count)\n"
+        }
         family("corral_device_state", "gauge", "1 for the state each device is in now.")
         for row in snapshot.states {
             let state = states.contains(row.state) ? row.state : "unknown"

@@ -9,6 +9,8 @@ extension Journal {
         public var actions: [(device: String, kind: String, count: Int64)]
         /// (device, action kind) → recommendations made.
         public var recommendations: [(device: String, kind: String, count: Int64)]
+        /// device → times its user-space owner (a VM through vfio-pci) was told it stormed.
+        public var ownerNotifications: [(device: String, count: Int64)]
         public var states: [(device: String, state: String)]
         public var writeLosses: Int64
     }
@@ -35,11 +37,17 @@ extension Journal {
                 sql:
                     "SELECT subject, kind, count(*) FROM decisions WHERE recommendation = 1 AND kind IS NOT NULL GROUP BY subject, kind ORDER BY subject, kind"
             ).map { (device: $0[0] as String, kind: $0[1] as String, count: $0[2] as Int64) }
+            let owners = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT subject, count(*) FROM decisions WHERE kind = 'notify-owner' GROUP BY subject ORDER BY subject"
+            ).map { (device: $0[0] as String, count: $0[1] as Int64) }
             let states = try Row.fetchAll(db, sql: "SELECT device, state FROM device_state ORDER BY device")
                 .map { (device: $0[0] as String, state: $0[1] as String) }
             let losses = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(rows), 0) FROM write_losses") ?? 0
             return MetricsSnapshot(
-                events: events, actions: actions, recommendations: recommendations, states: states, writeLosses: losses)
+                events: events, actions: actions, recommendations: recommendations, ownerNotifications: owners,
+                states: states, writeLosses: losses)
         }
     }
 }

@@ -6,14 +6,49 @@ import Testing
 struct EngineSafetyTests {
     let nic = Fixtures.nic
 
-    func vfioHarness() -> EngineHarness {
+    func vfioHarness(ownerContain: Set<DriverName> = []) -> EngineHarness {
         var profile = Fixtures.capable(nic, driver: .vfioPCI)
         profile.faultSilencing = false
-        return EngineHarness(profiles: [profile])
+        var policy = Policy.enforcing
+        policy.ownerContain = ownerContain
+        return EngineHarness(policy: policy, profiles: [profile])
     }
 
-    @Test func ownerIsNotifiedFirstAndContainedOnlyIfItDoesNotAct() {
+    /// Do no harm, finding 6: by default a VM's device is notified and recommended for, never
+    /// written to, however long it storms.
+    @Test func ownedDeviceIsNotifiedAndRecommendedNeverWritten() {
         var h = vfioHarness()
+        h.storm(nic, count: 1_200)
+        guard case .notifyOwner? = h.decisions.last?.action else {
+            Issue.record("owner not notified")
+            return
+        }
+        #expect(HookPolicy.trigger(for: h.decisions.last!) == .owner)
+        h.storm(nic, count: 3_000, spacing: .milliseconds(2), untilAction: false)
+        h.advance(by: .seconds(3600))
+        #expect(h.performed.isEmpty, "\(h.performed)")
+        #expect(h.recommended.contains(.clearBusMaster(nic)))
+        #expect(
+            h.decisions.contains {
+                $0.reason.contains("owned by vfio-pci (user space: a VM's device), which the policy's owner-contain")
+            })
+    }
+
+    /// A port above a VM's device is not written to either.
+    @Test func portAboveAnOwnedDeviceIsRecommendedOnly() {
+        var port = Fixtures.capable(Fixtures.port, driver: "pcieport", parent: nil)
+        port.faultSilencing = false
+        port.children = [.pci(nic)]
+        var owned = Fixtures.capable(nic, driver: .vfioPCI)
+        owned.faultSilencing = false
+        var h = EngineHarness(profiles: [port, owned])
+        h.storm(Fixtures.port, count: 2_000)
+        #expect(h.performed.isEmpty, "\(h.performed)")
+        #expect(h.decisions.contains { $0.reason.contains("would reach 0000:03:00.0, owned by vfio-pci") })
+    }
+
+    @Test func ownerIsNotifiedFirstAndContainedOnlyIfItDoesNotActWhenThePolicyAllowsIt() {
+        var h = vfioHarness(ownerContain: [.vfioPCI])
         h.storm(nic, count: 1_200)
         guard case .notifyOwner(let device, let owner, let deadline)? = h.decisions.last?.action else {
             Issue.record("owner not notified")

@@ -124,3 +124,38 @@ import Testing
         #expect(process.terminationStatus == 1 && text.contains("writable by group or others"))
     }
 }
+
+/// Do no harm, finding 6, as a user meets it: a VM's device (bound to vfio-pci) storms under
+/// `corral watch --mode enforce`; its owner hook gets the event as JSON, nothing is written.
+@Suite(.timeLimit(.minutes(1))) struct OwnerDaemonTests {
+    @Test func vmDeviceStormFiresTheOwnerHookAndWritesNothing() throws {
+        let fake = WatchDaemonTests.machine(withStorm: false)
+        // The NIC at 03:00.0 is passed through to a guest.
+        try FileManager.default.removeItem(
+            atPath: fake.root + "/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0/driver")
+        fake.file("/sys/bus/pci/drivers/vfio-pci/unbind", "")
+        fake.link("/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0/driver", to: "/sys/bus/pci/drivers/vfio-pci")
+        let start = WatchDaemonTests.bootClockSeconds + 3600
+        let records = WatcherTests.storm(count: 3_000, start: start)
+        fake.file("/dev/kmsg", records.joined(separator: "\n") + "\n")
+        let received = fake.root + "/owner-event.json"
+        let hook = fake.root + "/owner-hook"
+        FileManager.default.createFile(
+            atPath: hook, contents: Data("#!/bin/sh\ncat > \(received)\n".utf8), attributes: [.posixPermissions: 0o755])
+        let config = fake.root + "/corral.yaml"
+        FileManager.default.createFile(
+            atPath: config, contents: Data("mode: enforce\nhooks:\n  on-owner: [\(hook)]\n".utf8),
+            attributes: [.posixPermissions: 0o644])
+        let (process, log) = try WatchDaemonTests.launch([
+            "watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--config", config, "--once",
+        ])
+        let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(!text.contains("did "), "\(text)")
+        #expect(WatcherTests.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
+        let event = try String(contentsOfFile: received, encoding: .utf8)
+        #expect(
+            event.contains("\"event\": \"on-owner\"") && event.contains("\"subject\": \"0000:03:00.0\""), "\(event)")
+    }
+}

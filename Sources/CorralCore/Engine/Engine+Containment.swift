@@ -154,17 +154,13 @@ extension Engine {
     ) {
         var final = action
         var why = reason
-        let guarded = protectedInReach(action)
-        if policy.mode != .enforce || records[device]?.shadow == true || guarded != nil {
+        let holdBack = heldBack(action)
+        if policy.mode != .enforce || records[device]?.shadow == true || holdBack != nil {
             final = .recommend(action)
-            if let guarded {
+            if let holdBack {
                 // Not carried out: the episode rests as a recommendation (no outcome awaited).
                 records[device]?.shadow = true
-                let because = explainProtection(guarded)
-                why +=
-                    guarded == action.target
-                    ? " (protected device: \(because); recommendation only)"
-                    : " (would reach protected \(guarded): \(because); recommendation only)"
+                why += " (\(holdBack); recommendation only)"
             } else if policy.mode == .recommend {
                 why += " (recommend mode)"
             }
@@ -238,6 +234,7 @@ extension Engine {
             let from = record.state
             records[device]?.state = .healthy
             records[device]?.shadow = false
+            records[device]?.ownerNotified = false
             records[device]?.rung = nil
             records[device]?.measures = AppliedMeasures()
             records[device]?.restartDetectors(at: now)

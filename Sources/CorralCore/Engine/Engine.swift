@@ -234,12 +234,32 @@ public struct Engine: Sendable {
         policy.protectedDevices.contains(device) || profiles[device]?.protected == true
     }
 
-    /// The first protected device a write of `action` would reach (the target itself, or one
-    /// below a port it targets; ``Action/reach(parent:children:)``), if any.
-    func protectedInReach(_ action: Action) -> DeviceAddress? {
+    /// Why a write of `action` must not be carried out, if it must not (docs/safety.md, rules
+    /// (c) and (d)): a protected device in its reach (the target itself, or one below a port it
+    /// targets; ``Action/reach(parent:children:)``), or a device owned by user space whose
+    /// owner the policy does not let Corral contain.
+    func heldBack(_ action: Action) -> String? {
         guard action.changesDevice else { return nil }
-        return action.reach(parent: { profiles[$0]?.parent }, children: { profiles[$0]?.children ?? [] })
-            .first { isProtected($0) }
+        let reach = action.reach(parent: { profiles[$0]?.parent }, children: { profiles[$0]?.children ?? [] })
+        let target = action.target
+        if let guarded = reach.first(where: { isProtected($0) }) {
+            let because = explainProtection(guarded)
+            return guarded == target
+                ? "protected device: \(because)" : "would reach protected \(guarded): \(because)"
+        }
+        if let owned = reach.first(where: { ownerHolding($0) != nil }), let owner = ownerHolding(owned) {
+            let whose = "owned by \(owner) (user space: a VM's device), which the policy's owner-contain does not list"
+            return owned == target ? whose : "would reach \(owned), \(whose)"
+        }
+        return nil
+    }
+
+    /// The user-space owner of `device` when the policy does not let Corral contain it.
+    func ownerHolding(_ device: DeviceAddress) -> DriverName? {
+        guard let driver = profiles[device]?.driver, policy.ownerDrivers.contains(driver),
+            !policy.ownerContain.contains(driver)
+        else { return nil }
+        return driver
     }
 
     func explainProtection(_ device: DeviceAddress) -> String {

@@ -26,6 +26,10 @@ public struct Policy: Hashable, Sendable {
     public var protectedDevices: Set<DeviceAddress> = []
     /// Drivers whose devices belong to a user-space owner, told first (default `vfio-pci`).
     public var ownerDrivers: Set<DriverName> = [.vfioPCI]
+    /// Owners whose devices Corral may contain itself once the owner has not acted by its
+    /// deadline. Default none: a VM's device is the VM's; Corral notifies (journal, metric, the
+    /// `on-owner` hook) and recommends, and never writes to it under a running guest.
+    public var ownerContain: Set<DriverName> = []
     /// Programs to run when a device is contained, re-enabled or retired.
     public var hooks = HookPolicy()
 
@@ -40,6 +44,8 @@ public struct HookPolicy: Hashable, Sendable {
         case containment = "on-containment"
         case reenable = "on-re-enable"
         case retirement = "on-retirement"
+        /// A device owned by user space (a VM through `vfio-pci`) stormed: its owner is told.
+        case owner = "on-owner"
     }
 
     /// argv per trigger: the program (an absolute path) and its arguments.
@@ -51,6 +57,7 @@ public struct HookPolicy: Hashable, Sendable {
 
     /// Which hook a decision fires, if any.
     public static func trigger(for decision: Decision) -> Trigger? {
+        if case .notifyOwner? = decision.action { return .owner }
         guard let to = decision.to else { return nil }
         if to == .retired { return .retirement }
         let wasContained = decision.from?.isContained ?? false

@@ -101,8 +101,9 @@ public final class HookRunner: @unchecked Sendable {
             let outcome: Outcome =
                 state.timedOut
                 ? .timedOut : finished.terminationStatus == 0 ? .succeeded : .failed(status: finished.terminationStatus)
-            self?.ended()
+            // Journaled before it counts as ended: `drain` then finds its outcome written.
             self?.finish(trigger, decision, argv, outcome, output: text)
+            self?.ended()
         }
         do {
             try process.run()
@@ -131,6 +132,28 @@ public final class HookRunner: @unchecked Sendable {
         lock.lock()
         running -= 1
         lock.unlock()
+        drained.lock()
+        drained.broadcast()
+        drained.unlock()
+    }
+
+    let drained = NSCondition()
+
+    /// Waits (at most `timeout`) for the running hooks to end: the daemon calls it before it
+    /// exits, so that a hook started by its last decisions (`--once`) is not orphaned.
+    /// Returns whether none is left running.
+    @discardableResult
+    public func drain(timeout: Duration) -> Bool {
+        let deadline = Date().addingTimeInterval(Double(timeout.nanosecondsClamped) / 1e9)
+        drained.lock()
+        defer { drained.unlock() }
+        while true {
+            lock.lock()
+            let left = running
+            lock.unlock()
+            if left == 0 { return true }
+            if !drained.wait(until: deadline) { return false }
+        }
     }
 
     func finish(

@@ -82,6 +82,9 @@ struct WatchCommand: AsyncParsableCommand {
                 (protection.reasons[device] ?? []).map { (device.description, $0.description) }
             })
         var writer = JournalWriter(journal: journal, run: run)
+        // Hooks fire from the daemon: on-owner when a VM's device storms, on-containment,
+        // on-re-enable, on-retirement (each run journaled by the runner).
+        var hooks = HookRunner(policy: policy.hooks, journal: journal)
         let signals = SignalFlags()
         signals.install()
         var server: Task<Void, any Error>?
@@ -110,6 +113,7 @@ struct WatchCommand: AsyncParsableCommand {
                 })
             for decision in decisions {
                 writer.record(decision)
+                hooks.fire(decision)
                 if decision.action != nil {
                     log(decision.action!.isRecommendation ? .notice : .warning, decision.reason)
                 }
@@ -126,6 +130,7 @@ struct WatchCommand: AsyncParsableCommand {
             if signals.takeReload() {
                 if let reloaded = try? loadPolicy() {
                     watcher.reload(reloaded)
+                    hooks = HookRunner(policy: reloaded.hooks, journal: journal)
                     log(.notice, "configuration reloaded (mode \(reloaded.mode))")
                 } else {
                     log(.error, "configuration reload failed; keeping the current one")
@@ -139,6 +144,9 @@ struct WatchCommand: AsyncParsableCommand {
                 try? await Task.sleep(for: pause)
                 _ = kmsg.wait(milliseconds: 900)
             }
+        }
+        if !hooks.drain(timeout: policy.hooks.timeout + .seconds(2)) {
+            log(.warning, "hooks still running at exit; their outcomes are journaled when they end, if they do")
         }
         writer.flush(at: monotonicNow())
         server?.cancel()

@@ -61,6 +61,7 @@ public struct Watcher {
         }
         // PCI functions behind an SMMU: their faults arrive as stream IDs.
         var resolver = DeviceResolver()
+        Self.registerAliases(&resolver, inventory)
         for (stream, device) in StreamMap.load(root, inventory: inventory) {
             resolver.registerStream(stream, device: .pci(device))
         }
@@ -194,6 +195,17 @@ public struct Watcher {
         return LogReplay.subjectName(event)
     }
 
+    /// DMA alias groups as the kernel computes them (`DMAAliases`): a fault carrying a shared
+    /// requester ID is held against its group.
+    static func registerAliases(_ resolver: inout DeviceResolver, _ inventory: Inventory) {
+        resolver.removeAllAliases()
+        for entry in DMAAliases.groups(inventory) {
+            resolver.registerAlias(
+                segment: entry.segment, requester: entry.requester, members: entry.group.members,
+                accountable: entry.group.accountable)
+        }
+    }
+
     /// Re-reads the inventory (at most every `inventoryInterval`) and reports what changed.
     mutating func refreshInventory(at now: Instant) -> [DeviceEvent] {
         if let last = lastInventory, now - last < inventoryInterval { return [] }
@@ -230,6 +242,7 @@ public struct Watcher {
         }
         for address in awaitingSerial.keys where after[address] == nil { awaitingSerial[address] = nil }
         host.inventory = fresh
+        if before.keys.sorted() != after.keys.sorted() { Self.registerAliases(&engine.resolver, fresh) }
         return events
     }
 

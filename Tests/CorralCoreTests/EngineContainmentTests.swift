@@ -231,7 +231,10 @@ struct EngineContainmentTests {
         let bridge = PCIAddress(bus: 5, device: 0, function: 0)!
         let behind1 = DeviceAddress.pci(PCIAddress(bus: 6, device: 1, function: 0)!)
         let behind2 = DeviceAddress.pci(PCIAddress(bus: 6, device: 2, function: 0)!)
-        var engine = Engine(policy: .enforcing, profiles: [DeviceProfile(address: .pci(bridge), driver: "pcieport")])
+        // The bridge's bus master gates both: its reach holds every member of the group.
+        var engine = Engine(
+            policy: .enforcing,
+            profiles: [DeviceProfile(address: .pci(bridge), driver: "pcieport", children: [behind1, behind2])])
         // Conventional PCI devices behind a PCIe-to-PCI bridge master as (secondary bus, 0.0).
         let alias = RequesterID(bus: 6, device: 0, function: 0)
         engine.resolver.registerAlias(requester: alias, members: [behind1, behind2], accountable: .pci(bridge))

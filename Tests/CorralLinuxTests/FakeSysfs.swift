@@ -40,7 +40,7 @@ final class FakeSysfs {
     /// Transactions Pending, an optional Device Serial Number.
     static func config(
         vendor: UInt16, device: UInt16, pcie: Bool = true, flr: Bool = true, serial: UInt64? = nil,
-        transactionsPending: Bool = false
+        transactionsPending: Bool = false, pcieType: UInt8 = 0, secondaryBus: UInt8? = nil
     ) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 4096)
         func put16(_ offset: Int, _ value: UInt16) {
@@ -58,8 +58,13 @@ final class FakeSysfs {
             bytes[0x34] = 0x40
             bytes[0x40] = 0x10
             bytes[0x41] = 0x00
+            put16(0x42, UInt16(pcieType) << 4 | 0x2)  // PCIe capability version 2, port type
             put32(0x44, flr ? 1 << 28 : 0)
             put16(0x4A, transactionsPending ? 0x20 : 0)
+        }
+        if let secondaryBus {
+            bytes[0x0E] = 0x01  // type 1 header: a bridge
+            bytes[0x19] = secondaryBus
         }
         if let serial {
             put32(0x100, 0x0001_0003)

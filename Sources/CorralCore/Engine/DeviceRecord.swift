@@ -29,6 +29,9 @@ struct DeviceRecord: Sendable {
     var measures = AppliedMeasures()
     var pending: Action?
     var ownerNotified = false
+    /// Set when the device's faults came through a requester ID that several functions share:
+    /// an action for it must reach every member, or it is only recommended.
+    var aliasMembers: [DeviceAddress]?
 
     // Retirement budget: EEH-style fixed window.
     var windowStart: Instant?

@@ -154,7 +154,7 @@ extension Engine {
     ) {
         var final = action
         var why = reason
-        let holdBack = heldBack(action)
+        let holdBack = heldBack(action, for: device)
         if policy.mode != .enforce || records[device]?.shadow == true || holdBack != nil {
             final = .recommend(action)
             if let holdBack {

@@ -16,6 +16,9 @@ extension Engine {
         }
         if records.storage[slot].profileVersion != profilesVersion { refreshProfileFacts(slot) }
         if let vendor { records.storage[slot].vendor = vendor }
+        if let alias, alias.members.count > 1, records.storage[slot].aliasMembers == nil {
+            records.storage[slot].aliasMembers = alias.members
+        }
         if let scope = iommu ?? records.storage[slot].profileIOMMU ?? vendor.map({ IOMMUInstance($0.rawValue) }),
             records.storage[slot].scope != scope
         {

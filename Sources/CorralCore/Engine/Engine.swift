@@ -238,10 +238,19 @@ public struct Engine: Sendable {
     /// (c) and (d)): a protected device in its reach (the target itself, or one below a port it
     /// targets; ``Action/reach(parent:children:)``), or a device owned by user space whose
     /// owner the policy does not let Corral contain.
-    func heldBack(_ action: Action) -> String? {
+    func heldBack(_ action: Action, for device: DeviceAddress) -> String? {
         guard action.changesDevice else { return nil }
         let reach = action.reach(parent: { profiles[$0]?.parent }, children: { profiles[$0]?.children ?? [] })
         let target = action.target
+        // An aliased storm is the group's: an action that leaves a member out stops an innocent
+        // member alone, or leaves the culprit running.
+        if let members = records[device]?.aliasMembers {
+            let missed = members.filter { !reach.contains($0) }
+            if !missed.isEmpty {
+                return "requester ID shared by \(members.map(\.description).joined(separator: ", ")); "
+                    + "\(action) would not reach \(missed.map(\.description).joined(separator: ", "))"
+            }
+        }
         if let guarded = reach.first(where: { isProtected($0) }) {
             let because = explainProtection(guarded)
             return guarded == target

@@ -44,6 +44,9 @@ public struct DeviceResolver: Hashable, Sendable {
             members: members, accountable: accountable)
     }
 
+    /// Forgets every alias group (the inventory changed: they are registered anew).
+    public mutating func removeAllAliases() { aliases.removeAll() }
+
     /// Declares which device owns an SMMU stream (DT `iommus`/`iommu-map`, IORT ID mappings).
     public mutating func registerStream(_ stream: SMMUStream, device: DeviceAddress) {
         streams[stream] = device

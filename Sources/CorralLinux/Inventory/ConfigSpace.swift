@@ -57,6 +57,19 @@ public struct ConfigSpace: Sendable {
     }
 
     /// PCIe Device Status (cap + 0x0A) bit 5: Transactions Pending. nil without a PCIe capability.
+    /// The PCI Express port type (PCIe capability flags bits 7:4, `pci_pcie_type()`), nil
+    /// for a conventional PCI function.
+    public var pcieType: PCIeType? {
+        guard let cap = capability(0x10), let flags = u16(cap + 2) else { return nil }
+        return PCIeType(rawValue: UInt8((flags >> 4) & 0xF)) ?? .other
+    }
+
+    /// A type 1 header's secondary bus number (offset 0x19, `PCI_SECONDARY_BUS`).
+    public var secondaryBus: UInt8? {
+        guard let header = u8(0x0E), header & 0x7F == 1 else { return nil }
+        return u8(0x19)
+    }
+
     public var transactionsPending: Bool? {
         guard let pcie = capability(0x10), let status = u16(pcie + 0x0A) else { return nil }
         return status & 0x20 != 0
@@ -89,4 +102,20 @@ public struct ConfigSpace: Sendable {
             return String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
         }.joined(separator: "-")
     }
+}
+
+/// `PCI_EXP_TYPE_*` (include/uapi/linux/pci_regs.h): how a PCIe function forwards requester IDs.
+public enum PCIeType: UInt8, Hashable, Sendable {
+    case endpoint = 0x0
+    case legacyEndpoint = 0x1
+    case rootPort = 0x4
+    case upstreamPort = 0x5
+    case downstreamPort = 0x6
+    /// PCIe-to-PCI/PCI-X bridge (`PCI_EXP_TYPE_PCI_BRIDGE`).
+    case pcieToPCIBridge = 0x7
+    /// PCI/PCI-X-to-PCIe bridge (`PCI_EXP_TYPE_PCIE_BRIDGE`).
+    case pciToPCIeBridge = 0x8
+    case rootComplexIntegrated = 0x9
+    case rootComplexEventCollector = 0xA
+    case other = 0xF
 }

@@ -106,3 +106,37 @@ import Testing
         #expect(events.first?.streamID == nil, "the report was cut by another emitter's line: no stream guessed")
     }
 }
+
+/// Do no harm, finding 8: a printed SMMUv3 event with STALL set is a fault the kernel failed
+/// to resolve, not recoverable traffic.
+@Suite struct PrintedStallTests {
+    static func event(_ index: Int) -> String {
+        let record = SMMUv3EventRecord(
+            id: 0x10, streamID: StreamID(0x10), readNotWrite: false, stalled: true, stallTag: UInt16(index),
+            inputAddress: 0x10_0000 + UInt64(index) * 0x1000)
+        let words = [record.words.0, record.words.1, record.words.2, record.words.3]
+        return (["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:"]
+            + words.map { "arm-smmu-v3 arm-smmu-v3.0.auto: \t0x\(Hex.padded($0, width: 16))" })
+            .joined(separator: "\n")
+    }
+
+    @Test func printedStallsAreFaultsAndAStormOfThemIsContained() {
+        let text = (0..<2_000).map(Self.event).joined(separator: "\n")
+        let (events, _) = KernelLogParser.parse(text)
+        #expect(events.count == 2_000)
+        #expect(events.allSatisfy { $0.kind == .dmaFault && $0.stalled && !$0.recoverable })
+        var resolver = DeviceResolver()
+        let nic = DeviceAddress.pci(PCIAddress(bus: 1, device: 0, function: 0)!)
+        resolver.registerStream(SMMUStream(iommu: IOMMUInstance("arm-smmu-v3.0.auto"), streamID: StreamID(0x10)), device: nic)
+        var policy = Policy()
+        policy.mode = .enforce
+        var engine = Engine(policy: policy, resolver: resolver)
+        var decisions: [Decision] = []
+        for (index, event) in events.enumerated() {
+            guard let deviceEvent = event.deviceEvent else { continue }
+            decisions += engine.handle(deviceEvent, at: .microseconds(Int64(index) * 500))
+        }
+        #expect(engine.status(of: nic)?.totals[.dmaFault] == 2_000)
+        #expect(decisions.contains { $0.action == .clearBusMaster(PCIAddress(bus: 1, device: 0, function: 0)!) })
+    }
+}

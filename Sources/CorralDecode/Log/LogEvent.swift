@@ -66,6 +66,9 @@ public struct LogEvent: Hashable, Sendable {
     public var raw: RawWords?
     /// The fault was a recoverable one (page request, stalled transaction).
     public var recoverable: Bool
+    /// The transaction was stalled (SMMUv3 STALL, SMMUv2 FSR.SS). In a printed record that is
+    /// *not* recoverable: the kernel prints only the events it failed to resolve.
+    public var stalled = false
 
     public init(line: Int, kind: Kind) {
         self.line = line
@@ -127,6 +130,7 @@ extension LogEvent {
             out += ", \"raw\": [" + raw.map { "\"0x\(Hex.padded($0, width: 16))\"" }.joined(separator: ", ") + "]"
         }
         if recoverable { out += ", \"recoverable\": true" }
+        if stalled { out += ", \"stalled\": true" }
         return out + "}"
     }
 }

@@ -159,6 +159,11 @@ enum SMMUv3Log: LogEventFamily {
             event.address = IOVA(record.inputAddress)
             event.access = record.readNotWrite ? .read : .write
         }
-        event.recoverable = record.stalled
+        // `arm_smmu_evtq_thread()` prints an event only when `arm_smmu_handle_evt()` failed:
+        // a stalled transaction that was printed is one the kernel could not resolve (no IOPF
+        // handler took it, or it failed) — a fault like any other. Only page requests and
+        // stalls the kernel resolved are recoverable, and those are never printed.
+        event.stalled = record.stalled
+        event.recoverable = false
     }
 }

@@ -115,7 +115,8 @@ import Testing
             id: 0x10, streamID: StreamID(0x10), readNotWrite: false, stalled: true, stallTag: UInt16(index),
             inputAddress: 0x10_0000 + UInt64(index) * 0x1000)
         let words = [record.words.0, record.words.1, record.words.2, record.words.3]
-        return (["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:"]
+        return
+            (["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:"]
             + words.map { "arm-smmu-v3 arm-smmu-v3.0.auto: \t0x\(Hex.padded($0, width: 16))" })
             .joined(separator: "\n")
     }
@@ -127,7 +128,8 @@ import Testing
         #expect(events.allSatisfy { $0.kind == .dmaFault && $0.stalled && !$0.recoverable })
         var resolver = DeviceResolver()
         let nic = DeviceAddress.pci(PCIAddress(bus: 1, device: 0, function: 0)!)
-        resolver.registerStream(SMMUStream(iommu: IOMMUInstance("arm-smmu-v3.0.auto"), streamID: StreamID(0x10)), device: nic)
+        resolver.registerStream(
+            SMMUStream(iommu: IOMMUInstance("arm-smmu-v3.0.auto"), streamID: StreamID(0x10)), device: nic)
         var policy = Policy()
         policy.mode = .enforce
         var engine = Engine(policy: policy, resolver: resolver)
@@ -138,5 +140,37 @@ import Testing
         }
         #expect(engine.status(of: nic)?.totals[.dmaFault] == 2_000)
         #expect(decisions.contains { $0.action == .clearBusMaster(PCIAddress(bus: 1, device: 0, function: 0)!) })
+    }
+}
+
+/// Do no harm, finding 9: an SMMUv2 fault is held against its stream, wherever the kernel
+/// printed it.
+@Suite struct SMMUv2StreamTests {
+    @Test(arguments: [
+        // 4.x–6.10: CBFRSYNRA[15:0] is the StreamID.
+        (
+            "arm-smmu 15000000.iommu: Unhandled context fault: fsr=0x402, iova=0x9c4b9000, fsynr=0x7c0020, cbfrsynra=0x10800, cb=7",
+            0x800
+        ),
+        // NVIDIA Tegra downstream.
+        (
+            "arm-smmu 12000000.iommu: Unhandled context fault: fsr=0x402, iova=0x1234000, fsynr=0x11, cb=3, sid=25(0x19 - HOST1X)",
+            25
+        ),
+        // Qualcomm downstream: the SID= line comes after soft iova-to-phys=.
+        (
+            "arm-smmu 15000000.apps-smmu: Unhandled context fault: iova=0xa58c00d8, cb=5, fsr=0x40000402, fsynr0=0x360003, fsynr1=0x0\narm-smmu 15000000.apps-smmu: Client info: BID=0x0, PID=0x0, MID=0x0\narm-smmu 15000000.apps-smmu: soft iova-to-phys=0x0000000000000000\narm-smmu 15000000.apps-smmu: SID=0x40",
+            0x40
+        ),
+    ])
+    func streamIsFound(_ text: String, _ stream: UInt32) {
+        let (events, _) = KernelLogParser.parse(text)
+        #expect(events.count == 1)
+        #expect(events.first?.streamID == StreamID(stream))
+        guard case .dmaFault(let fault)? = events.first?.deviceEvent, case .stream(let source) = fault.source else {
+            Issue.record("not held against a stream")
+            return
+        }
+        #expect(source.streamID == StreamID(stream))
     }
 }

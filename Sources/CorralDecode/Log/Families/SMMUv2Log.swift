@@ -14,8 +14,17 @@ enum SMMUv2Log: LogEventFamily {
     static let iova = [UInt8](ascii: "iova=")
     static let fsynr = [UInt8](ascii: "fsynr=")
     static let sid = [UInt8](ascii: "SID=")
-    static let detailPrefixes: [[UInt8]] = ["FSR", "FSYNR", "FAR", "PAR", "TTBR", "SCTLR", "CONTEXTIDR", "CBFRSYNRA"]
-        .map { Array($0.utf8) }
+    static let cbfrsynra = [UInt8](ascii: "cbfrsynra=")
+    static let tegraSid = [UInt8](ascii: "sid=")
+    /// The lines of one report after (or, downstream, around) the fault line: upstream
+    /// `arm_smmu_print_context_fault_info()` (6.11+: `FSR = ... SID=`, `FSYNR0 = ...`), and
+    /// Qualcomm's downstream `print_ctx_regs()` and follow-ups (`SSD=0x%x SID=0x%x`,
+    /// `Client info: ...`, `soft iova-to-phys=...`, a lone `SID=0x40`).
+    static let detailPrefixes: [[UInt8]] = [
+        "FSR", "FSYNR", "FAR", "PAR", "TTBR", "SCTLR", "CONTEXTIDR", "CBFRSYNRA", "SSD=", "SID=", "Client info:",
+        "soft iova-to-phys", "hard iova-to-phys", "SOFTWARE TABLE WALK", "MAIR", "CBAR", "ACTLR",
+    ]
+    .map { Array($0.utf8) }
     static let gfsr = [UInt8](ascii: "GFSR")
 
     /// Anchored after the `dev_printk` prefix of the SMMU itself (`dev_err_ratelimited(smmu->dev,
@@ -34,6 +43,16 @@ enum SMMUv2Log: LogEventFamily {
             }
             event.reason = UInt32(fsrValue.value)
             if let address = text.hexField(iova, from: at) { event.address = IOVA(address.value) }
+            // The faulting stream, so the fault is held against it and not the whole SMMU:
+            // `cbfrsynra=` (4.x–6.10; CBFRSYNRA[15:0] is the StreamID, `ARM_SMMU_CBFRSYNRA_SID`,
+            // what 6.11+ prints as `SID=`), NVIDIA Tegra's `sid=`, else a later `SID=` line.
+            if let value = text.hexField(cbfrsynra, from: at) {
+                event.streamID = StreamID(UInt32(value.value & 0xFFFF))
+            } else if let sidAt = text.find(tegraSid, from: at),
+                let value = text.hexOrDecimalNumber(at: sidAt + tegraSid.count), value.value <= 0xFFFF_FFFF
+            {
+                event.streamID = StreamID(UInt32(value.value))
+            }
             if let syndrome = text.hexField(fsynr, from: at) {
                 event.access = syndrome.value & SMMUv2ContextFault.fsynr0WNR != 0 ? .write : .read
             }

@@ -73,22 +73,50 @@ struct OverflowAndStormTests {
         #expect(h.engine.status(of: .pci(quiet))?.suppressed == 0)
     }
 
-    @Test func leakyBucketToleratesBurstsAndDrains() {
-        let threshold = RateThreshold(10, per: .seconds(5))
-        var bucket = LeakyBucket()
-        for i in 0..<9 {
-            let full = bucket.pour(1, at: .milliseconds(Int64(i)), threshold: threshold)
-            #expect(!full)
+    /// Do no harm, finding 10: `1000/1s` fires on 1,000 events within any 1 s.
+    @Test func thresholdFiresOnItsCountWithinItsWindow() {
+        let threshold = RateThreshold(1000, per: .seconds(1))
+        // 1,500 faults in 750 ms (the leaky bucket never fired on these).
+        var counter = WindowCounter()
+        var firedAt: Int?
+        for i in 0..<1_500 where firedAt == nil {
+            if counter.add(1, at: .microseconds(Int64(i) * 500), threshold: threshold) { firedAt = i + 1 }
         }
-        let tenth = bucket.pour(1, at: .milliseconds(9), threshold: threshold)
-        #expect(tenth)
-        // 2 units drain per second: after 5 s the bucket is empty again.
-        #expect(bucket.level(at: .seconds(5) + .milliseconds(10), threshold: threshold) == 0)
-        // A steady 1/s never reaches 10/5s.
-        var steady = LeakyBucket()
-        var reached = false
-        for i in 0..<1_000 { reached = steady.pour(1, at: .seconds(Int64(i)), threshold: threshold) || reached }
-        #expect(!reached)
+        #expect(firedAt == 1_000)
+        // The tolerance: fewer than 1,000 in any 1 + 1/16 s (evenly, for five seconds) never fire.
+        var spread = WindowCounter()
+        var fired = false
+        for i in 0..<5_000 {
+            fired = spread.add(1, at: Instant(nanoseconds: Int64(i) * 1_070_000), threshold: threshold) || fired
+        }
+        #expect(!fired)
+    }
+
+    /// The same over random bursts: whenever some 1 s holds 1,000 events the counter has fired
+    /// by the 1,000th of them; when every 1 + 1/16 s holds fewer, it never fires.
+    @Test func thresholdMeaningHoldsOnRandomStreams() {
+        let threshold = RateThreshold(50, per: .milliseconds(100))
+        var random = SplitMix64(seed: 7)
+        for _ in 0..<200 {
+            var times: [Int64] = []
+            var now: Int64 = 0
+            for _ in 0..<400 {
+                now += Int64(random.next() % 6_000_000)  // 0–6 ms apart
+                times.append(now)
+            }
+            var counter = WindowCounter()
+            var index = 0
+            for (position, time) in times.enumerated() {
+                let fired = counter.add(1, at: Instant(nanoseconds: time), threshold: threshold)
+                while time - times[index] >= 100_000_000 { index += 1 }
+                let inWindow = position - index + 1  // events within the last 100 ms
+                if inWindow >= 50 { #expect(fired) }
+                var wide = position
+                while wide > 0, time - times[wide - 1] < 106_250_000 { wide -= 1 }
+                if position - wide + 1 < 50 { #expect(!fired) }
+                if fired { break }
+            }
+        }
     }
 
     @Test func stormDetectorMemoryIsConstantOverTenMillionEvents() {

@@ -1,5 +1,5 @@
 /// The engine's private per-device state. Fixed size per device: its footprint does not grow
-/// with the number of events (counts are integers, detectors are leaky buckets).
+/// with the number of events (counts are integers, detectors are fixed-size window counters).
 struct DeviceRecord: Sendable {
     var address: DeviceAddress
     var state: ContainmentState = .healthy

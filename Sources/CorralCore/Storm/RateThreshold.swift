@@ -8,8 +8,8 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
     /// `window` in nanoseconds, computed once: the per-event path would otherwise convert the
     /// `Duration` (128-bit arithmetic) on every event (benchmarks/ANALYSIS.md §1).
     public let windowNanoseconds: Int64
-    /// Units a leaky bucket drains per nanosecond (`count / window`), computed once.
-    public let drainPerNanosecond: Double
+    /// One sixteenth of the window (``WindowCounter``'s resolution), at least 1 ns.
+    public let subWindowNanoseconds: Int64
 
     public init(count: UInt64, per window: Duration) throws(RateParseError) {
         guard count >= 1 else {
@@ -21,7 +21,7 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
         self.count = count
         self.window = window
         self.windowNanoseconds = window.nanosecondsClamped
-        self.drainPerNanosecond = Double(count) / Double(window.nanosecondsClamped)
+        self.subWindowNanoseconds = max(1, window.nanosecondsClamped / WindowCounter.subWindows)
     }
 
     /// For literals in code whose values are known to be valid.
@@ -30,7 +30,7 @@ public struct RateThreshold: Hashable, Sendable, CustomStringConvertible {
         self.count = count
         self.window = window
         self.windowNanoseconds = window.nanosecondsClamped
-        self.drainPerNanosecond = Double(count) / Double(window.nanosecondsClamped)
+        self.subWindowNanoseconds = max(1, window.nanosecondsClamped / WindowCounter.subWindows)
     }
 
     /// Parses `N / duration`, spaces optional.

@@ -1,11 +1,13 @@
-/// Storm detection for one event class on one device: two leaky buckets, one at the
-/// `elevated` rate (the kernel's own 10 / 5 s printk limit by default) and one at the `storm`
-/// rate, plus the size of the current burst for reasons and reports.
+/// Storm detection for one event class on one device: two window counters, one at the
+/// `elevated` threshold (the kernel's own 10 / 5 s printk limit by default) and one at the
+/// `storm` threshold — each fires on N events within any window (``WindowCounter``) — plus the
+/// size of the current burst for reasons and reports.
 ///
-/// - Complexity: O(1) time per event; a fixed size (under 100 bytes) whatever the number of events.
-public struct StormDetector: Hashable, Sendable {
-    public private(set) var elevated = LeakyBucket()
-    public private(set) var storm = LeakyBucket()
+/// - Complexity: O(1) amortised time per event; a fixed size (about 250 bytes) whatever the
+///   number of events.
+public struct StormDetector: Sendable {
+    public private(set) var elevated = WindowCounter()
+    public private(set) var storm = WindowCounter()
     /// Events since the storm bucket was last empty: "12,345 faults" in a reason.
     public private(set) var burstCount: UInt64 = 0
     /// When the current burst began.
@@ -24,14 +26,14 @@ public struct StormDetector: Hashable, Sendable {
     /// Records `count` events at `now` and returns the level reached.
 
     public mutating func record(_ count: UInt64, at now: Instant, thresholds: StormThresholds) -> Level {
-        if storm.level(at: now, threshold: thresholds.storm) <= 0 {
+        if storm.count(at: now, threshold: thresholds.storm) == 0 {
             burstCount = 0
             burstStart = now
         }
         burstCount &+= count
         recent.add(count, at: now, windowNanoseconds: thresholds.storm.windowNanoseconds)
-        let isStorm = storm.pour(count, at: now, threshold: thresholds.storm)
-        let isElevated = elevated.pour(count, at: now, threshold: thresholds.elevated)
+        let isStorm = storm.add(count, at: now, threshold: thresholds.storm)
+        let isElevated = elevated.add(count, at: now, threshold: thresholds.elevated)
         return isStorm ? .storm : isElevated ? .elevated : .quiet
     }
 

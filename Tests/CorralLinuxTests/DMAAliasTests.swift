@@ -50,12 +50,32 @@ import Testing
         var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
         var kmsg = FakeKmsg(WatcherTests.storm("0c:00.0", count: 3_000, start: 10))
         watcher.step(&kmsg, now: .seconds(11))
-        #expect(WatcherTests.command(fake, "0000:0c:00.0").map { $0 & 0x4 } == 0x4, "the innocent member untouched")
         #expect(WatcherTests.command(fake, "0000:00:03.0").map { $0 & 0x4 } == 0, "the bridge stops the group")
         #expect(watcher.host.log.contains("did clear bus master of 0000:00:03.0"))
+        // Every member is stopped with it (bridges that do not gate their secondary side), and
+        // no member is ever written to on its own.
+        #expect(watcher.host.log.contains("did clear bus master below 0000:00:03.0 too: 0000:0c:00.0, 0000:0c:01.0"))
+        #expect(WatcherTests.command(fake, "0000:0c:01.0").map { $0 & 0x4 } == 0)
         #expect(
             watcher.decisions.contains { $0.reason.contains("requester ID shared by 0000:0c:00.0, 0000:0c:01.0") })
-        #expect(!watcher.host.log.contains { $0.contains("0000:0c:00.0") && $0.hasPrefix("did ") })
+        #expect(!watcher.host.log.contains { $0.hasPrefix("did ") && $0.contains(" of 0000:0c:") })
+    }
+
+    /// Re-enabling the bridge gives its members back exactly the bus master they had.
+    @Test func bridgeStopAndRestartCoverTheFunctionsBelow() {
+        let fake = Self.machine()
+        // The innocent member had its bus master off: it stays off after the restart.
+        var config = FakeSysfs.config(vendor: 0x8086, device: 0x100e, pcie: false)
+        config[4] &= ~0x4
+        fake.bytes("\(Self.bridgePath)/0000:0c:00.0/config", config)
+        var host = LinuxHost(root: fake.sysRoot, mode: .enforce, inventory: Inventory.load(fake.sysRoot))
+        host.perform(.clearBusMaster(Self.bridge), at: .seconds(1))
+        #expect(WatcherTests.command(fake, "0000:0c:01.0").map { $0 & 0x4 } == 0)
+        #expect(host.log.contains("did clear bus master below 0000:00:03.0 too: 0000:0c:01.0"))
+        host.perform(.setBusMaster(Self.bridge), at: .seconds(2))
+        #expect(WatcherTests.command(fake, "0000:00:03.0").map { $0 & 0x4 } == 0x4)
+        #expect(WatcherTests.command(fake, "0000:0c:01.0").map { $0 & 0x4 } == 0x4)
+        #expect(WatcherTests.command(fake, "0000:0c:00.0").map { $0 & 0x4 } == 0, "not turned on by us")
     }
 
     @Test func aliasGroupHoldingAProtectedDeviceIsOnlyRecommendedFor() {

@@ -24,6 +24,9 @@ public struct LinuxHost: CorralCore.Host {
     public private(set) var log = RecentHistory<String>(capacity: 10_000)
     /// Devices whose bus master we cleared: re-read each step to see a driver set it again.
     private var stoppedByUs: Set<PCIAddress> = []
+    /// Functions below a bridge whose bus master was cleared with the bridge's, to set again
+    /// with it.
+    private var stoppedBelow: [PCIAddress: [PCIAddress]] = [:]
 
     public init(root: SysRoot, mode: Policy.Mode, inventory: Inventory, protection: Protection = Protection()) {
         self.root = root
@@ -77,8 +80,12 @@ public struct LinuxHost: CorralCore.Host {
         let devicePath = action.target?.pciAddress.map { "/sys/bus/pci/devices/\($0)" } ?? ""
         var failure: Int32?
         switch action {
-        case .clearBusMaster(let pci): failure = updateCommand(pci, set: false, bit: ConfigSpace.busMasterBit)
-        case .setBusMaster(let pci): failure = updateCommand(pci, set: true, bit: ConfigSpace.busMasterBit)
+        case .clearBusMaster(let pci):
+            failure = updateCommand(pci, set: false, bit: ConfigSpace.busMasterBit)
+            if failure == nil { stopBelow(pci) }
+        case .setBusMaster(let pci):
+            failure = updateCommand(pci, set: true, bit: ConfigSpace.busMasterBit)
+            if failure == nil { restartBelow(pci) }
         case .disableINTx(let pci): failure = updateCommand(pci, set: true, bit: ConfigSpace.intxDisableBit)
         case .enableINTx(let pci): failure = updateCommand(pci, set: false, bit: ConfigSpace.intxDisableBit)
         case .awaitQuiescence(let pci, let deadline):
@@ -123,6 +130,36 @@ public struct LinuxHost: CorralCore.Host {
             log.append("did \(action)")
             complete(action, .succeeded, at: now)
         }
+    }
+
+    /// A bridge's Bus Master Enable gates the memory requests it forwards upstream from below
+    /// (PCI-to-PCI Bridge Architecture r1.2 §3.2.5.2), which is how a DMA-alias group is
+    /// stopped as one. Not every bridge honours it — QEMU's do not (the proving ground's
+    /// `alias` scenario saw the faults go on) — so every function below it whose bus master is
+    /// on is stopped too: they are the group the bridge is being stopped for, and the reach the
+    /// engine and `protectedInReach` already checked.
+    mutating func stopBelow(_ bridge: PCIAddress) {
+        guard inventory.device(bridge)?.isBridge == true else { return }
+        var stopped: [PCIAddress] = []
+        var queue = inventory.device(bridge)?.children ?? []
+        while let device = queue.popLast(), stopped.count < 4096 {
+            queue += inventory.device(device)?.children ?? []
+            let config = ConfigSpace(root.readBytes("/sys/bus/pci/devices/\(device)/config", limit: 8) ?? [])
+            guard config.busMaster == true, updateCommand(device, set: false, bit: ConfigSpace.busMasterBit) == nil
+            else { continue }
+            stopped.append(device)
+        }
+        guard !stopped.isEmpty else { return }
+        stoppedBelow[bridge] = stopped.sorted()
+        log.append(
+            "did clear bus master below \(bridge) too: \(stopped.sorted().map(\.description).joined(separator: ", "))")
+    }
+
+    /// Sets bus master again on the functions `stopBelow` stopped with `bridge`.
+    mutating func restartBelow(_ bridge: PCIAddress) {
+        guard let stopped = stoppedBelow.removeValue(forKey: bridge) else { return }
+        for device in stopped { _ = updateCommand(device, set: true, bit: ConfigSpace.busMasterBit) }
+        log.append("did set bus master below \(bridge) too: \(stopped.map(\.description).joined(separator: ", "))")
     }
 
     /// Devices whose bus master a driver set again since we cleared it (the driver's

@@ -37,6 +37,7 @@ device_by_class() { # first BDF whose class starts with $1 (0x0108: NVMe)
     return 1
 }
 present() { [ -e /sys/bus/pci/devices/$1 ]; }
+present_usb() { [ -e /sys/bus/usb/devices/1-1/serial ]; }
 bus_master_on() { /edu-dma bm $1 show | grep -q 'bus-master=on'; }
 bus_master_off() { present $1 && ! bus_master_on $1; }
 contained_or_gone() { ! present $1 || ! bus_master_on $1; }
@@ -101,6 +102,10 @@ decided() { # decided DEVICE PATTERN: a journaled decision about DEVICE whose ac
 recommended_only() { # every decision about DEVICE with an action is a recommendation
     grep "\"subject\": \"$1\"" /tmp/history.json | grep '"action": "' | grep -q '"recommendation": false' && return 1
     grep "\"subject\": \"$1\"" /tmp/history.json | grep -q '"recommendation": true'
+}
+carried_out() { # a journaled decision about DEVICE whose device-changing action was carried out
+    grep "\"subject\": \"$1\"" /tmp/history.json | grep -E '"action": "[^"]*(bus master|reset|remove|power|INTx)' \
+        | grep -q '"recommendation": false'
 }
 kernel_log() {
     echo "===== kernel log (DMAR, AER, pciehp, irq)"
@@ -365,6 +370,175 @@ smmuv3-storm)
     check journal-files-events-under-the-function grep -q "\"type\": \"episode\", \"device\": \"$edu\", \"class\": \"dma-fault\"" /tmp/history.json
     check not-left-as-a-stream not grep -q '"9050000.smmuv3' /tmp/history.json
     storm_figures $edu "$first" "$logged" event-records-logged
+    ;;
+backlog)
+    # A storm made before corral runs; corral then starts in enforce mode on that backlog.
+    edu=$(edu_devices | head -n 1)
+    prepare_edu $edu
+    before=$(dmar_interrupts)
+    /edu-dma storm $edu 0x100000 40 w >/tmp/storm.out 2>&1
+    faults=$(($(dmar_interrupts) - before))
+    logged=$(dmesg | grep -c 'DMAR: \[DMA')
+    sleep 2
+    started_at=$(uptime_s)
+    start_corral enforce
+    sleep 6
+    stop_corral
+    kernel_log
+    check bus-master-untouched bus_master_on $edu
+    if [ $BASELINE = 0 ]; then
+        check nothing-written not grep -q -E 'did |would ' /tmp/watch.log
+        check journaled-as-history grep -q 'history: logged before corral started' /tmp/history.json
+        check storm-counted grep -q "\"type\": \"episode\", \"device\": \"$edu\", \"class\": \"dma-fault\"" /tmp/history.json
+        check not-contained sh -c "[ \"$(state_of $edu)\" != stopped ] && [ \"$(state_of $edu)\" != retired ]"
+    fi
+    figure "faults=$faults fault-lines-logged=$logged corral-started-at=${started_at}s" \
+        "history-decisions=$(grep -c 'history: logged before corral started' /tmp/history.json)" \
+        "writes=$(grep -c 'did ' /tmp/watch.log 2>/dev/null) bus-master=$(bus_master_on $edu && echo on || echo off)"
+    ;;
+alias)
+    # edu (slot 1) and an e1000 (slot 0) behind a PCIe-to-PCI bridge: the IOMMU sees every DMA
+    # from behind it as (secondary bus, 00.0), the e1000's own address.
+    edu=$(edu_devices | head -n 1)
+    bridge=$(basename $(dirname $(readlink -f /sys/bus/pci/devices/$edu)))
+    nic=$(for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = "0x8086:0x100e" ] && echo ${d##*/}; done | head -n 1)
+    alias=$(echo $edu | sed 's/\.[0-7]$//; s/:[0-9a-f]*$/:00.0/')
+    say "bridge $bridge ($(cat /sys/bus/pci/devices/$bridge/class)), edu $edu, innocent $nic, alias $alias"
+    prepare_edu $edu
+    # The innocent function masters too (its bus master on), as a NIC with a driver would.
+    echo 1 >/sys/bus/pci/devices/$nic/enable
+    /edu-dma bm $nic on >/dev/null
+    start_corral enforce
+    before=$(dmar_interrupts)
+    /edu-dma storm $edu 0x100000 60 w >/tmp/storm.out 2>&1 &
+    storm_pid=$!
+    bridge_off_or_done() { ! bus_master_on $bridge || ! kill -0 $storm_pid 2>/dev/null; }
+    wait_for 30 bridge_off_or_done
+    contained_at=$(uptime_s)
+    at_containment=$(($(dmar_interrupts) - before))
+    wait $storm_pid
+    sleep 1
+    after=$(($(dmar_interrupts) - before - at_containment))
+    alias_named=$(dmesg | grep -c "Request device \[$(echo ${alias#0000:})\]")
+    first=$(first_log_time "DMAR: \[DMA")
+    stop_corral
+    kernel_log
+    check kernel-names-the-alias [ $alias_named -gt 0 ]
+    if [ $BASELINE = 0 ]; then
+        check group-contained-through-bridge bus_master_off $bridge
+        check no-fault-after-containment [ $after -le 1 ]
+        check decision-names-the-group grep -q "requester ID shared by $edu, $nic" /tmp/history.json
+        # Every member is stopped with the bridge (QEMU's bridges do not gate what they forward
+        # by their own bus master); none is ever the target of a write of its own.
+        check members-stopped-with-the-bridge grep -q "did clear bus master below $bridge too: $edu, $nic" /tmp/watch.log
+        check no-member-written-alone not grep -q -E "did [a-z ]* of ($edu|$nic)" /tmp/watch.log
+    else
+        check innocent-untouched bus_master_on $nic
+    fi
+    figure "alias=$alias lines-naming-alias=$alias_named faults-before=$at_containment faults-after=$after" \
+        "first-fault=${first}s bridge-bus-master-cleared=${contained_at}s first-fault-to-containment=$(elapsed "$first" "$contained_at")s" \
+        "bridge=$(bus_master_on $bridge && echo on || echo off) edu=$(bus_master_on $edu && echo on || echo off)" \
+        "second-function=$(bus_master_on $nic && echo on || echo off)"
+    ;;
+forged-usb)
+    # A USB keyboard whose serial number is a DMAR fault line naming the edu: the kernel prints
+    # it at kernel facility (`usb 1-1: SerialNumber: DMAR: ...`) each time it enumerates it.
+    edu=$(edu_devices | head -n 1)
+    prepare_edu $edu
+    modprobe xhci_pci 2>/dev/null
+    wait_for 20 sh -c "dmesg | grep -q 'SerialNumber: DMAR'"
+    start_corral enforce
+    port=$(readlink -f /sys/bus/usb/devices/1-1/port)
+    say "edu $edu; keyboard on $port"
+    n=0
+    while [ $n -lt 20 ]; do
+        echo 1 >$port/disable
+        wait_for 5 not present_usb
+        echo 0 >$port/disable
+        wait_for 10 present_usb
+        n=$((n + 1))
+    done 2>/dev/null
+    sleep 2
+    forged=$(dmesg | grep -c 'SerialNumber: DMAR: \[DMA Write')
+    stop_corral
+    kernel_log
+    dmesg | grep 'SerialNumber' | tail -n 3
+    check edu-is-the-named-device [ "$edu" = 0000:01:00.0 ]
+    check kernel-printed-the-forgery [ $forged -ge 10 ]
+    check edu-untouched bus_master_on $edu
+    if [ $BASELINE = 0 ]; then
+        check nothing-decided not grep -q "\"subject\": \"$edu\"" /tmp/history.json
+        check nothing-written not grep -q -E 'did |would ' /tmp/watch.log
+    fi
+    figure "forged-lines-printed=$forged decisions-about-edu=$(grep -c "\"subject\": \"$edu\"" /tmp/history.json 2>/dev/null)" \
+        "bus-master=$(bus_master_on $edu && echo on || echo off)"
+    ;;
+root-protected)
+    # The guest runs corral from a root file system on the NVMe, mounted by UUID as a
+    # distribution would (root=UUID= on the command line); a storm of AER errors at the port
+    # above it must get recommendations only.
+    modprobe crc32c_generic 2>/dev/null
+    modprobe ext4 2>/dev/null
+    nvme=$(device_by_class 0x0108)
+    port=$(basename $(dirname $(readlink -f /sys/bus/pci/devices/$nvme)))
+    wait_for 20 sh -c "[ -b /dev/nvme0n1 ]"
+    mkdir -p /newroot
+    mount -t ext4 /dev/nvme0n1 /newroot || say "cannot mount /dev/nvme0n1"
+    # The file system's UUID from its ext4 superblock (s_uuid at byte 1024 + 0x68; no blkid in
+    # busybox), and the one the command line boots by.
+    uuid=$(od -An -tx1 -j 1128 -N 16 /dev/nvme0n1 | tr -d ' \n')
+    boot_uuid=$(sed -n 's/.*root=UUID=\([^ ]*\).*/\1/p' /proc/cmdline | tr -d '-')
+    # What corral and the checks need (busybox, the libraries ldd named, the policies), not the modules.
+    for d in bin lib64 usr pg; do [ -e /$d ] && cp -a /$d /newroot/; done
+    mkdir -p /newroot/lib
+    for x in /lib/*; do [ "$x" = /lib/modules ] || cp -a $x /newroot/lib/; done
+    cp -a /corral /edu-dma /newroot/
+    mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp
+    mount -t proc proc /newroot/proc
+    mount -t sysfs sysfs /newroot/sys
+    mount -t devtmpfs devtmpfs /newroot/dev
+    mount -t tmpfs tmpfs /newroot/tmp
+    /edu-dma errrep $port
+    say "root: $(chroot /newroot sh -c 'grep " / / " /proc/self/mountinfo') (UUID $uuid); nvme $nvme below $port"
+    if [ $BASELINE = 0 ]; then
+        chroot /newroot /corral watch --mode enforce --config /pg/root-protected.yaml --journal /tmp/journal.sqlite \
+            --interval 50ms >/newroot/tmp/watch.log 2>&1 &
+        CORRAL_PID=$!
+        wait_for 120 grep -q "watching" /newroot/tmp/watch.log
+    fi
+    n=1
+    while [ $n -le 5 ]; do
+        echo "PG-MARK inject-$n"
+        wait_for 30 sh -c "[ \$(dmesg | grep -c 'error message received from $port') -ge $n ]"
+        wait_for 10 sh -c "[ \$(dmesg | grep -c 'AER: device recovery') -ge $n ]"
+        n=$((n + 1))
+    done
+    sleep 3
+    if [ $BASELINE = 0 ]; then
+        kill -TERM $CORRAL_PID && wait $CORRAL_PID
+        echo "===== corral watch log"
+        cat /newroot/tmp/watch.log
+        chroot /newroot /corral status --journal /tmp/journal.sqlite --json >/tmp/status.json 2>&1
+        chroot /newroot /corral history --journal /tmp/journal.sqlite --json >/tmp/history.json 2>&1
+        echo "===== corral status"
+        chroot /newroot /corral status --journal /tmp/journal.sqlite
+        echo "===== corral history --json"
+        cat /tmp/history.json
+    fi
+    kernel_log
+    check root-by-uuid-on-nvme [ -n "$uuid" -a "$uuid" = "$boot_uuid" ]
+    check port-bus-master-untouched bus_master_on $port
+    check nvme-still-usable sh -c "dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=64 2>/dev/null"
+    if [ $BASELINE = 0 ]; then
+        check nvme-protected-as-root grep -q "\"device\": \"$nvme\".*\"protected\": \[\"holds /\"" /tmp/status.json
+        check storm-at-port-recommended decided $port 'bus master'
+        check nothing-carried-out-at-port not carried_out $port
+        check reason-names-the-root-disk grep -q "would reach protected $nvme: holds /" /tmp/history.json
+        check nothing-written not grep -q 'did ' /newroot/tmp/watch.log
+    fi
+    figure "errors-injected=5 errors-logged=$(dmesg | grep -c "error message received from $port")" \
+        "recommendations=$(grep "\"subject\": \"$port\"" /tmp/history.json 2>/dev/null | grep -c '"recommendation": true')" \
+        "writes=$(grep -c 'did ' /newroot/tmp/watch.log 2>/dev/null) port-bus-master=$(bus_master_on $port && echo on || echo off)"
     ;;
 probe)
     # Not a test: what the guest has (scripts/proving-ground --probe, for debugging a new guest).

@@ -39,9 +39,13 @@ public struct Watcher {
     private var pendingAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
     let root: SysRoot
 
-    /// When the daemon started (boot clock, like kmsg's timestamps). What the kernel logged
-    /// before it is history: journaled, counted and reported, never acted on.
-    public let startedAt: Instant
+    /// When the daemon started, on the clock of kmsg's timestamps. What the kernel logged
+    /// before it is history: journaled, counted and reported, never acted on. It starts as the
+    /// caller's reading of `CLOCK_MONOTONIC`; when the daemon's start marker comes back from
+    /// `/dev/kmsg` (`KmsgFollower.startMarker`), the marker's own kernel timestamp replaces it:
+    /// kmsg stamps records with `local_clock()`, which drifts from `CLOCK_MONOTONIC` over a long
+    /// uptime, and a backlog from just before the start must not look live.
+    public private(set) var startedAt: Instant
 
     /// `protectedPaths`: files whose storage must never be touched beyond the system's own
     /// (the daemon's journal).
@@ -92,13 +96,22 @@ public struct Watcher {
         let inventory = host.inventory
         let root = self.root
         let resolver = engine.resolver
-        let startedAt = self.startedAt
         var heard = false
-        var incoming: [(DeviceEvent, Instant)] = []
+        var read: [(LogEvent, Instant)] = []
         follower.poll(&source) { event in
             heard = true
             let at = event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now
             observe(event, at, Self.subject(of: event, resolver))
+            read.append((event, at))
+        }
+        // The start marker read in this batch anchors "live" on the kernel's own clock.
+        if let marker = follower.startMarkerTime, marker != startedAt {
+            startedAt = marker
+            engine.liveFrom = marker
+        }
+        let startedAt = self.startedAt
+        var incoming: [(DeviceEvent, Instant)] = []
+        for (event, at) in read {
             // The samplers compare the log with counters that start at the daemon's start:
             // only live lines are what the counters also saw.
             let live = at >= startedAt
@@ -110,7 +123,7 @@ public struct Watcher {
             {
                 loggedAER[device, default: [:]][severity, default: 0] += 1
             }
-            guard var deviceEvent = event.deviceEvent else { return }
+            guard var deviceEvent = event.deviceEvent else { continue }
             // "irq N: nobody cared" names the line and its handlers, never the function that
             // asserts it: the functions on that line, the asserting one first.
             if case .irqStorm(var storm) = deviceEvent, storm.devices.isEmpty {
@@ -118,7 +131,7 @@ public struct Watcher {
                 deviceEvent = .irqStorm(storm)
             }
             // Counted from the tracepoint instead: not twice.
-            if trace?.covers(deviceEvent) == true { return }
+            if trace?.covers(deviceEvent) == true { continue }
             incoming.append((deviceEvent, at))
         }
         for (event, at) in incoming { feed(event, at: at, now: now, into: &new) }
@@ -244,6 +257,12 @@ public struct Watcher {
         host.inventory = fresh
         if before.keys.sorted() != after.keys.sorted() { Self.registerAliases(&engine.resolver, fresh) }
         return events
+    }
+
+    /// The text of the start marker the daemon wrote into `/dev/kmsg` (see `startedAt`).
+    public var startMarker: [UInt8]? {
+        get { follower.startMarker }
+        set { follower.startMarker = newValue }
     }
 
     /// Applies a new policy (SIGHUP): thresholds, mode, protection.

@@ -45,6 +45,28 @@ import Testing
         #expect(watcher.engine.status(of: .pci(Self.nic))?.totals[.dmaFault] == 1_004)
     }
 
+    /// kmsg stamps records with `local_clock()`, which drifts from `CLOCK_MONOTONIC` over a long
+    /// uptime: by the monotonic reading the daemon "started" at 300 s, but the kernel's clock is
+    /// 2 s ahead. The start marker the daemon wrote into kmsg anchors "live" on the kernel's
+    /// clock: the storm logged before the marker (at 300.5 s by the kernel) is history.
+    @Test func startMarkerAnchorsLiveOnTheKernelsClock() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .seconds(300))
+        let marker = "corral[42]: watch started at 300000000000; kernel records before this one are history"
+        watcher.startMarker = Array(marker.utf8)
+        var records = WatcherTests.storm(count: 2_000, start: 300.5)
+        records.append("14,2001,302000000,-;\(marker)")
+        var kmsg = FakeKmsg(records)
+        watcher.step(&kmsg, now: .seconds(302))
+        #expect(watcher.startedAt == .seconds(302))
+        #expect(Self.busMaster(fake), "the backlog before the marker is history")
+        #expect(watcher.engine.statistics.historyEvents == 2_000)
+        // After the marker, a storm is live.
+        var live = FakeKmsg(WatcherTests.storm(count: 2_000, start: 302.5, firstSequence: 2_002))
+        watcher.step(&live, now: .seconds(303))
+        #expect(!Self.busMaster(fake))
+    }
+
     @Test func liveStormIsContained() {
         let fake = FakeSysfs.machine()
         var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .seconds(300))

@@ -1,3 +1,4 @@
+import CorralCore
 import CorralDecode
 import Foundation
 
@@ -49,6 +50,18 @@ public final class KmsgDevice: KmsgSource {
     }
 
     public var isRegularFile: Bool { regularFile }
+
+    /// Writes one user-facility record (`<14>`, user.info) into `/dev/kmsg`: the daemon's start
+    /// marker, whose kernel timestamp anchors "live" on the kernel's own clock. Returns whether
+    /// the kernel took it. Not for a regular file standing in for the device.
+    public func writeMarker(_ text: String, root: SysRoot) -> Bool {
+        guard !regularFile else { return false }
+        let descriptor = open(root.resolve("/dev/kmsg"), O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        let bytes = Array("<14>\(text)\n".utf8)
+        return bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) } == bytes.count
+    }
 
     public func read() -> KmsgRead {
         if regularFile { return readFile() }
@@ -104,6 +117,11 @@ public struct KmsgFollower {
     public private(set) var notKernel = 0
     public private(set) var records = 0
     var parser = KernelLogParser(format: .kmsg)
+    /// Text of the record the daemon wrote into `/dev/kmsg` at its start (user facility). Its
+    /// kernel timestamp is the start on the kernel's own clock: what came before it is history.
+    public var startMarker: [UInt8]?
+    /// The kernel timestamp of `startMarker`'s record, once read.
+    public private(set) var startMarkerTime: Instant?
 
     /// `resumeAfter`: the journaled sequence of this boot; records up to it are skipped.
     public init(resumeAfter: UInt64? = nil) { lastSequence = resumeAfter }
@@ -140,6 +158,14 @@ public struct KmsgFollower {
         records += 1
         if prio >> 3 != 0 {
             notKernel += 1
+            if let marker = startMarker, startMarkerTime == nil, text.count >= marker.count,
+                text.indices.dropLast(marker.count - 1).contains(where: { text[$0...].starts(with: marker) }),
+                let comma3 = text[(comma2 + 1)...].firstIndex(of: 0x2C),
+                let micros = Int64(String(decoding: text[(comma2 + 1)..<comma3], as: UTF8.self)),
+                micros < Int64.max / 1_000
+            {
+                startMarkerTime = .microseconds(micros)
+            }
             return
         }
         for line in text.split(separator: 0x0A, omittingEmptySubsequences: true) {

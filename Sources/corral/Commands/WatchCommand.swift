@@ -74,6 +74,11 @@ struct WatchCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(error.localizedDescription)")
         }
+        // The start marker: its kernel timestamp, read back from kmsg, is the start on the
+        // kernel's own clock (unique per run, so an earlier run's marker in the backlog is not it).
+        let marker =
+            "corral[\(getpid())]: watch started at \(startedAt.nanoseconds); kernel records before this one are history"
+        if kmsg.writeMarker(marker, root: sysRoot) { watcher.startMarker = Array(marker.utf8) }
         let run = try journal.run(kind: "daemon", name: bootID, startedUTC: utcNow())
         let protection = watcher.protection
         try? journal.recordProtection(

@@ -448,14 +448,15 @@ forged-usb)
     modprobe xhci_pci 2>/dev/null
     wait_for 20 sh -c "dmesg | grep -q 'SerialNumber: DMAR'"
     start_corral enforce
-    port=$(readlink -f /sys/bus/usb/devices/1-1/port)
-    say "edu $edu; keyboard on $port"
+    # Each rebind of the xHCI controller enumerates the keyboard again (a port's `disable`
+    # takes about 6 s to come back; a rebind well under one).
+    xhci=$(basename $(readlink -f /sys/bus/usb/devices/usb1/..))
+    say "edu $edu; keyboard on xHCI $xhci"
     n=0
-    while [ $n -lt 20 ]; do
-        echo 1 >$port/disable
-        wait_for 5 not present_usb
-        echo 0 >$port/disable
-        wait_for 10 present_usb
+    while [ $n -lt 12 ]; do
+        echo $xhci >/sys/bus/pci/drivers/xhci_hcd/unbind
+        echo $xhci >/sys/bus/pci/drivers/xhci_hcd/bind
+        wait_for 5 present_usb
         n=$((n + 1))
     done 2>/dev/null
     sleep 2

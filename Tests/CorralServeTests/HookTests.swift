@@ -64,6 +64,37 @@ import Testing
         #expect(runs.map(\.outcome).first == "failed (exit 1)" && runs.count == 2)
     }
 
+    /// Hooks run as root: a program anyone else could change is refused, and the refusal is
+    /// journaled like any other outcome.
+    @Test func hookWritableByOthersIsRefused() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "corral-hook-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let hook = directory.appendingPathComponent("notify").path
+        FileManager.default.createFile(
+            atPath: hook, contents: Data("#!/bin/sh\ntrue\n".utf8), attributes: [.posixPermissions: 0o777])
+        chmod(hook, 0o777)
+        let (outcome, _) = await Self.run([hook])
+        #expect(
+            outcome
+                == .couldNotStart(
+                    "refused: \(hook) is writable by group or others (others); hooks run as root, so only root may be able to change them"
+                ))
+        // Through its directory: the program is fine, the folder above it is not.
+        chmod(hook, 0o755)
+        chmod(directory.path, 0o777)
+        let (through, _) = await Self.run([hook])
+        #expect(
+            through
+                == .couldNotStart(
+                    "refused: \(directory.path) is writable by group or others (others); hooks run as root, so only root may be able to change them"
+                ))
+        chmod(directory.path, 0o755)
+        let (fine, _) = await Self.run([hook])
+        #expect(fine == .succeeded, "a root-owned hook in a sticky /tmp is trusted")
+    }
+
     @Test func stuckHookIsKilledAtItsTimeout() async {
         let (outcome, _) = await Self.run(["/bin/sleep", "30"], timeout: .milliseconds(100))
         #expect(outcome == .timedOut)

@@ -68,6 +68,13 @@ public final class HookRunner: @unchecked Sendable {
         guard let trigger = HookPolicy.trigger(for: decision), let argv = policy.commands[trigger], !argv.isEmpty else {
             return nil
         }
+        // Run as root: refused if anyone but root could have changed the program.
+        if let problem = FileTrust.problem(argv[0]) {
+            let outcome = Outcome.couldNotStart(
+                "refused: \(problem); hooks run as root, so only root may be able to change them")
+            finish(trigger, decision, argv, outcome, output: "")
+            return outcome
+        }
         lock.lock()
         guard running < policy.maxConcurrent else {
             lock.unlock()

@@ -166,9 +166,9 @@ struct WatchCommand: AsyncParsableCommand {
         if let config {
             var status = stat()
             guard stat(config, &status) == 0 else { throw CommandFailure("\(config): cannot read it") }
-            if status.st_mode & 0o022 != 0 {
+            if let problem = FileTrust.problem(config) {
                 throw CommandFailure(
-                    "\(config): writable by group or others; refusing a config anyone else can change (chmod go-w)")
+                    "\(config): \(problem); refusing a config anyone but root can change (chown root, chmod go-w)")
             }
             policy = try PolicyLoader.load(path: config)
         }

@@ -87,6 +87,26 @@ import Testing
         #expect(try store.decisions().contains { $0.reason.contains("history: logged before corral started") })
     }
 
+    /// kmsg sequence numbers are u64: one above Int64.max used to trap on every start.
+    @Test func sequenceAboveInt64MaxResumes() throws {
+        let fake = Self.machine(withStorm: false)
+        let big: UInt64 = UInt64(Int64.max) + 5
+        fake.file(
+            "/dev/kmsg",
+            "6,\(big),1000000,-;nvme nvme0: pci function 0000:07:00.0\n6,\(big + 1),1000001,-;nvme nvme0: ready\n")
+        let journal = fake.root + "/journal.sqlite"
+        let arguments = ["watch", "--root", fake.root, "--journal", journal, "--once"]
+        let (first, firstLog) = try Self.launch(arguments)
+        let firstText = String(decoding: firstLog.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        first.waitUntilExit()
+        #expect(first.terminationReason == .exit && first.terminationStatus == 0, "\(firstText)")
+        let (second, secondLog) = try Self.launch(arguments)
+        let secondText = String(decoding: secondLog.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(
+            second.terminationStatus == 0 && secondText.contains("resuming after kmsg #\(big + 1)"), "\(secondText)")
+    }
+
     @Test func sigtermStopsCleanlyWithTheJournalIntact() throws {
         let fake = Self.machine(withStorm: true)
         let journal = fake.root + "/journal.sqlite"

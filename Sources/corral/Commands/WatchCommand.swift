@@ -60,7 +60,9 @@ struct WatchCommand: AsyncParsableCommand {
         }
         let bootID = sysRoot.read("/proc/sys/kernel/random/boot_id") ?? "unknown-boot"
         let cursor = try? journal.cursor(source: "kmsg")
-        let resume = cursor?.bootID == bootID ? cursor?.sequence.map { UInt64($0) } : nil
+        // kmsg sequence numbers are u64; the journal's column is SQLite's signed 64 bits: the
+        // bits are kept as they are both ways (a number above Int64.max trapped on every start).
+        let resume = cursor?.bootID == bootID ? cursor?.sequence.map { UInt64(bitPattern: $0) } : nil
         // Kernel records older than this are history: journaled and reported, never acted on.
         let startedAt = Instant(nanoseconds: monotonicNow())
         var watcher = Watcher(
@@ -127,7 +129,8 @@ struct WatchCommand: AsyncParsableCommand {
             reported = watcher.host.log.total
             if let sequence = watcher.follower.lastSequence {
                 writer.record(
-                    cursor: CursorRow(source: "kmsg", bootID: bootID, sequence: Int64(sequence), updated: utcNow()))
+                    cursor: CursorRow(
+                        source: "kmsg", bootID: bootID, sequence: Int64(bitPattern: sequence), updated: utcNow()))
             }
             writer.record(states: watcher.engine.devices, at: now)
             writer.flushIfDue(at: now.nanoseconds)

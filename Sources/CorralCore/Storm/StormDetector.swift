@@ -26,7 +26,7 @@ public struct StormDetector: Sendable {
     /// Records `count` events at `now` and returns the level reached.
 
     public mutating func record(_ count: UInt64, at now: Instant, thresholds: StormThresholds) -> Level {
-        if storm.count(at: now, threshold: thresholds.storm) == 0 {
+        if storm.settle(at: now, threshold: thresholds.storm) == 0 {
             burstCount = 0
             burstStart = now
         }

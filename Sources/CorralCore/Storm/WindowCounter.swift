@@ -28,8 +28,14 @@ public struct WindowCounter: Sendable {
     /// Events in the window ending at `now` (the current sub-window and the 16 before it).
     public func count(at now: Instant, threshold: RateThreshold) -> UInt64 {
         var copy = self
-        copy.advance(to: now, width: threshold.subWindowNanoseconds)
-        return copy.sum
+        return copy.settle(at: now, threshold: threshold)
+    }
+
+    /// `count(at:threshold:)` without the copy: moves the window to `now` (which the next
+    /// `add` at `now` would do anyway) and returns its count. For the per-event path.
+    public mutating func settle(at now: Instant, threshold: RateThreshold) -> UInt64 {
+        advance(to: now, width: threshold.subWindowNanoseconds)
+        return sum
     }
 
     /// Whether the window ending at `now` holds the threshold's count.

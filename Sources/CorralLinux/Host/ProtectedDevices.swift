@@ -30,6 +30,12 @@ public enum ProtectedDevices {
         return protection
     }
 
+    /// The deepest PCI function on a sysfs device path (`/sys/devices/pci0000:00/0000:00:1d.0/
+    /// 0000:07:00.0/nvme/...` → `0000:07:00.0`): the controller of whatever the path ends in.
+    static func deepestFunction(_ path: String) -> PCIAddress? {
+        path.split(separator: "/").compactMap { try? PCIAddress(parsing: $0) }.last
+    }
+
     // MARK: - Storage
 
     /// One line of `/proc/self/mountinfo` (proc(5)): `36 35 98:0 /mnt1 /mnt2 rw ... - ext3 /dev/root rw`.
@@ -143,8 +149,7 @@ public enum ProtectedDevices {
         var queue = [path]
         while let next = queue.popLast(), seen.count < 256 {
             guard let real = root.realPath(next), seen.insert(real).inserted else { continue }
-            let functions = real.split(separator: "/").compactMap { try? PCIAddress(parsing: $0) }
-            if let controller = functions.last {
+            if let controller = deepestFunction(real) {
                 if !out.contains(controller) { out.append(controller) }
                 continue
             }
@@ -179,7 +184,7 @@ public enum ProtectedDevices {
         }
         for framebuffer in root.list("/sys/class/graphics") where framebuffer.hasPrefix("fb") {
             guard let real = root.realPath("/sys/class/graphics/\(framebuffer)"),
-                let function = real.split(separator: "/").compactMap({ try? PCIAddress(parsing: $0) }).last
+                let function = deepestFunction(real)
             else { continue }
             protection.add(.pci(function), .console(framebuffer))
         }
@@ -213,7 +218,7 @@ public enum ProtectedDevices {
                 guard seen.insert(name).inserted else { continue }
                 let base = "/sys/class/net/\(name)"
                 if let real = root.realPath("\(base)/device"),
-                    let function = real.split(separator: "/").compactMap({ try? PCIAddress(parsing: $0) }).last
+                    let function = deepestFunction(real)
                 {
                     protection.add(.pci(function), .defaultRoute(interface))
                 }

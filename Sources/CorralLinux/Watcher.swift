@@ -14,6 +14,11 @@ public struct Watcher {
     /// The latest decisions, in order (the daemon journals every one as it is made; memory keeps
     /// the last 10,000 so that months of running do not grow it).
     public private(set) var decisions = RecentHistory<Decision>(capacity: 10_000)
+    /// Outcomes the host reported since the last `takeOutcomes()`, each with when its action was
+    /// decided (the journal keys an action by that), for the journal's `outcome` column.
+    private var outcomes: [(outcome: ActionOutcome, decidedAt: Instant, at: Instant)] = []
+    /// When each action being carried out was decided, until its outcome comes back.
+    private var decidedAt: [Action: Instant] = [:]
     public var sampler = InterruptSampler()
     public var aerCounters = AERCounters()
     /// Tracepoints, when tracefs is there: preferred over kmsg for what they cover.
@@ -259,6 +264,12 @@ public struct Watcher {
         return events
     }
 
+    /// The outcomes reported since the last call, oldest first.
+    public mutating func takeOutcomes() -> [(outcome: ActionOutcome, decidedAt: Instant, at: Instant)] {
+        defer { outcomes.removeAll() }
+        return outcomes
+    }
+
     /// The text of the start marker the daemon wrote into `/dev/kmsg` (see `startedAt`).
     public var startMarker: [UInt8]? {
         get { follower.startMarker }
@@ -281,9 +292,19 @@ public struct Watcher {
         while index < decisions.count, rounds < 1000 {
             let decision = decisions[index]
             index += 1
-            if let action = decision.action { host.perform(action, at: now) }
+            if let action = decision.action {
+                if action.changesDevice {
+                    // Bounded: an outcome that never comes back must not grow it for months.
+                    if decidedAt.count >= 10_000 { decidedAt.removeAll() }
+                    decidedAt[action] = decision.at
+                }
+                host.perform(action, at: now)
+            }
             host.poll(at: now)
             for (at, event) in host.takeEvents() {
+                if case .actionCompleted(let outcome) = event {
+                    outcomes.append((outcome, decidedAt.removeValue(forKey: outcome.action) ?? at, at))
+                }
                 decisions += engine.handle(event, at: at)
                 rounds += 1
             }

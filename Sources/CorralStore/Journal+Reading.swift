@@ -84,6 +84,16 @@ extension Journal {
         }
     }
 
+    /// Every action carried out, oldest first, with its outcome (`done`, `failed: … (errno N)`,
+    /// `unsupported: …`; nil while none came back).
+    public func actions() throws(JournalError) -> [(device: String?, action: String, outcome: String?)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT device, action, outcome FROM actions ORDER BY at_ns, id").map {
+                (device: $0[0], action: $0[1], outcome: $0[2])
+            }
+        }
+    }
+
     /// The protected devices of the latest run that recorded any, each with its reasons.
     public func protectedDevices() throws(JournalError) -> [(device: String, reasons: [String])] {
         try read { db in

@@ -58,6 +58,10 @@ import Testing
         let store = try Journal(path: journal, create: false)
         #expect(try store.cursor(source: "kmsg")?.sequence == 2_000)
         #expect(try store.episodes(device: "0000:03:00.0").first?.count == 2_000)
+        // Each action carried out has its outcome in its row.
+        let actions = try store.actions()
+        #expect(
+            actions.contains { $0.action == "clear bus master of 0000:03:00.0" && $0.outcome == "done" }, "\(actions)")
         // The driver re-enables bus mastering; a second pass over the same kmsg must not undo it.
         var config = fake.sysRoot.readBytes("/sys/bus/pci/devices/0000:03:00.0/config", limit: 4096) ?? []
         config[4] |= 0x4

@@ -128,7 +128,7 @@ struct FakeKmsg: KmsgSource {
         #expect(watcher.decisions.contains { $0.action?.isRecommendation == true }, "protected: recommended only")
     }
 
-    @Test func failedWriteEscalates() {
+    @Test func failedWriteEscalates() throws {
         let fake = FakeSysfs.machine()
         // `reset` cannot be written (a directory stands where the attribute should be).
         let device = "/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0"
@@ -141,6 +141,13 @@ struct FakeKmsg: KmsgSource {
         var more = FakeKmsg(Self.storm(count: 200, start: 11.5, firstSequence: 2_001))
         watcher.step(&more, now: .seconds(12))
         #expect(watcher.host.log.contains { $0.hasPrefix("failed flr reset of 0000:03:00.0") })
+        // The outcomes, each with when its action was decided (the journal's key for its row).
+        let outcomes = watcher.takeOutcomes()
+        let failed = try #require(outcomes.first { $0.outcome.action.kind == "reset-flr" })
+        #expect("\(failed.outcome.result)" == "failed: Is a directory (errno 21)")
+        let decided = try #require(watcher.decisions.first { $0.action == failed.outcome.action })
+        #expect(failed.decidedAt == decided.at)
+        #expect(watcher.takeOutcomes().isEmpty, "taken once")
         #expect(
             watcher.decisions.contains { $0.action.map { "\($0)".contains("bus reset") } == true },
             "next rung after the failure")

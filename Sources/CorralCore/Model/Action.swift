@@ -169,12 +169,21 @@ public enum Subject: Hashable, Sendable, Comparable, CustomStringConvertible {
 
 /// What happened when a host carried out an action.
 public struct ActionOutcome: Hashable, Sendable {
-    public enum Result: Hashable, Sendable {
+    public enum Result: Hashable, Sendable, CustomStringConvertible {
         case succeeded
         /// The action ran and failed (an errno, a timeout, the device read all-ones).
         case failed(ActionFailure)
         /// The host cannot do this at all (no such file, capability missing).
         case unsupported(String)
+
+        /// What the journal's `outcome` column says: `done`, `failed: … (errno N)`, `unsupported: …`.
+        public var description: String {
+            switch self {
+            case .succeeded: "done"
+            case .failed(let failure): "failed: \(failure)"
+            case .unsupported(let why): "unsupported: \(why)"
+            }
+        }
     }
     public var action: Action
     public var result: Result

@@ -125,6 +125,8 @@ struct WatchCommand: AsyncParsableCommand {
                     log(decision.action!.isRecommendation ? .notice : .warning, decision.reason)
                 }
             }
+            // Each action's outcome (done, failed with its errno, unsupported) into its journal row.
+            for (outcome, decided, at) in watcher.takeOutcomes() { writer.record(outcome, decidedAt: decided, at: at) }
             for line in watcher.host.log.appended(after: reported) { log(.notice, line) }
             reported = watcher.host.log.total
             if let sequence = watcher.follower.lastSequence {

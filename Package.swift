@@ -10,8 +10,11 @@
 // - CorralSim (the deterministic simulator) depends on CorralCore and CorralDecode only.
 // - CorralStore (the durable journal) uses GRDB over the system SQLite (libsqlite3-dev): WAL,
 //   migrations, batched writes; reference/swift-deps-probe.md measured it cheap to build.
-// - CorralServe: read-only /metrics, /status, /healthz over FlyingFox (about a third of
-//   Hummingbird's CI build cost, reference/swift-deps-probe.md).
+// - CorralServe: read-only /, /metrics, /status, /healthz over SwiftNIO's HTTP/1 server
+//   (NIOPosix + NIOHTTP1): header caps while parsing, accept back-off on EMFILE, and no
+//   FoundationNetworking (FlyingFox pulled in libcurl, OpenSSL, GnuTLS, Kerberos, LDAP: 52
+//   shared libraries in a root daemon). It costs more CI build time than FlyingFox did
+//   (docs/linux.md has both figures); Hummingbird would add its own layer on top of NIO.
 // - CorralLinux: the Linux host (sysfs inventory, /dev/kmsg, actuators), every path under one
 //   injectable root so tests run on fake trees.
 // - swift-log gives the daemon structured, journald-friendly logging (a tiny package).
@@ -35,7 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
@@ -44,7 +47,12 @@ let package = Package(
         .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode"]),
         .target(name: "CorralStore", dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "CorralLinux", dependencies: ["CorralCore", "CorralDecode"]),
-        .target(name: "CorralServe", dependencies: ["CorralStore", .product(name: "FlyingFox", package: "FlyingFox")]),
+        .target(
+            name: "CorralServe",
+            dependencies: [
+                "CorralStore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .target(
             name: "CorralConfig",
             dependencies: ["CorralCore", "CorralSim", .product(name: "Yams", package: "Yams")]
@@ -72,7 +80,12 @@ let package = Package(
         .testTarget(name: "CorralStoreTests", dependencies: ["CorralStore", "CorralCore"]),
         .testTarget(
             name: "CorralLinuxTests", dependencies: ["CorralLinux", "CorralCore", "CorralDecode", "CorralStore"]),
-        .testTarget(name: "CorralServeTests", dependencies: ["CorralServe", "CorralStore", "CorralCore"]),
+        .testTarget(
+            name: "CorralServeTests",
+            dependencies: [
+                "CorralServe", "CorralStore", "CorralCore", .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore", "CorralSim"]),
     ]
 )

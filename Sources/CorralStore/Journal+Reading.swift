@@ -196,6 +196,11 @@ extension Journal {
         }
     }
 
+    /// One trivial read: the journal can be opened and read (`/healthz`).
+    public func ping() throws(JournalError) {
+        _ = try read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
     /// Where a source stopped (to resume after a restart).
     public func cursor(source: String) throws(JournalError) -> CursorRow? {
         try read { db in

@@ -5,10 +5,6 @@ import Testing
 @testable import CorralServe
 @testable import CorralStore
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// A Prometheus text-format sample, parsed back.
 struct Sample: Hashable {
     var name: String
@@ -95,19 +91,60 @@ func parseExposition(_ text: String) throws -> [Sample] {
     }
 
     @Test func servesOverARealLoopbackConnection() async throws {
-        let server = try StatusServer(journal: try Self.journal(), port: 0)
+        let server = try await StatusServer(journal: try Self.journal(), port: 0)
         let task = Task { try await server.run() }
         defer { task.cancel() }
-        let port = try #require(try await server.port())
-        let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
-        #expect((response as? HTTPURLResponse)?.statusCode == 200)
-        let samples = try parseExposition(String(decoding: data, as: UTF8.self))
+        let port = try #require(server.port)
+        let metrics = try LoopbackClient.request(
+            port: port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(metrics.status == 200)
+        let samples = try parseExposition(metrics.body)
         #expect(samples.contains { $0.name == "corral_events_total" && $0.value == 2_000 })
-        let (health, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!)
-        #expect(String(decoding: health, as: UTF8.self) == "ok\n")
-        let (status, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/status")!)
-        let object = try JSONSerialization.jsonObject(with: status) as? [String: Any]
-        #expect((object?["devices"] as? [Any])?.count == 1)
+        let health = try LoopbackClient.request(port: port, "GET /healthz HTTP/1.0\r\n\r\n")
+        #expect(health.body == "ok\n")
+        let status = try LoopbackClient.request(port: port, "GET /status?x=1 HTTP/1.0\r\n\r\n")
+        let document = try JSONDecoder().decode(StatusDocument.self, from: Data(status.body.utf8))
+        #expect(document.devices.map(\.device) == ["0000:03:00.0"])
+        // HEAD: the same headers, no body.
+        let head = try LoopbackClient.request(port: port, "HEAD /status HTTP/1.0\r\n\r\n")
+        #expect(head.status == 200 && head.body.isEmpty)
+        #expect(head.headers["content-length"] == String(status.body.utf8.count))
+        let index = try LoopbackClient.request(port: port, "GET / HTTP/1.0\r\n\r\n")
+        #expect(index.status == 200 && index.body.contains("/metrics") && index.body.contains("/healthz"))
+        await server.stop()
+    }
+
+    /// The measured attack: a 1 MiB header once pinned a core for minutes. Now the parser stops
+    /// at the cap and answers 400; the endpoint goes on answering.
+    @Test func aHugeHeaderIsRefusedAndTheEndpointStaysUp() async throws {
+        let server = try await StatusServer(journal: try Self.journal(), port: 0)
+        let task = Task { try await server.run() }
+        defer { task.cancel() }
+        let port = try #require(server.port)
+        let huge = "GET /metrics HTTP/1.1\r\nX-Fill: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n"
+        let refused = try LoopbackClient.request(port: port, huge)
+        #expect(refused.status == 400)
+        #expect(try LoopbackClient.request(port: port, "GET /healthz HTTP/1.0\r\n\r\n").body == "ok\n")
+        await server.stop()
+    }
+
+    /// Idle connections far beyond the cap: each newcomer evicts the oldest idle one, so
+    /// descriptors stay bounded and a scraper still gets in.
+    @Test func idleConnectionsBeyondTheCapCannotLockOutAScraper() async throws {
+        var limits = HTTPLimits(maxConnections: 4)
+        limits.idleTimeout = .seconds(600)
+        limits.requestTimeout = .seconds(600)
+        let server = try await StatusServer(journal: try Self.journal(), port: 0, limits: limits)
+        let task = Task { try await server.run() }
+        defer { task.cancel() }
+        let port = try #require(server.port)
+        let idle = try (0..<40).map { _ in try LoopbackClient.connect(port: port) }
+        defer { for fd in idle { close(fd) } }
+        // Each evicted connection is closed by the server: reading it returns end-of-file.
+        let open = try LoopbackClient.request(port: port, "GET /healthz HTTP/1.0\r\n\r\n")
+        #expect(open.body == "ok\n")
+        let closedByServer = idle.prefix(30).filter { LoopbackClient.readsEndOfFile($0) }.count
+        #expect(closedByServer == 30)
         await server.stop()
     }
 }

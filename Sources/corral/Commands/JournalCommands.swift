@@ -25,31 +25,14 @@ struct StatusCommand: ParsableCommand {
             throw CommandFailure(error.description)
         }
         if json {
-            for summary in summaries {
-                var fields = [
-                    "\"device\": \(JSONLine.quote(summary.device))",
-                    "\"state\": \(summary.state.map(JSONLine.quote) ?? "null")",
-                    "\"episodes\": \(summary.episodes)", "\"events\": \(summary.events)",
-                ]
-                if let deadline = summary.nextDeadline { fields.append("\"next_deadline_ns\": \(deadline)") }
-                if let budget = summary.budgetLeft { fields.append("\"budget_left\": \(budget)") }
-                if let last = summary.lastEpisode {
-                    fields.append(
-                        "\"last_episode\": {\"class\": \(JSONLine.quote(last.eventClass)), \"first_ns\": \(last.first), "
-                            + "\"last_ns\": \(last.last), \"count\": \(last.count), \"lower_bound\": \(last.lowerBound)}"
-                    )
-                }
-                if let reasons = protected[summary.device] {
-                    fields.append("\"protected\": [" + reasons.map(JSONLine.quote).joined(separator: ", ") + "]")
-                }
-                print("{" + fields.joined(separator: ", ") + "}")
+            // The same objects as `/status`'s `devices`, one per line.
+            let document: StatusDocument
+            do {
+                document = try store.statusDocument()
+            } catch {
+                throw CommandFailure(error.description)
             }
-            let known = Set(summaries.map(\.device))
-            for (device, reasons) in protected.sorted(by: { $0.key < $1.key }) where !known.contains(device) {
-                print(
-                    "{\"device\": \(JSONLine.quote(device)), \"state\": null, \"protected\": ["
-                        + reasons.map(JSONLine.quote).joined(separator: ", ") + "]}")
-            }
+            for device in document.devices { print(JSONLine.encode(device)) }
             return
         }
         defer {

@@ -9,7 +9,11 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Binds 127.0.0.1 by default: expose it wider on purpose (--address 0.0.0.0) and behind \
             whatever guards your metrics network. contrib/prometheus/corral-alerts.yml and \
-            contrib/grafana/corral.json use these metrics.
+            contrib/grafana/corral.json use these metrics. GET and HEAD only; `/` lists the \
+            endpoints. Limits (a client cannot starve the daemon it may share a process with): \
+            8 KiB of request line and headers, 5 s to send a request, 30 s idle on a kept-alive \
+            connection, at most 32 connections (fewer under a low descriptor limit); at the cap \
+            the longest-idle connection makes room.
             """)
 
     @OptionGroup var journal: JournalOption
@@ -24,11 +28,13 @@ struct ServeCommand: AsyncParsableCommand {
         let store = try journal.open()
         let server: StatusServer
         do {
-            server = try StatusServer(journal: store, address: address, port: port)
+            server = try await StatusServer(journal: store, address: address, port: port)
         } catch {
             throw CommandFailure("cannot listen on \(address):\(port): \(error)")
         }
-        print("corral serve: http://\(address):\(port)/metrics, /status, /healthz (journal \(store.path))")
+        print(
+            "corral serve: http://\(address):\(server.port ?? port)/ (/metrics, /status, /healthz; journal \(store.path))"
+        )
         try await server.run()
     }
 }

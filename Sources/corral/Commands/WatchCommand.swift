@@ -96,8 +96,14 @@ struct WatchCommand: AsyncParsableCommand {
         signals.install()
         var server: Task<Void, any Error>?
         if metricsPort != 0 {
-            let status = try StatusServer(journal: journal, port: metricsPort)
-            server = Task { try await status.run() }
+            let status = try await StatusServer(journal: journal, port: metricsPort)
+            server = Task {
+                do {
+                    try await status.run()
+                } catch {
+                    log(.error, "the status endpoint stopped: \(error); the daemon goes on without it")
+                }
+            }
         }
         log(
             .info,

@@ -1,4 +1,5 @@
 import CorralCore
+import Foundation
 
 /// JSON Lines output for scripts. Hand-written so key order is stable and output identical
 /// across runs.
@@ -39,6 +40,15 @@ enum JSONLine {
     /// A stable machine name for an action, and the action itself (unwrapped from recommend).
     static func describe(_ action: Action) -> (String, Action) {
         (action.kind, action.unwrapped)
+    }
+
+    /// One value as one line of JSON, through `Codable` (keys sorted, so a line is stable).
+    static func encode(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding plain records cannot fail; if it ever did, say so on the line.
+        guard let data = try? encoder.encode(value) else { return "{\"error\":\"unencodable\"}" }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func object(_ fields: [(String, String)]) -> String {

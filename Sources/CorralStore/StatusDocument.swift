@@ -1,0 +1,68 @@
+/// What `/status` serves and `corral status --json` prints (one `DeviceStatus` per line):
+/// every device the journal knows and every protected one. Encoded by `Codable`, so a device
+/// name is always a JSON string, whatever bytes it holds (a hand-built `/status` once let a
+/// crafted name inject fields).
+public struct StatusDocument: Codable, Hashable, Sendable {
+    public var devices: [DeviceStatus]
+
+    public struct DeviceStatus: Codable, Hashable, Sendable {
+        public var device: String
+        /// The engine's state name; nil for a protected device the engine never saw.
+        public var state: String?
+        public var episodes: Int
+        public var events: Int64
+        public var nextDeadlineNS: Int64?
+        public var budgetLeft: Int?
+        public var lastEpisode: LastEpisode?
+        /// Why it is never written to (docs/safety.md); absent when it is not protected.
+        public var protected: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case device, state, episodes, events
+            case nextDeadlineNS = "next_deadline_ns"
+            case budgetLeft = "budget_left"
+            case lastEpisode = "last_episode"
+            case protected
+        }
+    }
+
+    public struct LastEpisode: Codable, Hashable, Sendable {
+        public var eventClass: String
+        public var firstNS: Int64
+        public var lastNS: Int64
+        public var count: Int64
+        /// The count is a lower bound: the kernel or a full queue dropped some.
+        public var lowerBound: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case eventClass = "class"
+            case firstNS = "first_ns"
+            case lastNS = "last_ns"
+            case count
+            case lowerBound = "lower_bound"
+        }
+    }
+}
+
+extension Journal {
+    /// The journal's devices (sorted) then the protected devices it has no rows for.
+    public func statusDocument() throws(JournalError) -> StatusDocument {
+        let summaries = try deviceSummaries()
+        let protected = Dictionary(try protectedDevices().map { ($0.device, $0.reasons) }, uniquingKeysWith: +)
+        var devices = summaries.map { summary in
+            StatusDocument.DeviceStatus(
+                device: summary.device, state: summary.state, episodes: summary.episodes, events: summary.events,
+                nextDeadlineNS: summary.nextDeadline, budgetLeft: summary.budgetLeft,
+                lastEpisode: summary.lastEpisode.map {
+                    .init(
+                        eventClass: $0.eventClass, firstNS: $0.first, lastNS: $0.last, count: $0.count,
+                        lowerBound: $0.lowerBound)
+                }, protected: protected[summary.device])
+        }
+        let known = Set(summaries.map(\.device))
+        for (device, reasons) in protected.sorted(by: { $0.key < $1.key }) where !known.contains(device) {
+            devices.append(.init(device: device, state: nil, episodes: 0, events: 0, protected: reasons))
+        }
+        return StatusDocument(devices: devices)
+    }
+}

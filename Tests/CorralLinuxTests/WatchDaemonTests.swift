@@ -178,8 +178,11 @@ import Testing
         #expect(process.terminationStatus == 0, "\(text)")
         #expect(!text.contains("did "), "\(text)")
         #expect(WatcherTests.command(fake, "0000:03:00.0").map { $0 & 0x4 } == 0x4)
-        let event = try String(contentsOfFile: received, encoding: .utf8)
+        let event =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: received)))
+            as? [String: Any]
         #expect(
-            event.contains("\"event\": \"on-owner\"") && event.contains("\"subject\": \"0000:03:00.0\""), "\(event)")
+            event?["event"] as? String == "on-owner" && event?["subject"] as? String == "0000:03:00.0",
+            "\(event ?? [:])")
     }
 }

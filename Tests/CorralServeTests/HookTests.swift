@@ -98,6 +98,92 @@ import Testing
     @Test func stuckHookIsKilledAtItsTimeout() async {
         let (outcome, _) = await Self.run(["/bin/sleep", "30"], timeout: .milliseconds(100))
         #expect(outcome == .timedOut)
+        let (term, _) = await Self.run(["/bin/sh", "-c", "trap '' TERM; sleep 30"], timeout: .milliseconds(100))
+        #expect(term == .timedOut, "a hook ignoring SIGTERM is killed a second later")
+    }
+
+    /// A hook in a folder of its own (root's, 0755), with `script` as its text.
+    static func script(_ text: String) throws -> (path: String, directory: URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "corral-hook-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        chmod(directory.path, 0o755)
+        let hook = directory.appendingPathComponent("hook").path
+        FileManager.default.createFile(atPath: hook, contents: Data(("#!/bin/sh\n" + text).utf8))
+        chmod(hook, 0o755)
+        return (hook, directory)
+    }
+
+    /// A hook writing far more than a pipe buffer runs to its end (the runner reads as it goes);
+    /// the journal keeps its first 4 KiB and says how much was dropped.
+    @Test func aFloodingHookIsNotStalledAndItsOutputIsCapped() async throws {
+        let (hook, directory) = try Self.script("head -c 1048576 /dev/zero | tr '\\0' x\n")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (outcome, output) = await Self.run([hook], timeout: .seconds(120))
+        #expect(outcome == .succeeded)
+        #expect(output.hasPrefix(String(repeating: "x", count: HookRunner.keptOutput)))
+        #expect(output.hasSuffix("[\(1_048_576 - HookRunner.keptOutput) more bytes of output dropped]"))
+    }
+
+    /// A hook that leaves a background child holding its stdout ends when the hook does: the
+    /// slot is free for the next one.
+    @Test func aBackgroundChildHoldingStdoutDoesNotHoldTheSlot() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("corral-bg-\(UUID().uuidString)")
+            .path
+        let (hook, directory) = try Self.script("sleep 300 &\necho $! > \(pidFile)\necho started\n")
+        defer {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                kill(pid, SIGKILL)
+            }
+            try? FileManager.default.removeItem(atPath: pidFile)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        var policy = HookPolicy()
+        policy.commands[.containment] = [hook]
+        policy.timeout = .seconds(120)
+        policy.maxConcurrent = 1
+        let runner = HookRunner(policy: policy, journal: nil)
+        let (outcome, output): (HookRunner.Outcome, String) = await withCheckedContinuation { continuation in
+            runner.onFinish = { _, outcome, output in continuation.resume(returning: (outcome, output)) }
+            _ = runner.fire(Self.containment())
+        }
+        #expect(outcome == .succeeded && output == "started\n")
+        runner.onFinish = nil
+        #expect(runner.drain(timeout: .seconds(5)))
+        #expect(runner.fire(Self.containment()) == .started)
+    }
+
+    /// At its timeout the hook's whole process group ends, not just the hook: the background
+    /// child here holds the write end of a FIFO the test reads, which hangs up when it dies.
+    @Test func aTimeoutEndsTheHooksWholeProcessGroup() async throws {
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("corral-fifo-\(UUID().uuidString)")
+            .path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        #expect(reader >= 0)
+        defer { close(reader) }
+        let (hook, directory) = try Self.script("sleep 300 > \(fifo) &\nwait\n")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (outcome, _) = await Self.run([hook], timeout: .milliseconds(300))
+        #expect(outcome == .timedOut)
+        var poller = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+        // Hang-up as soon as the background `sleep` is dead; 30 s only bounds a failing run.
+        #expect(poll(&poller, 1, 30_000) == 1)
+        #expect(poller.revents & Int16(POLLHUP) != 0)
+    }
+
+    @Test func theHookDoesNotInheritTheDaemonsIgnoredSIGPIPE() async throws {
+        // The daemon ignores SIGPIPE; a hook must not (`yes | head -1` ends by SIGPIPE in `yes`).
+        let (hook, directory) = try Self.script("grep SigIgn /proc/self/status\n")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (outcome, output) = await Self.run([hook])
+        #expect(outcome == .succeeded)
+        let mask = UInt64(
+            output.split(separator: "\t").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "", radix: 16)
+        #expect(mask.map { $0 & (1 << (UInt64(SIGPIPE) - 1)) == 0 } == true, "SigIgn: \(output)")
     }
 
     @Test func concurrencyCapSkipsInsteadOfQueueing() {

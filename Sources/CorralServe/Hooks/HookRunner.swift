@@ -6,9 +6,10 @@ import Foundation
 ///
 /// Never blocks the engine: `fire` starts the program and returns. No shell: argv is executed
 /// as given (an absolute path). The event goes on stdin as JSON and in `CORRAL_*` variables.
-/// A program still running after `timeout` is terminated, then killed. Beyond `maxConcurrent`
-/// running hooks, a new one is skipped (and journaled as skipped) instead of queued behind a
-/// stuck one. Every run's outcome and the start of its output are journaled.
+/// A program still running after `timeout` is terminated with its whole process group, then
+/// killed (`HookProcess`). Beyond `maxConcurrent` running hooks, a new one is skipped (and
+/// journaled as skipped) instead of queued behind a stuck one. Every run's outcome and the
+/// first 4 KiB of its output are journaled.
 public final class HookRunner: @unchecked Sendable {
     public enum Outcome: Hashable, Sendable {
         /// The program was started (what `fire` returns; the end is reported to `onFinish`).
@@ -46,20 +47,28 @@ public final class HookRunner: @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)
     }
 
-    /// The event a hook receives on stdin.
-    public static func json(_ trigger: HookPolicy.Trigger, _ decision: Decision) -> String {
-        func quote(_ text: String) -> String {
-            "\""
-                + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n") + "\""
+    /// The event a hook receives on stdin: one JSON object and a newline.
+    public struct Event: Codable, Hashable, Sendable {
+        public var event: String
+        public var subject: String
+        public var atNS: Int64
+        public var reason: String
+        public var action: String?
+        public var state: String?
+
+        enum CodingKeys: String, CodingKey {
+            case event, subject, reason, action, state
+            case atNS = "at_ns"
         }
-        var fields = [
-            "\"event\": \(quote(trigger.rawValue))", "\"subject\": \(quote(decision.subject.description))",
-            "\"at_ns\": \(decision.at.nanoseconds)", "\"reason\": \(quote(decision.reason))",
-        ]
-        if let action = decision.action { fields.append("\"action\": \(quote(action.kind))") }
-        if let to = decision.to { fields.append("\"state\": \(quote(to.name))") }
-        return "{" + fields.joined(separator: ", ") + "}\n"
+    }
+
+    public static func json(_ trigger: HookPolicy.Trigger, _ decision: Decision) -> String {
+        let event = Event(
+            event: trigger.rawValue, subject: decision.subject.description, atNS: decision.at.nanoseconds,
+            reason: decision.reason, action: decision.action?.kind, state: decision.to?.name)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ((try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
     }
 
     /// Starts the hook `decision` calls for, if any; returns what it started (or why not).
@@ -85,9 +94,6 @@ public final class HookRunner: @unchecked Sendable {
         running += 1
         lock.unlock()
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
         var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         environment["CORRAL_EVENT"] = trigger.rawValue
         environment["CORRAL_SUBJECT"] = decision.subject.description
@@ -95,45 +101,41 @@ public final class HookRunner: @unchecked Sendable {
         environment["CORRAL_ACTION"] = decision.action?.kind ?? ""
         environment["CORRAL_REASON"] = decision.reason
         environment["CORRAL_AT_NS"] = String(decision.at.nanoseconds)
-        process.environment = environment
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        let state = HookState()
-        process.terminationHandler = { [weak self] finished in
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            let text = String(decoding: data.prefix(1024), as: UTF8.self)
-            let outcome: Outcome =
-                state.timedOut
-                ? .timedOut : finished.terminationStatus == 0 ? .succeeded : .failed(status: finished.terminationStatus)
-            // Journaled before it counts as ended: `drain` then finds its outcome written.
-            self?.finish(trigger, decision, argv, outcome, output: text)
-            self?.ended()
-        }
+        let process: HookProcess
         do {
-            try process.run()
+            process = try HookProcess(
+                argv: argv, environment: environment, input: Array(Self.json(trigger, decision).utf8))
         } catch {
             ended()
-            let outcome = Outcome.couldNotStart(error.localizedDescription)
+            let outcome = Outcome.couldNotStart(error.description)
             finish(trigger, decision, argv, outcome, output: "")
             return outcome
         }
-        try? input.fileHandleForWriting.write(contentsOf: Data(Self.json(trigger, decision).utf8))
-        try? input.fileHandleForWriting.close()
-        let pid = process.processIdentifier
-        let timeout = Double(policy.timeout.nanosecondsClamped) / 1e9
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
-            guard process.isRunning else { return }
-            state.timedOut = true
-            process.terminate()
-            DispatchQueue.global().asyncAfter(deadline: .now() + 1) {
-                if process.isRunning { kill(pid, SIGKILL) }
-            }
+        // One thread per running hook (at most `maxConcurrent`): it reads the output as it comes
+        // and ends the hook's process group at the timeout.
+        let timeout = policy.timeout
+        let thread = Thread { [self] in
+            let result = process.wait(timeout: timeout, keep: Self.keptOutput)
+            let outcome: Outcome =
+                switch result.end {
+                case .timedOut: .timedOut
+                case .exited(0): .succeeded
+                case .exited(let status): .failed(status: status)
+                case .signalled(let signal): .failed(status: 128 + signal)
+                }
+            var text = String(decoding: result.output, as: UTF8.self)
+            if result.dropped > 0 { text += "\n[\(result.dropped) more bytes of output dropped]" }
+            // Journaled before it counts as ended: `drain` then finds its outcome written.
+            finish(trigger, decision, argv, outcome, output: text)
+            ended()
         }
+        thread.name = "corral-hook"
+        thread.start()
         return .started
     }
+
+    /// How much of a hook's output the journal keeps.
+    public static let keptOutput = 4096
 
     func ended() {
         lock.lock()
@@ -171,9 +173,4 @@ public final class HookRunner: @unchecked Sendable {
             outcome: outcome.text, output: output, atUTC: Int64(Date().timeIntervalSince1970 * 1e9))
         onFinish?(trigger, outcome, output)
     }
-}
-
-/// Whether the timeout fired, shared between the timer and the termination handler.
-final class HookState: @unchecked Sendable {
-    var timedOut = false
 }

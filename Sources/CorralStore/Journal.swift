@@ -15,12 +15,74 @@ public final class Journal: Sendable {
     public static let defaultPath = "/var/lib/corral/journal.sqlite"
 
     public let path: String
-    let pool: DatabasePool
+    /// A pool (WAL, one writer, concurrent readers) for the daemon and other writers; a
+    /// read-only queue for readers.
+    let pool: any DatabaseWriter
+    /// Opened with `readOnly()`: nothing is written, not even the schema.
+    public let isReadOnly: Bool
+
+    /// Opens an existing journal for reading only: `status`, `history`, `serve` and `report`
+    /// must work on a read-only file system and on a full disk, exactly when an operator needs
+    /// them. Never creates, migrates or writes anything; when SQLite cannot open the WAL
+    /// read-only (no `-shm` file beside it on a read-only file system), it opens the file as
+    /// immutable (what a cleanly stopped daemon left: it checkpoints the WAL when it exits).
+    public static func readOnly(path: String) throws(JournalError) -> Journal {
+        try Journal(readingAt: path)
+    }
+
+    private init(readingAt path: String) throws(JournalError) {
+        self.path = path
+        isReadOnly = true
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw JournalError(
+                "\(path): no journal here (runs with --journal create one; the daemon uses \(Self.defaultPath))")
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(5)
+        func open(_ location: String) throws -> DatabaseQueue {
+            let queue = try DatabaseQueue(path: location, configuration: configuration)
+            try Self.checkSchema(queue, path: path, readOnly: true)
+            return queue
+        }
+        do {
+            pool = try open(path)
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            do {
+                pool = try open(
+                    "file:\(path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path)?immutable=1")
+            } catch let error as JournalError {
+                throw error
+            } catch let second {
+                throw JournalError(
+                    "\(path): cannot open the journal read-only: \(error) (then, as immutable: \(second))")
+            }
+        }
+    }
+
+    /// Refuses a journal a newer Corral wrote; a read-only reader also needs every migration
+    /// this Corral knows (it cannot add them).
+    static func checkSchema(_ database: any DatabaseReader, path: String, readOnly: Bool) throws {
+        let applied = try database.read { db in try Schema.migrator.appliedIdentifiers(db) }
+        let known = Schema.migrator.migrations
+        if let unknown = applied.first(where: { !known.contains($0) }) {
+            throw JournalError(
+                "\(path): written by a newer Corral (schema migration '\(unknown)'); refusing to change it")
+        }
+        if readOnly, let missing = known.first(where: { !applied.contains($0) }) {
+            throw JournalError(
+                "\(path): written by an older Corral (no schema migration '\(missing)'); reading it needs the "
+                    + "daemon (or any writing command) to upgrade it first")
+        }
+    }
 
     /// Opens the journal at `path`; with `create`, creates it (and its folder) if needed —
     /// readers pass `false` so a mistyped path is an error, not a new empty journal.
     public init(path: String, create: Bool = true) throws(JournalError) {
         self.path = path
+        isReadOnly = false
         if !create, !FileManager.default.fileExists(atPath: path) {
             throw JournalError(
                 "\(path): no journal here (runs with --journal create one; the daemon uses \(Self.defaultPath))")
@@ -41,14 +103,10 @@ public final class Journal: Sendable {
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
         }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            let applied = try pool.read { db in try Schema.migrator.appliedIdentifiers(db) }
-            let known = Set(Schema.migrator.migrations)
-            if let unknown = applied.first(where: { !known.contains($0) }) {
-                throw JournalError(
-                    "\(path): written by a newer Corral (schema migration '\(unknown)'); refusing to change it")
-            }
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.checkSchema(pool, path: path, readOnly: false)
             try Schema.migrator.migrate(pool)
+            self.pool = pool
         } catch let error as JournalError {
             throw error
         } catch {

@@ -163,7 +163,7 @@ struct ReleaseCommand: ParsableCommand {
     @OptionGroup var journal: JournalOption
 
     func run() throws {
-        let store = try journal.open()
+        let store = try journal.openForWriting()
         let user =
             ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         do {

@@ -9,8 +9,18 @@ struct JournalOption: ParsableArguments {
     @Option(name: .customLong("journal"), help: "The journal (SQLite) to use (default: \(Journal.defaultPath)).")
     var path: String = Journal.defaultPath
 
-    /// Opens an existing journal (reading commands never create one).
+    /// Opens an existing journal to read it: never created, migrated or written, so it works on a
+    /// read-only file system and on a full disk.
     func open() throws -> Journal {
+        do {
+            return try Journal.readOnly(path: path)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
+
+    /// Opens an existing journal to write to it (an operator's release).
+    func openForWriting() throws -> Journal {
         do {
             return try Journal(path: path, create: false)
         } catch {

@@ -65,6 +65,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Also write an HTML report of the runs (keeps a journal beside it if --journal is not given).")
     var report: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Refuse a scenario that may generate more device events than this per policy run.",
+            discussion: "An upper bound from its rates and durations (100 M is under a minute per policy)."))
+    var maxEvents: Double = SimulationBudget().maxEvents
+
     func run() throws {
         if list {
             if json {
@@ -82,6 +88,9 @@ struct SimulateCommand: ParsableCommand {
             return
         }
         let chosen = try loadScenario()
+        if let problem = SimulationBudget(maxEvents: maxEvents).problem(chosen) {
+            throw CommandFailure("\(scenario): \(problem)")
+        }
         var enginePolicy = chosen.policy
         if let configFile { enginePolicy = try PolicyLoader.load(path: configFile) }
         let names = compare ? SimPolicy.names : [policy]

@@ -34,15 +34,49 @@ import Testing
         return fake
     }
 
-    static func launch(_ arguments: [String]) throws -> (Process, Pipe) {
+    static func launch(_ arguments: [String], environment: [String: String]? = nil) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = try #require(corral)
         process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         return (process, errors)
+    }
+
+    /// Started as systemd starts a `Type=notify` service with `WatchdogSec=`: it reports ready
+    /// once it watches, pings the watchdog from its loop, and says it is stopping.
+    @Test func underSystemdItReportsReadyPingsTheWatchdogAndStops() throws {
+        let fake = Self.machine(withStorm: false)
+        let socket = try NotifySocket()
+        let (process, log) = try Self.launch(
+            ["watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--once"],
+            environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "10000000"])
+        let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        let messages = socket.drain()
+        #expect(messages.count == 3, "\(messages)")
+        #expect(messages.first?.hasPrefix("READY=1\nSTATUS=watching in recommend mode") == true, "\(messages)")
+        #expect(Array(messages.dropFirst()) == ["WATCHDOG=1", "STOPPING=1"])
+    }
+
+    /// Without `--config`, `/etc/corral/corral.yaml` (under the root) is the policy.
+    @Test func theDefaultConfigIsReadWhenPresent() throws {
+        let fake = Self.machine(withStorm: false)
+        fake.file("/etc/corral/corral.yaml", "mode: observe\n")
+        let (process, log) = try Self.launch([
+            "watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--once",
+        ])
+        let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(
+            text.contains("in observe mode") && text.contains("config \(fake.root)/etc/corral/corral.yaml"), "\(text)")
     }
 
     @Test func onceActsJournalsAndResumesWithoutActingTwice() throws {

@@ -18,13 +18,18 @@ struct WatchCommand: AsyncParsableCommand {
             master, reset_method + reset, slot power, remove/rescan, unbind. In recommend mode it \
             logs exactly what it would do. The journal keeps its place (kmsg sequence + boot ID), \
             so a restart resumes without acting twice. SIGHUP reloads the config; SIGTERM stops \
-            after flushing the journal. `--once` handles what is pending and exits.
+            after flushing the journal. `--once` handles what is pending and exits. Under systemd \
+            (`Type=notify`, contrib/systemd/corral.service) it reports READY once it watches, \
+            RELOADING/STOPPING, and pings `WatchdogSec=` from its loop (no libsystemd needed).
             """)
 
     @Option(help: "observe, recommend or enforce (default: the config's, else recommend).")
     var mode: Policy.Mode?
 
-    @Option(help: "Policy file; refused if others can write it.")
+    @Option(
+        help: ArgumentHelp(
+            "Policy file; refused if anyone but root can change it.",
+            discussion: "Default: /etc/corral/corral.yaml (under --root) when it exists, else built-in defaults."))
     var config: String?
 
     @Option(help: "Root of the system to watch (tests use a fake tree).")
@@ -109,11 +114,14 @@ struct WatchCommand: AsyncParsableCommand {
             .info,
             "watching \(root) in \(policy.mode) mode; \(watcher.host.inventory.devices.count) PCI functions, "
                 + "\(watcher.protected.count) protected; journal \(journalPath)\(resume.map { "; resuming after kmsg #\($0)" } ?? "")"
+                + "; config \(configPath ?? "none (built-in defaults; \(Self.defaultConfig) is read when it exists)")"
         )
         for device in protection.devices.sorted() {
             log(.info, "protected (recommendations only): \(device): \(protection.explain(device))")
         }
         var reported = 0
+        var notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+        var announced = false
         while true {
             let now = Instant(nanoseconds: monotonicNow())
             let decisions = watcher.step(
@@ -142,14 +150,25 @@ struct WatchCommand: AsyncParsableCommand {
             }
             writer.record(states: watcher.engine.devices, at: now)
             writer.flushIfDue(at: now.nanoseconds)
+            // Ready once the backlog is handled; the watchdog is pinged from here, so a loop that
+            // stops turning stops the pings.
+            if !announced {
+                announced = true
+                notifier.ready(status: "watching in \(policy.mode) mode, \(watcher.protected.count) protected")
+            }
+            notifier.watchdogIfDue(at: now)
             if once || signals.stop { break }
             if signals.takeReload() {
-                if let reloaded = try? loadPolicy() {
+                notifier.reloading(monotonicMicroseconds: monotonicNow() / 1_000)
+                do {
+                    let reloaded = try loadPolicy()
                     watcher.reload(reloaded)
                     hooks = HookRunner(policy: reloaded.hooks, journal: journal)
                     log(.notice, "configuration reloaded (mode \(reloaded.mode))")
-                } else {
-                    log(.error, "configuration reload failed; keeping the current one")
+                    notifier.ready(status: "watching in \(reloaded.mode) mode (reloaded)")
+                } catch {
+                    log(.error, "configuration reload failed (\(error)); keeping the current one")
+                    notifier.ready(status: "reload failed; still on the previous configuration")
                 }
             }
             if kmsg.isRegularFile {
@@ -161,6 +180,7 @@ struct WatchCommand: AsyncParsableCommand {
                 _ = kmsg.wait(milliseconds: 900)
             }
         }
+        notifier.stopping()
         if !hooks.drain(timeout: policy.hooks.timeout + .seconds(2)) {
             log(.warning, "hooks still running at exit; their outcomes are journaled when they end, if they do")
         }
@@ -172,9 +192,19 @@ struct WatchCommand: AsyncParsableCommand {
                 + "(ignored), \(watcher.follower.lost) lost to ring-buffer overruns; journal flushed")
     }
 
+    /// Read when `--config` is not given (under `--root`).
+    static let defaultConfig = "/etc/corral/corral.yaml"
+
+    /// `--config`, else the default file when it exists, else nil (built-in defaults).
+    var configPath: String? {
+        if let config { return config }
+        let fallback = SysRoot(root).resolve(Self.defaultConfig)
+        return FileManager.default.fileExists(atPath: fallback) ? fallback : nil
+    }
+
     func loadPolicy() throws -> Policy {
         var policy = Policy()
-        if let config {
+        if let config = configPath {
             var status = stat()
             guard stat(config, &status) == 0 else { throw CommandFailure("\(config): cannot read it") }
             if let problem = FileTrust.problem(config) {

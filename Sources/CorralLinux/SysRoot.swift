@@ -5,15 +5,21 @@ import Foundation
 /// trees in temporary folders and nothing else touches the OS.
 public struct SysRoot: Sendable {
     public let root: String
+    /// Sees every call and may fail it (tests: the order of writes, fail-nth); nil on a real host.
+    public let interposer: FileSystemInterposer?
 
-    public init(_ root: String = "/") {
+    public init(_ root: String = "/", interposer: FileSystemInterposer? = nil) {
         self.root = root.hasSuffix("/") ? String(root.dropLast()) : root
+        self.interposer = interposer
     }
 
     /// `path` (absolute, as on the host) under the root.
     public func resolve(_ path: String) -> String { root + (path.hasPrefix("/") ? path : "/" + path) }
 
-    public func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: resolve(path)) }
+    public func exists(_ path: String) -> Bool {
+        if interposer?.enter(.exists, path) != nil { return false }
+        return FileManager.default.fileExists(atPath: resolve(path))
+    }
 
     /// A small text file (sysfs attribute), trimmed; nil if missing or unreadable.
     ///
@@ -31,6 +37,7 @@ public struct SysRoot: Sendable {
 
     /// Up to `limit` bytes of a file (procfs and sysfs files say size 0: read to the end).
     public func readBytes(_ path: String, limit: Int = 4096) -> [UInt8]? {
+        if interposer?.enter(.read, path) != nil { return nil }
         let descriptor = open(resolve(path), O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
@@ -53,17 +60,20 @@ public struct SysRoot: Sendable {
 
     /// Entries of a directory, sorted; empty if missing.
     public func list(_ path: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: resolve(path))) ?? []).sorted()
+        if interposer?.enter(.list, path) != nil { return [] }
+        return ((try? FileManager.default.contentsOfDirectory(atPath: resolve(path))) ?? []).sorted()
     }
 
     /// The final name a symlink points to (`driver` → `ixgbe`), or nil.
     public func linkName(_ path: String) -> String? {
+        if interposer?.enter(.link, path) != nil { return nil }
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: resolve(path)) else { return nil }
         return (target as NSString).lastPathComponent
     }
 
     /// The host path a symlink resolves to, relative to the root (`/sys/devices/pci0000:00/...`).
     public func realPath(_ path: String) -> String? {
+        if interposer?.enter(.link, path) != nil { return nil }
         let resolved = URL(fileURLWithPath: resolve(path)).resolvingSymlinksInPath().path
         guard resolved.hasPrefix(root) else { return nil }
         return String(resolved.dropFirst(root.count))
@@ -72,7 +82,8 @@ public struct SysRoot: Sendable {
     /// Writes `text` to an attribute in one write, as `echo text > attr` does (O_TRUNC is what
     /// the shell uses; sysfs accepts it). Returns errno on failure.
     public func write(_ text: String, to path: String) -> Int32? {
-        let descriptor = open(resolve(path), O_WRONLY | O_TRUNC)
+        if let failure = interposer?.enter(.write, path, text) { return failure }
+        let descriptor = open(resolve(path), O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard descriptor >= 0 else { return errno }
         defer { close(descriptor) }
         let bytes = Array(text.utf8)
@@ -82,10 +93,68 @@ public struct SysRoot: Sendable {
 
     /// Writes `bytes` at `offset` (PCI config space through `/sys/bus/pci/devices/D/config`).
     public func write(_ bytes: [UInt8], to path: String, at offset: Int) -> Int32? {
-        let descriptor = open(resolve(path), O_WRONLY)
+        if let failure = interposer?.enter(.write, path, "\(bytes.count) bytes at \(offset)") { return failure }
+        let descriptor = open(resolve(path), O_WRONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return errno }
         defer { close(descriptor) }
         let written = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
         return written == bytes.count ? nil : (written < 0 ? errno : EIO)
     }
+}
+
+/// Stands between Corral and the file system in tests: records every call through `SysRoot`
+/// (so a test can check the order of sysfs writes) and fails the ones `failure` picks (so a
+/// test can make every Nth call fail with `EMFILE`, `ENOSPC`, `EIO` or `EACCES`).
+public final class FileSystemInterposer: @unchecked Sendable {
+    public enum Operation: String, Sendable {
+        case read, write, list, exists, link
+    }
+
+    public struct Call: Hashable, Sendable {
+        public var operation: Operation
+        public var path: String
+        /// What a write writes (text, or a byte count and offset).
+        public var written: String?
+        /// The errno it was failed with, if it was.
+        public var failedWith: Int32?
+    }
+
+    private let lock = NSLock()
+    private var recorded: [Call] = []
+    private var count = 0
+    private let failure: @Sendable (_ call: Call, _ index: Int) -> Int32?
+
+    /// `failure`: the errno to fail the `index`th call with (0-based), or nil to let it through.
+    public init(failure: @escaping @Sendable (_ call: Call, _ index: Int) -> Int32? = { _, _ in nil }) {
+        self.failure = failure
+    }
+
+    /// Every `n`th call fails, with `errors` in turn.
+    public static func failingEvery(_ n: Int, with errors: [Int32] = [EMFILE, ENOSPC, EIO, EACCES])
+        -> FileSystemInterposer
+    {
+        FileSystemInterposer { _, index in
+            (index + 1) % n == 0 ? errors[((index + 1) / n - 1) % errors.count] : nil
+        }
+    }
+
+    func enter(_ operation: Operation, _ path: String, _ written: String? = nil) -> Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        var call = Call(operation: operation, path: path, written: written)
+        call.failedWith = failure(call, count)
+        count += 1
+        recorded.append(call)
+        if let failed = call.failedWith { errno = failed }
+        return call.failedWith
+    }
+
+    public var calls: [Call] {
+        lock.lock()
+        defer { lock.unlock() }
+        return recorded
+    }
+
+    public var writes: [Call] { calls.filter { $0.operation == .write } }
+    public var failures: Int { calls.filter { $0.failedWith != nil }.count }
 }

@@ -22,6 +22,11 @@ final class FakeSysfs {
         FileManager.default.createFile(atPath: full, contents: Data(text.utf8))
     }
 
+    /// Removes a file (an attribute an older kernel does not have).
+    func remove(_ path: String) {
+        try? FileManager.default.removeItem(atPath: root + path)
+    }
+
     func bytes(_ path: String, _ bytes: [UInt8]) {
         let full = root + path
         try? FileManager.default.createDirectory(

@@ -92,10 +92,15 @@ public struct LinuxHost: CorralCore.Host {
             awaiting[pci] = (action, deadline)
             poll(at: now)
             return
-        case .reset(_, let method):
-            failure =
-                root.write(method.rawValue, to: "\(devicePath)/reset_method")
-                ?? root.write("1", to: "\(devicePath)/reset")
+        case .reset(let pci, let method):
+            switch reset(pci, method) {
+            case .done: failure = nil
+            case .failed(let errno): failure = errno
+            case .unsupported(let why):
+                log.append("cannot \(action): \(why)")
+                complete(action, .unsupported(why), at: now)
+                return
+            }
         case .powerCycleSlot(let pci):
             guard let slot = inventory.device(pci)?.slot else {
                 complete(action, .unsupported("no hot-plug slot with power control"), at: now)
@@ -130,6 +135,51 @@ public struct LinuxHost: CorralCore.Host {
             log.append("did \(action)")
             complete(action, .succeeded, at: now)
         }
+    }
+
+    enum ResetResult: Equatable {
+        case done
+        case failed(Int32)
+        case unsupported(String)
+    }
+
+    /// Resets `pci` with `method`.
+    ///
+    /// Since Linux 5.15 (`reset_method`, commit d88f521da3ef): the method is written to
+    /// `reset_method` (allowing only it), `reset` is written, then `reset_method` gets back what
+    /// it held before (or `default`), so the device's own choice of methods outlives ours.
+    ///
+    /// Before 5.15 there is no choosing: `reset` runs `__pci_reset_function_locked()`, which tries
+    /// device-specific, FLR, AF FLR, PM, slot, then bus reset and stops at the first that works.
+    /// The method it will use is read from config space (`ResetMethod.legacyFirst`); when that is
+    /// not the engine's choice, the reset is reported unsupported (the ladder moves on) instead of
+    /// doing a different one behind its back. A device-specific quirk cannot be seen from config
+    /// space: such a device may be reset by its quirk instead.
+    mutating func reset(_ pci: PCIAddress, _ method: ResetMethod) -> ResetResult {
+        let path = "/sys/bus/pci/devices/\(pci)"
+        guard root.exists("\(path)/reset") else {
+            return .unsupported("no \(path)/reset: the kernel knows no reset for this function")
+        }
+        guard root.exists("\(path)/reset_method") else {
+            let config = ConfigSpace(root.readBytes("\(path)/config") ?? [])
+            guard let first = ResetMethod.legacyFirst(config), first == method else {
+                let first = ResetMethod.legacyFirst(config)
+                return .unsupported(
+                    "this kernel has no reset_method (before 5.15): its reset would use "
+                        + "\(first.map { "\($0)" } ?? "a slot or bus reset") first, not \(method)")
+            }
+            return root.write("1", to: "\(path)/reset").map { .failed($0) } ?? .done
+        }
+        let previous = root.read("\(path)/reset_method").flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        if let failure = root.write(method.rawValue, to: "\(path)/reset_method") { return .failed(failure) }
+        let result = root.write("1", to: "\(path)/reset")
+        // Restored whether the reset worked or not: a failed write must not leave the device
+        // with only our method allowed.
+        if let failure = root.write(previous, to: "\(path)/reset_method") {
+            log.append(
+                "could not restore reset_method of \(pci) to '\(previous)': \(String(cString: strerror(failure)))")
+        }
+        return result.map { .failed($0) } ?? .done
     }
 
     /// A bridge's Bus Master Enable gates the memory requests it forwards upstream from below

@@ -1,3 +1,5 @@
+import CorralCore
+
 /// What Corral needs from a function's PCI configuration space (PCI Local Bus 3.0 §6, PCIe
 /// Base 4.0 §7): the command register, and the capabilities that say which containment steps
 /// the device can take and prove.
@@ -101,6 +103,20 @@ public struct ConfigSpace: Sendable {
             let byte = UInt8(truncatingIfNeeded: value >> UInt64(shift))
             return String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
         }.joined(separator: "-")
+    }
+}
+
+extension ResetMethod {
+    /// The method a kernel without `reset_method` (before 5.15) uses first when `reset` is
+    /// written, as far as config space tells: `__pci_reset_function_locked()` tries
+    /// `pci_dev_specific_reset` (quirks, not visible here), `pcie_flr` (DevCap FLR),
+    /// `pci_af_flr`, `pci_pm_reset` (No_Soft_Reset clear), then slot and bus resets (nil here:
+    /// they depend on the topology, not on config space).
+    public static func legacyFirst(_ config: ConfigSpace) -> ResetMethod? {
+        if config.functionLevelReset { return .flr }
+        if config.advancedFeaturesFLR { return .afFLR }
+        if config.powerManagementReset { return .pm }
+        return nil
     }
 }
 

@@ -64,6 +64,40 @@ public struct SysRoot: Sendable {
         return ((try? FileManager.default.contentsOfDirectory(atPath: resolve(path))) ?? []).sorted()
     }
 
+    /// Entries of a directory, sorted; empty if it does not exist; nil if it could not be read
+    /// (EMFILE, EIO, EACCES...): the caller keeps what it knew instead of concluding "nothing".
+    public func listing(_ path: String) -> [String]? {
+        if interposer?.enter(.list, path) != nil { return nil }
+        guard let directory = opendir(resolve(path)) else { return errno == ENOENT || errno == ENOTDIR ? [] : nil }
+        defer { closedir(directory) }
+        var names: [String] = []
+        errno = 0
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { buffer in
+                String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return errno == 0 ? names.sorted() : nil
+    }
+
+    public enum Link: Equatable, Sendable {
+        case name(String)
+        case absent
+        /// It could not be read (errno other than ENOENT).
+        case unreadable(Int32)
+    }
+
+    /// A symlink's final name, told apart from its absence and from a failed read.
+    public func link(_ path: String) -> Link {
+        if let failure = interposer?.enter(.link, path) { return .unreadable(failure) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { readlink(resolve(path), $0.baseAddress!, $0.count) }
+        guard count >= 0 else { return errno == ENOENT || errno == EINVAL ? .absent : .unreadable(errno) }
+        let target = String(decoding: buffer[0..<count], as: UTF8.self)
+        return .name(String(target.split(separator: "/").last ?? Substring(target)))
+    }
+
     /// The final name a symlink points to (`driver` → `ixgbe`), or nil.
     public func linkName(_ path: String) -> String? {
         if interposer?.enter(.link, path) != nil { return nil }

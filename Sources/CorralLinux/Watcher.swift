@@ -26,6 +26,8 @@ public struct Watcher {
     /// How often the PCI inventory is re-read (the polling fallback for uevents).
     public var inventoryInterval: Duration = .seconds(1)
     private var lastInventory: Instant?
+    /// Inventory refreshes that could not read part of sysfs (and kept the previous view of it).
+    public private(set) var inventoryReadFailures = 0
     /// New NVMe functions whose serial is not readable yet, and how many looks they had.
     private var awaitingSerial: [PCIAddress: Int] = [:]
     /// How often interrupt and AER counters are sampled (a quiet machine should cost nothing).
@@ -230,6 +232,11 @@ public struct Watcher {
         lastInventory = now
         let old = host.inventory
         let fresh = Inventory.load(root, previous: old)
+        if !fresh.unreadable.isEmpty {
+            inventoryReadFailures += 1
+            host.note(
+                "could not read \(fresh.unreadable.joined(separator: ", ")) in sysfs; kept what was known of it")
+        }
         var events: [DeviceEvent] = []
         let before = Dictionary(uniqueKeysWithValues: old.devices.map { ($0.address, $0) })
         let after = Dictionary(uniqueKeysWithValues: fresh.devices.map { ($0.address, $0) })

@@ -28,6 +28,9 @@ struct DeviceRecord: Sendable {
     var lastRung: Int?
     var measures = AppliedMeasures()
     var pending: Action?
+    /// The step the host deferred (its own trouble, not the device's) and how many times in a
+    /// row: it is tried again after a backoff instead of escalating.
+    var deferred: (action: Action, attempts: Int)?
     var ownerNotified = false
     /// Set when the device's faults came through a requester ID that several functions share:
     /// an action for it must reach every member, or it is only recommended.
@@ -91,6 +94,8 @@ enum TimerPurpose: Hashable, Sendable {
     case ownerDeadline
     case shadowQuiet
     case elevatedQuiet
+    /// Try a deferred step again.
+    case retryDeferred
 }
 
 /// What an IOMMU unit saw that could not be pinned on a device.

@@ -41,5 +41,7 @@ public struct EngineStatistics: Hashable, Sendable {
     /// Events that happened before the containment step holding their device was carried out
     /// (read in the same batch): counted, but no evidence against that step.
     public var predatingContainment: UInt64 = 0
+    /// Actions the host could not carry out for a reason of its own, tried again later.
+    public var deferredActions: UInt64 = 0
     public init() {}
 }

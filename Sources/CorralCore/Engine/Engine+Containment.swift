@@ -259,6 +259,14 @@ extension Engine {
             reenable(
                 device, trigger: "\(mute) hold of \(policy.timing.silenceHold.compact) ended", undoBusMaster: true,
                 at: now, force: true)
+        case .retryDeferred:
+            guard let (action, attempts) = record.deferred else { return }
+            emit(
+                action, for: device, from: record.state, to: record.state,
+                reason: "\(device): trying \(action) again (deferred \(attempts) time\(attempts == 1 ? "" : "s"))",
+                at: now)
+            records[device]?.pending = action
+            arm(device, .actionOutcome, at: now + policy.timing.actionDeadline)
         case .actionOutcome:
             let waitingFor = record.pending?.description ?? "the last action"
             escalate(device, because: "no outcome for \(waitingFor) by its deadline", at: now)
@@ -350,6 +358,10 @@ extension Engine {
         }
         guard record.pending == outcome.action else {
             statistics.staleOutcomes &+= 1
+            if case .deferred = outcome.result {
+            } else {
+                deferredUndos.removeAll { $0.device == device && $0.action == outcome.action }
+            }
             if case .failed(let failure) = outcome.result {
                 output.append(
                     Decision(
@@ -358,11 +370,25 @@ extension Engine {
                 output.append(
                     Decision(
                         at: now, subject: .device(device), reason: "\(device): \(outcome.action) unsupported: \(why)"))
+            } else if case .deferred(let failure) = outcome.result {
+                if outcome.action.isReenableStep {
+                    deferUndo(device, outcome.action, failure, at: now)
+                } else {
+                    output.append(
+                        Decision(
+                            at: now, subject: .device(device),
+                            reason: "\(device): \(outcome.action) deferred: \(failure)"))
+                }
             }
             return
         }
         records[device]?.pending = nil
         records[device]?.clearTimer()
+        if case .deferred(let failure) = outcome.result {
+            deferStep(device, outcome.action, failure, at: now)
+            return
+        }
+        records[device]?.deferred = nil
         if case .succeeded = outcome.result, outcome.action.changesDevice {
             // The step holds from now, when it was carried out: only what happens after it is
             // evidence that it did not hold, and its deadlines count from here.
@@ -376,6 +402,8 @@ extension Engine {
         case .unsupported(let why):
             escalate(device, because: "\(outcome.action) unsupported: \(why)", at: now)
             return
+        case .deferred:
+            return  // Handled above.
         case .succeeded:
             break
         }
@@ -422,6 +450,62 @@ extension Engine {
             }
         default:
             break
+        }
+    }
+
+    /// The host could not carry out `action` for a reason of its own (`ActionFailure.isHostSide`):
+    /// the device stays where it is and the same step is tried again, after 100 ms, doubling up
+    /// to 5 s, for as long as it takes. Never an escalation: a fuller file-descriptor table is
+    /// no evidence against the device.
+    mutating func deferStep(_ device: DeviceAddress, _ action: Action, _ failure: ActionFailure, at now: Instant) {
+        let attempts = (records[device]?.deferred?.action == action ? records[device]?.deferred?.attempts ?? 0 : 0) + 1
+        records[device]?.deferred = (action, attempts)
+        statistics.deferredActions &+= 1
+        let backoff = min(Duration.milliseconds(100) * (1 << min(attempts - 1, 6)), .seconds(5))
+        output.append(
+            Decision(
+                at: now, subject: .device(device),
+                reason:
+                    "\(device): \(action) could not be carried out (\(failure)); the host's trouble, not the device's: "
+                    + "trying again in \(backoff.compact) (attempt \(attempts))"))
+        arm(device, .retryDeferred, at: now + backoff)
+    }
+
+    /// A re-enable step (set bus master, restore reporting...) the host deferred: the engine has
+    /// moved on (probation) and awaits no outcome, so it is tried again from `deferredUndos`,
+    /// with the same backoff as `deferStep`, until it is carried out or the device is contained
+    /// again.
+    mutating func deferUndo(_ device: DeviceAddress, _ action: Action, _ failure: ActionFailure, at now: Instant) {
+        let previous = deferredUndos.firstIndex { $0.device == device && $0.action == action }
+        let attempts = (previous.map { deferredUndos[$0].attempts } ?? 0) + 1
+        if let previous { deferredUndos.remove(at: previous) }
+        let backoff = min(Duration.milliseconds(100) * (1 << min(attempts - 1, 6)), .seconds(5))
+        deferredUndos.append((device, action, attempts, now + backoff))
+        statistics.deferredActions &+= 1
+        output.append(
+            Decision(
+                at: now, subject: .device(device),
+                reason:
+                    "\(device): \(action) could not be carried out (\(failure)); the host's trouble, not the device's: "
+                    + "trying again in \(backoff.compact) (attempt \(attempts))"))
+    }
+
+    mutating func retryDeferredUndos(upTo now: Instant) {
+        guard deferredUndos.contains(where: { $0.due <= now }) else { return }
+        let due = deferredUndos.filter { $0.due <= now }
+        deferredUndos.removeAll { $0.due <= now }
+        for entry in due {
+            guard let record = records[entry.device], !record.state.isContained else { continue }
+            emit(
+                entry.action, for: entry.device, from: record.state, to: record.state,
+                reason:
+                    "\(entry.device): trying \(entry.action) again (deferred \(entry.attempts) time\(entry.attempts == 1 ? "" : "s"))",
+                at: now)
+            // Kept until its outcome (deferred again, it comes back with one more attempt),
+            // unless it went out as a recommendation: then no outcome will come.
+            if output.last?.action?.isRecommendation != true {
+                deferredUndos.append((entry.device, entry.action, entry.attempts, .never))
+            }
         }
     }
 

@@ -33,6 +33,9 @@ public struct Engine: Sendable {
     var breaker: CircuitBreaker
     /// No device deadline is earlier than this (it may be stale-early, never late).
     var earliestDeadline: Instant?
+    /// Re-enable steps the host deferred (its own trouble): their outcome is not awaited, so no
+    /// device timer carries them; each is tried again at its time.
+    var deferredUndos: [(device: DeviceAddress, action: Action, attempts: Int, due: Instant)] = []
     /// Decisions of the call in progress.
     var output: [Decision] = []
     /// Evidence from before this instant is history: counted and reported, never acted on.
@@ -66,7 +69,7 @@ public struct Engine: Sendable {
 
     /// The earliest time at which ``advance(to:)`` has something to do.
     public var nextDeadline: Instant? {
-        records.values.compactMap(\.deadline).min()
+        (records.values.compactMap(\.deadline) + deferredUndos.map(\.due).filter { $0 != .never }).min()
     }
 
     /// The state of every device the engine has seen, sorted by address.
@@ -294,6 +297,7 @@ public struct Engine: Sendable {
     }
 
     mutating func fireTimers(upTo now: Instant) {
+        retryDeferredUndos(upTo: now)
         while let earliest = earliestDeadline, earliest <= now {
             let due = records.values.filter { $0.deadline.map { $0 <= now } ?? false }
                 .sorted { ($0.deadline!, $0.address) < ($1.deadline!, $1.address) }

@@ -67,6 +67,14 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Undoes a containment step (re-enable): its outcome is not awaited.
+    public var isReenableStep: Bool {
+        switch self {
+        case .setBusMaster, .enableINTx, .restoreFaultReporting, .unblockDMA, .rescan: true
+        default: false
+        }
+    }
+
     /// True for a shadow-mode recommendation.
     public var isRecommendation: Bool {
         if case .recommend = self { return true }
@@ -175,6 +183,11 @@ public struct ActionOutcome: Hashable, Sendable {
         case failed(ActionFailure)
         /// The host cannot do this at all (no such file, capability missing).
         case unsupported(String)
+        /// Not carried out, for a reason on the host's side that says nothing about the device
+        /// (`EMFILE`, `ENOMEM`, `ENOSPC`, `EACCES`, a read that failed while checking it): the
+        /// same step is tried again later. Escalating on it would take a more disruptive step
+        /// because of our own trouble (docs/safety.md).
+        case deferred(ActionFailure)
 
         /// What the journal's `outcome` column says: `done`, `failed: … (errno N)`, `unsupported: …`.
         public var description: String {
@@ -182,6 +195,7 @@ public struct ActionOutcome: Hashable, Sendable {
             case .succeeded: "done"
             case .failed(let failure): "failed: \(failure)"
             case .unsupported(let why): "unsupported: \(why)"
+            case .deferred(let failure): "deferred: \(failure)"
             }
         }
     }
@@ -205,4 +219,15 @@ public struct ActionFailure: Hashable, Sendable, CustomStringConvertible {
         self.message = message
     }
     public var description: String { errno.map { "\(message) (errno \($0))" } ?? message }
+
+    /// Errors that say the host could not act now, not that the device did anything: running out
+    /// of descriptors, memory or space, a permission the daemon lacks, an interrupted or
+    /// would-block call, a read-only file system.
+    public static func isHostSide(_ errno: Int32) -> Bool {
+        hostSideErrnos.contains(errno)
+    }
+
+    /// EACCES 13, EAGAIN 11, EINTR 4, EMFILE 24, ENFILE 23, ENOBUFS 105, ENOMEM 12, ENOSPC 28,
+    /// EROFS 30 (Linux values: CorralCore imports no libc).
+    static let hostSideErrnos: Set<Int32> = [13, 11, 4, 24, 23, 105, 12, 28, 30]
 }

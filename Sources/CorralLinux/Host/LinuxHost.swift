@@ -72,10 +72,21 @@ public struct LinuxHost: CorralCore.Host {
             complete(action, .failed(ActionFailure(errno: EPERM, message: why)), at: now)
             return
         }
-        if let pci = action.target?.pciAddress, let problem = identityProblem(pci) {
-            log.append("refused \(action): \(problem)")
-            complete(action, .failed(ActionFailure(errno: ENODEV, message: problem)), at: now)
-            return
+        if let pci = action.target?.pciAddress {
+            switch identity(pci) {
+            case .same:
+                break
+            case .changed(let problem):
+                log.append("refused \(action): \(problem)")
+                complete(action, .failed(ActionFailure(errno: ENODEV, message: problem)), at: now)
+                return
+            case .unreadable(let error):
+                let why =
+                    "could not read \(pci)'s config space to check it is the same device: \(String(cString: strerror(error)))"
+                log.append("deferred \(action): \(why)")
+                complete(action, .deferred(ActionFailure(errno: error, message: why)), at: now)
+                return
+            }
         }
         let devicePath = action.target?.pciAddress.map { "/sys/bus/pci/devices/\($0)" } ?? ""
         var failure: Int32?
@@ -127,7 +138,13 @@ public struct LinuxHost: CorralCore.Host {
         case (.setBusMaster(let pci), nil): stoppedByUs.remove(pci)
         default: break
         }
-        if let failure {
+        if let failure, ActionFailure.isHostSide(failure) {
+            // Our trouble (descriptors, memory, space, permission), not the device's: the engine
+            // tries the same step again instead of escalating.
+            log.append("deferred \(action): \(String(cString: strerror(failure)))")
+            complete(
+                action, .deferred(ActionFailure(errno: failure, message: String(cString: strerror(failure)))), at: now)
+        } else if let failure {
             log.append("failed \(action): \(String(cString: strerror(failure)))")
             complete(
                 action, .failed(ActionFailure(errno: failure, message: String(cString: strerror(failure)))), at: now)
@@ -231,7 +248,20 @@ public struct LinuxHost: CorralCore.Host {
     /// deadline → failed (the engine escalates).
     public mutating func poll(at now: Instant) {
         for (pci, (action, deadline)) in awaiting {
-            let config = ConfigSpace(root.readBytes("/sys/bus/pci/devices/\(pci)/config") ?? [])
+            guard let bytes = root.readBytes("/sys/bus/pci/devices/\(pci)/config") else {
+                let error = errno
+                if error == ENOENT || error == ENODEV {
+                    awaiting[pci] = nil
+                    complete(action, .failed(ActionFailure(errno: error, message: "\(pci) is gone")), at: now)
+                } else if now >= deadline {
+                    // Unreadable at the deadline: nothing proven either way; asked again later.
+                    awaiting[pci] = nil
+                    let why = "could not read Transactions Pending: \(String(cString: strerror(error)))"
+                    complete(action, .deferred(ActionFailure(errno: error, message: why)), at: now)
+                }
+                continue  // A failed read proves nothing: the next poll reads again.
+            }
+            let config = ConfigSpace(bytes)
             if config.transactionsPending == false || config.transactionsPending == nil && !config.bytes.isEmpty {
                 awaiting[pci] = nil
                 complete(action, .succeeded, at: now)
@@ -244,6 +274,9 @@ public struct LinuxHost: CorralCore.Host {
         }
     }
 
+    /// A line for the daemon's log about something the host could not do or read.
+    public mutating func note(_ line: String) { log.append(line) }
+
     mutating func complete(_ action: Action, _ result: ActionOutcome.Result, at now: Instant) {
         events.append((now, .actionCompleted(ActionOutcome(action: action, result: result))))
     }
@@ -251,19 +284,37 @@ public struct LinuxHost: CorralCore.Host {
     /// Read-modify-write of the command register through sysfs `config`.
     func updateCommand(_ pci: PCIAddress, set: Bool, bit: UInt16) -> Int32? {
         let path = "/sys/bus/pci/devices/\(pci)/config"
-        guard let bytes = root.readBytes(path, limit: 8), let command = ConfigSpace(bytes).command else {
-            return ENODEV
+        guard let bytes = root.readBytes(path, limit: 8) else {
+            // Gone is the device's doing; anything else (EMFILE, EIO...) is passed on as it is.
+            return errno == ENOENT ? ENODEV : errno
         }
+        guard let command = ConfigSpace(bytes).command else { return ENODEV }
         let updated = set ? command | bit : command & ~bit
         return root.write([UInt8(updated & 0xFF), UInt8(updated >> 8)], to: path, at: ConfigSpace.commandOffset)
     }
 
-    /// Why the device at `pci` is no longer the one the decision was about, if it is not.
-    func identityProblem(_ pci: PCIAddress) -> String? {
-        guard let known = inventory.device(pci) else { return nil }
+    enum Identity: Equatable {
+        case same
+        /// No longer the device the decision was about.
+        case changed(String)
+        /// Its config space could not be read (errno) for a reason other than its absence.
+        case unreadable(Int32)
+    }
+
+    /// Whether the device at `pci` is still the one the decision was about.
+    func identity(_ pci: PCIAddress) -> Identity {
+        guard inventory.device(pci) != nil else { return .same }
         let path = "/sys/bus/pci/devices/\(pci)"
-        guard root.exists(path) else { return "\(pci) is gone" }
-        let now = ConfigSpace(root.readBytes("\(path)/config") ?? [])
+        guard let bytes = root.readBytes("\(path)/config") else {
+            let error = errno
+            return error == ENOENT || error == ENODEV ? .changed("\(pci) is gone") : .unreadable(error)
+        }
+        return identityProblem(pci, ConfigSpace(bytes)).map { .changed($0) } ?? .same
+    }
+
+    /// Why the device whose config space reads `now` is no longer the one at `pci`, if it is not.
+    func identityProblem(_ pci: PCIAddress, _ now: ConfigSpace) -> String? {
+        guard let known = inventory.device(pci) else { return nil }
         if let vendor = known.vendorID, let device = known.deviceID, now.vendorID != vendor || now.deviceID != device {
             return
                 "\(pci) is now a different device (\(now.vendorID.map { Hex.padded($0, width: 4) } ?? "?"):\(now.deviceID.map { Hex.padded($0, width: 4) } ?? "?"))"

@@ -1,4 +1,5 @@
 import CorralCore
+import Foundation
 
 /// One PCI function as sysfs describes it (`/sys/bus/pci/devices/SSSS:BB:DD.F/`).
 public struct PCIDeviceInfo: Sendable {
@@ -57,8 +58,19 @@ public struct Inventory: Sendable {
     public var commandLine: String?
     /// Platform (non-PCI) devices with an IOMMU group: DMA masters behind an SMMU.
     public var platformDevices: [(name: String, iommuGroup: Int)] = []
+    /// What this load could not read (the PCI device list, or a device's attributes) and so
+    /// took from the previous inventory: for the daemon to say.
+    public var unreadable: [String] = []
 
     public func device(_ address: PCIAddress) -> PCIDeviceInfo? { devices.first { $0.address == address } }
+
+    static func configBytes(_ root: SysRoot, _ path: String, _ unreadable: inout Bool) -> [UInt8] {
+        guard let bytes = root.readBytes(path) else {
+            if errno != ENOENT { unreadable = true }
+            return []
+        }
+        return bytes
+    }
 
     static func reusedConfig(_ known: PCIDeviceInfo?, vendor: UInt32?, device: UInt32?) -> ConfigSpace? {
         guard let known, let vendor, let device, known.vendorID == UInt16(truncatingIfNeeded: vendor),
@@ -78,13 +90,38 @@ public struct Inventory: Sendable {
             slots[address] = (slot, root.exists("/sys/bus/pci/slots/\(slot)/power"))
         }
         var devices: [PCIDeviceInfo] = []
-        for name in root.list(base) {
+        // A listing that failed (EMFILE, EIO) is not an empty bus: every device would look removed.
+        guard let names = root.listing(base) else {
+            let error = String(cString: strerror(errno))
+            var kept = previous ?? Inventory(devices: [], thunderbolt: [], commandLine: root.read("/proc/cmdline"))
+            kept.unreadable = ["\(base) (\(error))"]
+            return kept
+        }
+        var unreadableDevices: [String] = []
+        for name in names {
             guard let address = try? PCIAddress(parsing: name) else { continue }
             let path = "\(base)/\(name)"
-            func hex(_ attribute: String) -> UInt32? {
-                root.read("\(path)/\(attribute)").flatMap {
+            // A read that failed for a reason other than the attribute's absence: this device's
+            // entry is not to be trusted, and the previous one is kept (a transient EMFILE must not
+            // look like a driver unbinding or a different device).
+            var unreadable = false
+            func attribute(_ name: String) -> String? {
+                let value = root.read("\(path)/\(name)")
+                if value == nil, errno != ENOENT { unreadable = true }
+                return value
+            }
+            func hex(_ name: String) -> UInt32? {
+                attribute(name).flatMap {
                     UInt32($0.hasPrefix("0x") ? String($0.dropFirst(2)) : $0, radix: 16)
                 }
+            }
+            let driver: String?
+            switch root.link("\(path)/driver") {
+            case .name(let name): driver = name
+            case .absent: driver = nil
+            case .unreadable:
+                driver = nil
+                unreadable = true
             }
             var parent: PCIAddress?
             if let real = root.realPath(path) {
@@ -100,8 +137,8 @@ public struct Inventory: Sendable {
                     deviceID: hex("device").map { UInt16(truncatingIfNeeded: $0) },
                     subsystem: subsystem.count == 2
                         ? "\(Hex.padded(subsystem[0], width: 4)):\(Hex.padded(subsystem[1], width: 4))" : nil,
-                    classCode: hex("class"), driver: root.linkName("\(path)/driver"),
-                    resetMethods: (root.read("\(path)/reset_method") ?? "").split(separator: " ").compactMap {
+                    classCode: hex("class"), driver: driver,
+                    resetMethods: (attribute("reset_method") ?? "").split(separator: " ").compactMap {
                         ResetMethod(rawValue: String($0))
                     },
                     iommuGroup: group,
@@ -110,7 +147,14 @@ public struct Inventory: Sendable {
                     untrusted: root.read("\(path)/removable") == "removable",
                     irq: root.read("\(path)/irq").flatMap { Int($0) },
                     config: reusedConfig(previous?.device(address), vendor: hex("vendor"), device: hex("device"))
-                        ?? ConfigSpace(root.readBytes("\(path)/config") ?? [])))
+                        ?? ConfigSpace(configBytes(root, "\(path)/config", &unreadable))))
+            if unreadable {
+                unreadableDevices.append(name)
+                if let known = previous?.device(address) {
+                    devices[devices.count - 1] = known
+                    continue
+                }
+            }
             if devices[devices.count - 1].driver == "nvme",
                 let controller = root.list("\(path)/nvme").first,
                 let serial = root.read("\(path)/nvme/\(controller)/serial"), !serial.isEmpty
@@ -134,8 +178,10 @@ public struct Inventory: Sendable {
         let platform = root.list("/sys/bus/platform/devices").compactMap { name -> (String, Int)? in
             root.linkName("/sys/bus/platform/devices/\(name)/iommu_group").flatMap(Int.init).map { (name, $0) }
         }
-        return Inventory(
+        var inventory = Inventory(
             devices: devices, thunderbolt: thunderbolt, commandLine: root.read("/proc/cmdline"),
             platformDevices: platform)
+        inventory.unreadable = unreadableDevices
+        return inventory
     }
 }

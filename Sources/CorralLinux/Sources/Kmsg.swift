@@ -116,6 +116,12 @@ public struct KmsgFollower {
     /// Records from a facility other than the kernel (forgeries and user messages), ignored.
     public private(set) var notKernel = 0
     public private(set) var records = 0
+    /// Reads that failed with an error other than "nothing more" (the record stays in the ring
+    /// buffer and is read next time), and the last errno.
+    public private(set) var readFailures = 0
+    public private(set) var lastReadError: Int32?
+    /// Records whose header (priority, sequence) could not be read: skipped and counted.
+    public private(set) var malformed = 0
     var parser = KernelLogParser(format: .kmsg)
     /// Text of the record the daemon wrote into `/dev/kmsg` at its start (user facility). Its
     /// kernel timestamp is the start on the kernel's own clock: what came before it is history.
@@ -136,7 +142,13 @@ public struct KmsgFollower {
                 // The kernel moved our position to the oldest record still there; the sequence
                 // gap on the next record says how many we lost.
                 overruns += 1
-            case .end, .failed:
+            case .failed(let error):
+                readFailures += 1
+                lastReadError = error
+                parser.finish(emit: emit)
+                parser = KernelLogParser(format: .kmsg)
+                return
+            case .end:
                 parser.finish(emit: emit)
                 parser = KernelLogParser(format: .kmsg)
                 return
@@ -149,7 +161,10 @@ public struct KmsgFollower {
         guard let comma = text.firstIndex(of: 0x2C), let prio = UInt64(String(decoding: text[..<comma], as: UTF8.self)),
             let comma2 = text[(comma + 1)...].firstIndex(of: 0x2C),
             let sequence = UInt64(String(decoding: text[(comma + 1)..<comma2], as: UTF8.self))
-        else { return }
+        else {
+            malformed += 1
+            return
+        }
         if let last = lastSequence {
             if sequence <= last { return }  // already handled before a restart
             if sequence > last + 1 { lost += sequence - last - 1 }

@@ -77,7 +77,9 @@ let package = Package(
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
-        .testTarget(name: "CorralStoreTests", dependencies: ["CorralStore", "CorralCore"]),
+        .testTarget(
+            name: "CorralStoreTests",
+            dependencies: ["CorralStore", "CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "CorralLinuxTests", dependencies: ["CorralLinux", "CorralCore", "CorralDecode", "CorralStore"]),
         .testTarget(

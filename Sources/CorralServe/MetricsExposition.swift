@@ -1,3 +1,4 @@
+import CorralCore
 import CorralStore
 
 /// The journal in Prometheus text exposition format (version 0.0.4). Labels are bounded —
@@ -64,8 +65,23 @@ public enum MetricsExposition {
         }
         family("corral_journal_write_losses_total", "counter", "Rows the journal could not write (disk full, locked).")
         out += "corral_journal_write_losses_total \(snapshot.writeLosses)\n"
+        // The daemon about itself: every counter is always there (0 until it counts).
+        for counter in DaemonCounter.allCases {
+            family("corral_\(counter.rawValue)_total", "counter", counter.help)
+            out += "corral_\(counter.rawValue)_total \(snapshot.counters[counter] ?? 0)\n"
+        }
+        family("corral_hook_runs_total", "counter", "Hook programs run, by trigger and outcome.")
+        for row in snapshot.hookRuns {
+            out +=
+                "corral_hook_runs_total{trigger=\"\(escape(row.trigger))\",outcome=\"\(escape(row.outcome))\"} \(row.count)\n"
+        }
+        family("corral_build_info", "gauge", "1, labelled with the version of Corral and of its journal's schema.")
+        out += "corral_build_info{version=\"\(escape(buildVersion))\",schema=\"\(Journal.schemaVersion)\"} 1\n"
         return out
     }
+
+    /// Corral's version (`corral --version` prints the same).
+    public static let buildVersion = CorralVersion.current
 
     /// Label value escaping: backslash, double quote, newline.
     static func escape(_ value: String) -> String {

@@ -13,6 +13,19 @@ extension Journal {
         public var ownerNotifications: [(device: String, count: Int64)]
         public var states: [(device: String, state: String)]
         public var writeLosses: Int64
+        /// The daemon's counts about itself, summed over its runs.
+        public var counters: [DaemonCounter: Int64] = [:]
+        /// Hook runs by trigger and outcome (`succeeded`, `failed`, `timed out`, `could not
+        /// start`, `skipped`).
+        public var hookRuns: [(trigger: String, outcome: String, count: Int64)] = []
+    }
+
+    /// A hook outcome's class, without its details ("failed (exit 1)" → "failed").
+    static func outcomeClass(_ text: String) -> String {
+        for known in ["succeeded", "failed", "timed out", "could not start", "skipped"] where text.hasPrefix(known) {
+            return known
+        }
+        return "other"
     }
 
     public func metricsSnapshot() throws(JournalError) -> MetricsSnapshot {
@@ -45,9 +58,28 @@ extension Journal {
             let states = try Row.fetchAll(db, sql: "SELECT device, state FROM device_state ORDER BY device")
                 .map { (device: $0[0] as String, state: $0[1] as String) }
             let losses = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(rows), 0) FROM write_losses") ?? 0
+            var counters: [DaemonCounter: Int64] = [:]
+            // Schema v3; a reader may be looking at an older journal.
+            let hasCounters = try db.tableExists("counters")
+            for row in try hasCounters
+                ? Row.fetchAll(db, sql: "SELECT name, sum(value) FROM counters GROUP BY name") : []
+            {
+                if let counter = DaemonCounter(rawValue: row[0]) { counters[counter] = row[1] }
+            }
+            var hooks: [String: Int64] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT trigger, outcome, count(*) FROM hook_runs GROUP BY trigger, outcome")
+            {
+                let trigger: String = row[0]
+                hooks["\(trigger)\u{0}\(Self.outcomeClass(row[1]))", default: 0] += row[2] as Int64
+            }
+            let hookRuns = hooks.sorted { $0.key < $1.key }.map { key, count in
+                let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+                return (trigger: parts[0], outcome: parts.count > 1 ? parts[1] : "other", count: count)
+            }
             return MetricsSnapshot(
                 events: events, actions: actions, recommendations: recommendations, ownerNotifications: owners,
-                states: states, writeLosses: losses)
+                states: states, writeLosses: losses, counters: counters, hookRuns: hookRuns)
         }
     }
 }

@@ -97,6 +97,8 @@ extension Journal {
     /// The protected devices of the latest run that recorded any, each with its reasons.
     public func protectedDevices() throws(JournalError) -> [(device: String, reasons: [String])] {
         try read { db in
+            // Schema v2; a reader may be looking at an older journal.
+            guard try db.tableExists("protected") else { return [] }
             let rows = try Row.fetchAll(
                 db,
                 sql: """

@@ -13,6 +13,8 @@ public struct JournalError: Error, CustomStringConvertible, Sendable {
 /// history and reports read one place.
 public final class Journal: Sendable {
     public static let defaultPath = "/var/lib/corral/journal.sqlite"
+    /// The schema this Corral writes (its newest migration).
+    public static let schemaVersion = Schema.version
 
     public let path: String
     /// A pool (WAL, one writer, concurrent readers) for the daemon and other writers; a
@@ -62,8 +64,8 @@ public final class Journal: Sendable {
         }
     }
 
-    /// Refuses a journal a newer Corral wrote; a read-only reader also needs every migration
-    /// this Corral knows (it cannot add them).
+    /// Refuses a journal a newer Corral wrote. An older one is read as it is (a reader cannot
+    /// migrate it): tables it lacks read as empty (`tableExists` in the readers).
     static func checkSchema(_ database: any DatabaseReader, path: String, readOnly: Bool) throws {
         let applied = try database.read { db in try Schema.migrator.appliedIdentifiers(db) }
         let known = Schema.migrator.migrations
@@ -71,11 +73,7 @@ public final class Journal: Sendable {
             throw JournalError(
                 "\(path): written by a newer Corral (schema migration '\(unknown)'); refusing to change it")
         }
-        if readOnly, let missing = known.first(where: { !applied.contains($0) }) {
-            throw JournalError(
-                "\(path): written by an older Corral (no schema migration '\(missing)'); reading it needs the "
-                    + "daemon (or any writing command) to upgrade it first")
-        }
+
     }
 
     /// Opens the journal at `path`; with `create`, creates it (and its folder) if needed —
@@ -215,6 +213,14 @@ public final class Journal: Sendable {
                             state.containments, state.updated,
                         ])
                 }
+                for (counter, value) in batch.counters.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO counters (run, name, value, updated_ns) VALUES (?, ?, ?, ?)
+                            ON CONFLICT(run, name) DO UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns
+                            """,
+                        arguments: [batch.run, counter.rawValue, value, batch.countersUpdated])
+                }
                 if let cursor = batch.cursor {
                     try db.execute(
                         sql: """
@@ -276,11 +282,15 @@ public struct JournalBatch: Sendable {
     public var actions: [ActionRow] = []
     public var states: [StateRow] = []
     public var cursor: CursorRow?
+    /// The daemon's own counts, as they stand (replacing the run's previous values).
+    public var counters: [DaemonCounter: Int64] = [:]
+    /// When `counters` were taken (UTC nanoseconds).
+    public var countersUpdated: Int64 = 0
 
     public init(run: Int64) { self.run = run }
 
     public var rowCount: Int {
-        episodes.count + decisions.count + actions.count + states.count + (cursor == nil ? 0 : 1)
+        episodes.count + decisions.count + actions.count + states.count + (cursor == nil ? 0 : 1) + counters.count
     }
 }
 

@@ -19,6 +19,7 @@ public struct JournalWriter {
     private var lastFlush: Int64?
     private var lastStates: [StateRow]?
     private var lastCursor: CursorRow?
+    private var lastCounters: [DaemonCounter: Int64]?
     public private(set) var transactions = 0
     public private(set) var failedWrites = 0
     public private(set) var droppedRows = 0
@@ -78,6 +79,17 @@ public struct JournalWriter {
         guard timeless != lastStates else { return }
         lastStates = timeless
         pending.states = rows
+    }
+
+    /// Queues the daemon's own counts if they changed since the last ones queued; its own
+    /// failed writes are added here (they are the writer's to know).
+    public mutating func record(counters: [DaemonCounter: Int64], atUTC: Int64) {
+        var counters = counters
+        counters[.journalFailedWrites] = Int64(failedWrites)
+        guard counters != lastCounters else { return }
+        lastCounters = counters
+        pending.counters = counters
+        pending.countersUpdated = atUTC
     }
 
     /// Queues the read position if it moved since the last one queued.

@@ -3,7 +3,7 @@ import GRDB
 /// The journal's schema, as migrations: a journal written by an older Corral is upgraded in
 /// place, and one written by a newer Corral is refused instead of damaged.
 enum Schema {
-    static let version = 2
+    static let version = 3
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -62,6 +62,16 @@ enum Schema {
                         run INTEGER NOT NULL REFERENCES runs(id), device TEXT NOT NULL, reason TEXT NOT NULL,
                         PRIMARY KEY(run, device, reason));
                     UPDATE meta SET value = '2' WHERE key = 'schema';
+                    """)
+        }
+        // The daemon's counts about itself (`DaemonCounter`), per run: `/metrics` sums them.
+        migrator.registerMigration("v3") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE counters (
+                        run INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, value INTEGER NOT NULL,
+                        updated_ns INTEGER NOT NULL, PRIMARY KEY(run, name));
+                    UPDATE meta SET value = '3' WHERE key = 'schema';
                     """)
         }
         return migrator

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CorralCore
 
 @main
 struct Corral: AsyncParsableCommand {
@@ -14,6 +15,7 @@ struct Corral: AsyncParsableCommand {
             Start with `corral engine-demo` to watch the engine on a built-in event script, and \
             `corral policy defaults` to see every threshold with its origin.
             """,
+        version: CorralVersion.current,
         subcommands: [
             SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
             WatchCommand.self, AuditCommand.self, StatusCommand.self, HistoryCommand.self, ReleaseCommand.self,

@@ -123,6 +123,9 @@ import Testing
         let store = try Journal(path: journal, create: false)
         #expect(try store.episodes(device: "0000:03:00.0").first?.count == 2_000, "counted")
         #expect(try store.decisions().contains { $0.reason.contains("history: logged before corral started") })
+        // The daemon's counts about itself reach the journal (and so /metrics).
+        let counters = try store.metricsSnapshot().counters
+        #expect(counters[.historyEvents] == 2_000 && counters[.kmsgRecordsLost] == 0, "\(counters)")
     }
 
     /// kmsg sequence numbers are u64: one above Int64.max used to trap on every start.

@@ -90,6 +90,40 @@ func parseExposition(_ text: String) throws -> [Sample] {
         #expect(MetricsExposition.escape("a\"b\\c\nd") == "a\\\"b\\\\c\\nd")
     }
 
+    /// The daemon's counts about itself, hook runs and the build, summed over runs.
+    @Test func selfMetrics() throws {
+        let journal = try Self.journal()
+        let first = try journal.run(kind: "daemon", name: "boot-1", startedUTC: 0)
+        var writer = JournalWriter(journal: journal, run: first)
+        writer.record(counters: [.kmsgRecordsLost: 7, .kmsgRecordsNotKernel: 2], atUTC: 1)
+        writer.flush(at: 1)
+        let second = try journal.run(kind: "daemon", name: "boot-2", startedUTC: 0)
+        var next = JournalWriter(journal: journal, run: second)
+        next.record(counters: [.kmsgRecordsLost: 3], atUTC: 2)
+        next.flush(at: 2)
+        next.record(counters: [.kmsgRecordsLost: 4], atUTC: 3)  // The same run, later: replaced.
+        next.flush(at: 3)
+        journal.noteHookRun(
+            trigger: "on-containment", device: "0000:03:00.0", program: "/x", outcome: "failed (exit 1)", output: "",
+            atUTC: 4)
+        journal.noteHookRun(
+            trigger: "on-containment", device: "0000:03:00.0", program: "/x", outcome: "succeeded", output: "",
+            atUTC: 5)
+        let samples = try parseExposition(MetricsExposition.render(try journal.metricsSnapshot()))
+        func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+            samples.first { $0.name == name && $0.labels == labels }?.value
+        }
+        #expect(value("corral_kmsg_records_lost_total") == 11)
+        #expect(value("corral_kmsg_records_not_kernel_total") == 2)
+        #expect(value("corral_circuit_breaker_downgrades_total") == 0, "every counter is there from the start")
+        #expect(value("corral_journal_failed_writes_total") == 0)
+        #expect(value("corral_hook_runs_total", ["trigger": "on-containment", "outcome": "failed"]) == 1)
+        #expect(value("corral_hook_runs_total", ["trigger": "on-containment", "outcome": "succeeded"]) == 1)
+        #expect(
+            value("corral_build_info", ["version": CorralVersion.current, "schema": String(Journal.schemaVersion)]) == 1
+        )
+    }
+
     @Test func servesOverARealLoopbackConnection() async throws {
         let server = try await StatusServer(journal: try Self.journal(), port: 0)
         let task = Task { try await server.run() }

@@ -1,5 +1,6 @@
 import CorralCore
 import Foundation
+import GRDB
 import Testing
 
 @testable import CorralStore
@@ -51,6 +52,30 @@ import Testing
         let after = try Self.listing(folder)
         #expect(after["journal.sqlite"] == before["journal.sqlite"])
         #expect(after["journal.sqlite-wal"]?.isEmpty ?? true)
+    }
+
+    /// After an upgrade, `status` runs before the old daemon restarts: an older journal is read
+    /// as it is, the tables it lacks as empty.
+    @Test func anOlderJournalIsReadAsItIs() throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/journal.sqlite"
+        do {
+            let pool = try DatabasePool(path: path)
+            try Schema.migrator.migrate(pool, upTo: "v1")
+            try pool.write { db in
+                try db.execute(sql: "INSERT INTO runs (id, kind, name, started_utc_ns) VALUES (1, 'daemon', 'b', 0)")
+                try db.execute(
+                    sql: """
+                        INSERT INTO episodes (run, device, class, first_ns, last_ns, count, lower_bound,
+                            sample_addresses, status_union) VALUES (1, '0000:03:00.0', 'dma-fault', 0, 1, 5, 0, '', 0)
+                        """)
+            }
+        }
+        let reader = try Journal.readOnly(path: path)
+        #expect(try reader.statusDocument().devices.map(\.events) == [5])
+        #expect(try reader.metricsSnapshot().counters.isEmpty)
+        #expect(try reader.protectedDevices().isEmpty)
     }
 
     @Test func aMissingJournalIsAnErrorNotANewFile() throws {

@@ -149,6 +149,7 @@ struct WatchCommand: AsyncParsableCommand {
                         source: "kmsg", bootID: bootID, sequence: Int64(bitPattern: sequence), updated: utcNow()))
             }
             writer.record(states: watcher.engine.devices, at: now)
+            writer.record(counters: Self.counters(watcher), atUTC: utcNow())
             writer.flushIfDue(at: now.nanoseconds)
             // Ready once the backlog is handled; the watchdog is pinged from here, so a loop that
             // stops turning stops the pings.
@@ -190,6 +191,22 @@ struct WatchCommand: AsyncParsableCommand {
             .info,
             "stopped: \(watcher.follower.records) kernel records, \(watcher.follower.notKernel) not from the kernel "
                 + "(ignored), \(watcher.follower.lost) lost to ring-buffer overruns; journal flushed")
+    }
+
+    /// The daemon's counts about itself, for the journal and `/metrics`.
+    static func counters(_ watcher: Watcher) -> [DaemonCounter: Int64] {
+        let statistics = watcher.engine.statistics
+        func value(_ count: some BinaryInteger) -> Int64 { Int64(clamping: count) }
+        return [
+            .kmsgRecordsLost: value(watcher.follower.lost),
+            .kmsgRecordsNotKernel: value(watcher.follower.notKernel),
+            .kmsgReadFailures: value(watcher.follower.readFailures),
+            .kmsgRecordsMalformed: value(watcher.follower.malformed),
+            .circuitBreakerDowngrades: value(statistics.breakerDowngrades),
+            .actionsDeferred: value(statistics.deferredActions),
+            .inventoryReadFailures: value(watcher.inventoryReadFailures),
+            .historyEvents: value(statistics.historyEvents),
+        ]
     }
 
     /// Read when `--config` is not given (under `--root`).

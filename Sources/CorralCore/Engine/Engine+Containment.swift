@@ -132,6 +132,10 @@ extension Engine {
         }
         record.state = to
         record.pending = shadow ? nil : actions.first
+        // Until the step is carried out (its outcome), nothing is evidence against it: a batch
+        // read late holds events from before it, and a host may take time to carry it out (an
+        // IOMMU update, a reset). The outcome sets `evidenceSince` to when it was carried out.
+        if record.pending != nil { record.evidenceSince = .never }
         records[device] = record
         let stepText = actions.map(\.description).joined(separator: ", then ")
         for (index, action) in actions.enumerated() {
@@ -140,6 +144,8 @@ extension Engine {
         // `emit` may have turned the episode into a shadow one (circuit breaker).
         if records[device]?.shadow == true {
             records[device]?.pending = nil
+            let since = records[device]?.evidenceSince ?? now
+            records[device]?.evidenceSince = min(since, now)
             arm(device, .shadowQuiet, at: now + policy.probation.period)
         } else if let (purpose, deadline) = timer {
             arm(device, purpose, at: deadline)
@@ -191,6 +197,7 @@ extension Engine {
         let from = record.state
         record.state = .retired
         record.pending = nil
+        record.evidenceSince = min(record.evidenceSince, now)
         record.clearTimer()
         if record.ladder.steps.isEmpty {
             record.ladder = EscalationLadder(
@@ -410,7 +417,14 @@ extension Engine {
         let timing = policy.timing
         switch outcome.action {
         case .silenceFaultReporting, .disableINTx:
-            if case .silenced(let until) = record.state, until != .never { arm(device, .silenceHold, at: until) }
+            // The hold counts from when the silence was carried out, not from when it was decided
+            // (a batch read late, a host that took its time).
+            if case .silenced(let until) = record.state, until != .never {
+                let held = ContainmentState.silenced(until: now + timing.silenceHold)
+                records[device]?.state = held
+                arm(device, .silenceHold, at: now + timing.silenceHold)
+                _ = until
+            }
         case .clearBusMaster(let pci):
             if case .clearBusMaster(verifiable: true)? = record.rung.map({ record.ladder.steps[$0] }) {
                 let deadline = now + timing.quiescenceDeadline

@@ -50,6 +50,7 @@ extension Engine {
         record.lastRung = record.rung ?? record.lastRung
         record.rung = nil
         record.pending = nil
+        record.evidenceSince = min(record.evidenceSince, now)
         record.measures = AppliedMeasures()
         record.restartDetectors(at: now)
         records[device] = record

@@ -7,7 +7,9 @@
 //   is the config parser chosen in reference/swift-deps-probe.md (~same build cost as TOMLKit,
 //   no unmirrored transitive dependency).
 // - CorralDecode (vendor records, kernel logs) depends on CorralCore only: parsing is pure.
-// - CorralSim (the deterministic simulator) depends on CorralCore and CorralDecode only.
+// - CorralRuntime (the loop both hosts are driven by: engine → host → outcomes) depends on
+//   CorralCore only.
+// - CorralSim (the deterministic simulator) depends on CorralCore, CorralDecode, CorralRuntime.
 // - CorralStore (the durable journal) uses GRDB over the system SQLite (libsqlite3-dev): WAL,
 //   migrations, batched writes; reference/swift-deps-probe.md measured it cheap to build.
 // - CorralServe: read-only /, /metrics, /status, /healthz over SwiftNIO's HTTP/1 server
@@ -33,6 +35,7 @@ let package = Package(
         .library(name: "CorralStore", targets: ["CorralStore"]),
         .library(name: "CorralServe", targets: ["CorralServe"]),
         .library(name: "CorralLinux", targets: ["CorralLinux"]),
+        .library(name: "CorralRuntime", targets: ["CorralRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,9 +47,10 @@ let package = Package(
     targets: [
         .target(name: "CorralCore"),
         .target(name: "CorralDecode", dependencies: ["CorralCore"]),
-        .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode"]),
+        .target(name: "CorralRuntime", dependencies: ["CorralCore"]),
+        .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode", "CorralRuntime"]),
         .target(name: "CorralStore", dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "CorralLinux", dependencies: ["CorralCore", "CorralDecode"]),
+        .target(name: "CorralLinux", dependencies: ["CorralCore", "CorralDecode", "CorralRuntime"]),
         .target(
             name: "CorralServe",
             dependencies: [
@@ -76,6 +80,7 @@ let package = Package(
             name: "corral-bench", dependencies: ["CorralCore", "CorralDecode", "CorralSim", "CorralStore"]),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
+        .testTarget(name: "CorralRuntimeTests", dependencies: ["CorralRuntime", "CorralSim", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
         .testTarget(
             name: "CorralStoreTests",

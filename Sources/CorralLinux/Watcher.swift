@@ -1,24 +1,22 @@
 import CorralCore
 import CorralDecode
+import CorralRuntime
 
 /// The daemon's core, one step at a time: read what the kernel said, feed the engine, carry
 /// out its decisions through the `LinuxHost`, feed the outcomes back. `corral watch` calls
 /// `step` in a loop (or once with `--once`); tests call it on a fake root with a fake kmsg.
 public struct Watcher {
-    public private(set) var engine: Engine
-    public private(set) var host: LinuxHost
+    /// The engine and the `LinuxHost`, driven by the loop the simulator also runs.
+    public private(set) var loop: ContainmentLoop<LinuxHost>
+    public var engine: Engine { loop.engine }
+    public var host: LinuxHost { loop.host }
     public private(set) var follower: KmsgFollower
     /// Devices never written to, with their reasons (docs/safety.md, rule (c)).
     public private(set) var protection: Protection
     public var protected: Set<DeviceAddress> { protection.devices }
     /// The latest decisions, in order (the daemon journals every one as it is made; memory keeps
     /// the last 10,000 so that months of running do not grow it).
-    public private(set) var decisions = RecentHistory<Decision>(capacity: 10_000)
-    /// Outcomes the host reported since the last `takeOutcomes()`, each with when its action was
-    /// decided (the journal keys an action by that), for the journal's `outcome` column.
-    private var outcomes: [(outcome: ActionOutcome, decidedAt: Instant, at: Instant)] = []
-    /// When each action being carried out was decided, until its outcome comes back.
-    private var decidedAt: [Action: Instant] = [:]
+    public var decisions: RecentHistory<Decision> { loop.decisions }
     public var sampler = InterruptSampler()
     public var aerCounters = AERCounters()
     /// Tracepoints, when tracefs is there: preferred over kmsg for what they cover.
@@ -76,9 +74,11 @@ public struct Watcher {
         for (stream, device) in StreamMap.load(root, inventory: inventory) {
             resolver.registerStream(stream, device: .pci(device))
         }
-        engine = Engine(policy: policy, profiles: profiles, resolver: resolver)
+        var engine = Engine(policy: policy, profiles: profiles, resolver: resolver)
         engine.liveFrom = startedAt
-        host = LinuxHost(root: root, mode: policy.mode, inventory: inventory, protection: protection)
+        loop = ContainmentLoop(
+            engine: engine, host: LinuxHost(root: root, mode: policy.mode, inventory: inventory, protection: protection)
+        )
         follower = KmsgFollower(resumeAfter: resumeAfter)
         trace = TraceSource(root: root)
     }
@@ -114,7 +114,7 @@ public struct Watcher {
         // The start marker read in this batch anchors "live" on the kernel's own clock.
         if let marker = follower.startMarkerTime, marker != startedAt {
             startedAt = marker
-            engine.liveFrom = marker
+            loop.engine.liveFrom = marker
         }
         let startedAt = self.startedAt
         var incoming: [(DeviceEvent, Instant)] = []
@@ -180,20 +180,14 @@ public struct Watcher {
             pendingAER = pendingAER.mergingCounts(loggedAER)
         }
         // A driver setting bus master again on a device we stopped: its re-enable.
-        for event in host.busMasterRestored() { feed(event, at: now, now: now, into: &new) }
-        var due = engine.advance(to: now)
-        act(on: &due, at: now)
-        new += due
-        decisions.append(contentsOf: new)
+        for event in loop.host.busMasterRestored() { feed(event, at: now, now: now, into: &new) }
+        new += loop.advance(to: now)
         return new
     }
 
-    /// One event through the engine, its decisions carried out at once.
+    /// One event through the loop: decided, carried out at once, outcomes fed back.
     mutating func feed(_ event: DeviceEvent, at time: Instant, now: Instant, into new: inout [Decision]) {
-        var made = engine.handle(event, at: time)
-        guard !made.isEmpty else { return }
-        act(on: &made, at: now)
-        new += made
+        new += loop.feed(event, at: time, now: now)
     }
 
     /// How often counters are sampled now: `counterInterval` while anything happened within
@@ -234,7 +228,7 @@ public struct Watcher {
         let fresh = Inventory.load(root, previous: old)
         if !fresh.unreadable.isEmpty {
             inventoryReadFailures += 1
-            host.note(
+            loop.host.note(
                 "could not read \(fresh.unreadable.joined(separator: ", ")) in sysfs; kept what was known of it")
         }
         var events: [DeviceEvent] = []
@@ -253,7 +247,7 @@ public struct Watcher {
                 awaitingSerial[address] = nil
                 var profile = device.profile
                 profile.protection = protection.reasons[.pci(address)] ?? []
-                engine.register(profile)
+                loop.engine.register(profile)
                 events.append(.deviceAdded(.pci(address), serial: device.serial.map { SerialNumber($0) }))
                 continue
             }
@@ -266,15 +260,14 @@ public struct Watcher {
             events.append(.deviceRemoved(.pci(address)))
         }
         for address in awaitingSerial.keys where after[address] == nil { awaitingSerial[address] = nil }
-        host.inventory = fresh
-        if before.keys.sorted() != after.keys.sorted() { Self.registerAliases(&engine.resolver, fresh) }
+        loop.host.inventory = fresh
+        if before.keys.sorted() != after.keys.sorted() { Self.registerAliases(&loop.engine.resolver, fresh) }
         return events
     }
 
     /// The outcomes reported since the last call, oldest first.
     public mutating func takeOutcomes() -> [(outcome: ActionOutcome, decidedAt: Instant, at: Instant)] {
-        defer { outcomes.removeAll() }
-        return outcomes
+        loop.takeOutcomes()
     }
 
     /// The text of the start marker the daemon wrote into `/dev/kmsg` (see `startedAt`).
@@ -285,37 +278,10 @@ public struct Watcher {
 
     /// Applies a new policy (SIGHUP): thresholds, mode, protection.
     public mutating func reload(_ policy: Policy) {
-        engine.update(policy: policy)
-        host.mode = policy.mode
+        loop.engine.update(policy: policy)
+        loop.host.mode = policy.mode
         for device in policy.protectedDevices { protection.add(device, .policy) }
-        host.protection = protection
-    }
-
-    /// Carries out `decisions` at `now` and feeds the host's outcomes back, appending what
-    /// the engine decides on them (and carrying those out too).
-    mutating func act(on decisions: inout [Decision], at now: Instant) {
-        var index = 0
-        var rounds = 0
-        while index < decisions.count, rounds < 1000 {
-            let decision = decisions[index]
-            index += 1
-            if let action = decision.action {
-                if action.changesDevice {
-                    // Bounded: an outcome that never comes back must not grow it for months.
-                    if decidedAt.count >= 10_000 { decidedAt.removeAll() }
-                    decidedAt[action] = decision.at
-                }
-                host.perform(action, at: now)
-            }
-            host.poll(at: now)
-            for (at, event) in host.takeEvents() {
-                if case .actionCompleted(let outcome) = event {
-                    outcomes.append((outcome, decidedAt.removeValue(forKey: outcome.action) ?? at, at))
-                }
-                decisions += engine.handle(event, at: at)
-                rounds += 1
-            }
-        }
+        loop.host.protection = protection
     }
 }
 

@@ -1,14 +1,16 @@
 import CorralCore
 import CorralDecode
+import CorralRuntime
 
 /// A deterministic discrete-event simulation of one scenario under one policy.
 ///
 /// Devices issue transactions at their behaviours' rates (seeded jitter); the IOMMU models
 /// record faults in their vendor layouts, drop what does not fit and raise interrupts; the
 /// handler reads the records back through the decoders at a CPU cost; the policy reacts
-/// (Linux today: print and forget; EEH: freeze; Corral: the engine, whose actions this
-/// simulation carries out as its `Host`). Same scenario, policy and seed: same result.
-public struct Simulation: Host {
+/// (Linux today: print and forget; EEH: freeze; Corral: the engine in `ContainmentLoop`, the
+/// daemon's own loop, whose actions `SimHost` hands to this world). Same scenario, policy and
+/// seed: same result.
+public struct Simulation {
     public let scenario: Scenario
     public let policy: SimPolicy
     public let seed: UInt64
@@ -20,7 +22,8 @@ public struct Simulation: Host {
     var cpu = CPUModel()
     var random: SplitMix64
     var now = Instant.zero
-    var engine: Engine?
+    /// Corral's loop (engine and host), for the `corral` policy.
+    var loop: ContainmentLoop<SimHost>?
     var scheduledTimer: Instant?
     var interruptScheduled: [Bool]
     var handlerBusy: [Bool]
@@ -41,10 +44,15 @@ public struct Simulation: Host {
     /// Silenced faults not simulated one by one: (since, rate) per device and behaviour.
     var silencedSince: [Int: [Int: Instant]] = [:]
     var decisions: [Decision] = []
+    /// Events that happened before the daemon started (`scenario.daemonStart`), read at its start.
+    var backlog: [(DeviceEvent, Instant)] = []
     /// Called for everything a device does (faults, errors, interrupts), e.g. to journal a run.
     public var onEvent: ((SimEvent) -> Void)?
 
-    public init(scenario: Scenario, policy: SimPolicy, seed: UInt64 = 1, costs: CostModel = CostModel()) {
+    public init(
+        scenario: Scenario, policy: SimPolicy, seed: UInt64 = 1, costs: CostModel = CostModel(),
+        host: SimHost = SimHost()
+    ) {
         self.scenario = scenario
         self.policy = policy
         self.seed = seed
@@ -78,7 +86,9 @@ public struct Simulation: Host {
             }
             var profiles = scenario.devices.map(\.profile)
             for index in profiles.indices { profiles[index].iommu = iommus[scenario.devices[index].iommu].instance }
-            engine = Engine(policy: enginePolicy, profiles: profiles, resolver: resolver)
+            var engine = Engine(policy: enginePolicy, profiles: profiles, resolver: resolver)
+            engine.liveFrom = scenario.daemonStart.map { .zero + $0 }
+            loop = ContainmentLoop(engine: engine, host: host)
         }
     }
 
@@ -126,11 +136,7 @@ public struct Simulation: Host {
             complete(action)
         case .engineTimer:
             scheduledTimer = nil
-            if var engine {
-                let decisions = engine.advance(to: now)
-                self.engine = engine
-                act(on: decisions)
-            }
+            if loop != nil { carryOut(loop!.advance(to: now)) }
         case .happening(let device, let index):
             happen(device, devices[device].happenings[index])
         case .strayAfterRemoval(let device, let remaining):
@@ -146,6 +152,8 @@ public struct Simulation: Host {
             deliver(event)
         case .interruptSample:
             sampleInterrupts()
+        case .daemonReads:
+            readBacklog()
         }
     }
 
@@ -251,14 +259,13 @@ public struct Simulation: Host {
             } else {
                 // VT-d PRQ / AMD-Vi PPR log: a separate queue, answered by the IOMMU driver.
                 _ = cpu.run(costs.record, readyAt: now)
-                if var engine, case .corral = policy, let pci = sim.address.pciAddress {
-                    let event = DeviceEvent.dmaFault(
-                        DMAFault(
-                            source: .requester(segment: pci.segment, pci.requesterID), vendor: iommus[sim.iommu].vendor,
-                            kind: .pageRequest, access: .read, address: IOVA(randomAddress()), recoverable: true))
-                    let decisions = engine.handle(event, at: now)
-                    self.engine = engine
-                    act(on: decisions)
+                if case .corral = policy, let pci = sim.address.pciAddress {
+                    deliver(
+                        .dmaFault(
+                            DMAFault(
+                                source: .requester(segment: pci.segment, pci.requesterID),
+                                vendor: iommus[sim.iommu].vendor, kind: .pageRequest, access: .read,
+                                address: IOVA(randomAddress()), recoverable: true)))
                 }
             }
         default:
@@ -422,20 +429,15 @@ public struct Simulation: Host {
                 if let index = deviceIndex(for: event) { eehFreeze(index) }
             }
         case .corral:
-            guard var engine else { return }
-            var decisions: [Decision] = []
             if overflowed {
-                decisions += engine.handle(
+                deliver(
                     .queueOverflowed(
                         QueueOverflow(
-                            vendor: iommus[iommu].vendor, iommu: iommus[iommu].instance, queue: overflowQueue(iommu))),
-                    at: now)
+                            vendor: iommus[iommu].vendor, iommu: iommus[iommu].instance, queue: overflowQueue(iommu))))
             }
             for event in events {
-                if let deviceEvent = event.deviceEvent { decisions += engine.handle(deviceEvent, at: now) }
+                if let deviceEvent = event.deviceEvent { deliver(deviceEvent) }
             }
-            self.engine = engine
-            act(on: decisions)
         }
     }
 
@@ -464,11 +466,41 @@ public struct Simulation: Host {
 
     // MARK: - Other events to the policy
 
+    /// One event to Corral's loop (when the daemon has started; before, it waits in the kernel's
+    /// log as a backlog, `scenario.daemonStart`).
     mutating func deliver(_ event: DeviceEvent) {
-        guard var engine, case .corral = policy else { return }
-        let decisions = engine.handle(event, at: now)
-        self.engine = engine
-        act(on: decisions)
+        guard loop != nil, case .corral = policy else { return }
+        if let readAt = daemonReadsAt() {
+            if backlog.isEmpty { agenda.schedule(.daemonReads, at: readAt) }
+            backlog.append((event, now))
+            return
+        }
+        carryOut(loop!.feed(event, at: now, now: now))
+    }
+
+    /// When the daemon next reads the kernel's log, if it is not reading now: its start
+    /// (`daemonStart`), or the end of a stall.
+    func daemonReadsAt() -> Instant? {
+        if let start = scenario.daemonStart, now < .zero + start { return .zero + start }
+        for stall in scenario.daemonStalls where now >= .zero + stall.at && now < .zero + stall.at + stall.duration {
+            return .zero + stall.at + stall.duration
+        }
+        return nil
+    }
+
+    /// The daemon reads what waited (each event at the time it happened) in one pass: a backlog
+    /// at its start is history; after a stall it is live evidence, read late.
+    mutating func readBacklog() {
+        guard loop != nil else { return }
+        let waiting = backlog
+        backlog = []
+        let started = scenario.daemonStart.map { now == .zero + $0 } ?? false
+        timeline.append(
+            TimelineEntry(
+                at: now, kind: .note, subject: "corral",
+                text: "\(started ? "corral starts" : "corral's loop turns again"); it reads \(waiting.count) events "
+                    + "that waited in the kernel log"))
+        for (event, at) in waiting { carryOut(loop!.feed(event, at: at, now: now)) }
     }
 
     /// Corral's view of /proc/interrupts every 10 ms: a line firing far above any device's
@@ -574,18 +606,21 @@ public struct Simulation: Host {
 
     // MARK: - The host: carrying out the engine's actions
 
-    mutating func act(on decisions: [Decision]) {
-        for decision in decisions {
-            record(decision)
-            if let action = decision.action, !action.isRecommendation { perform(action, at: now) }
-        }
-        if let engine, let deadline = engine.nextDeadline, scheduledTimer.map({ deadline < $0 }) ?? true {
+    /// What one pass of the loop decided: into the timeline; what `SimHost` was handed, into the
+    /// world; the engine's next timer, onto the agenda.
+    mutating func carryOut(_ decisions: [Decision]) {
+        for decision in decisions { record(decision) }
+        guard loop != nil else { return }
+        for (action, _) in loop!.host.takeRequested() where !action.isRecommendation { begin(action) }
+        if let deadline = loop!.engine.nextDeadline, scheduledTimer.map({ deadline < $0 }) ?? true {
             scheduledTimer = deadline
             agenda.schedule(.engineTimer, at: max(deadline, now))
         }
     }
 
-    public mutating func perform(_ action: Action, at now: Instant) {
+    /// Starts carrying out `action` in the world: its effect and outcome come after the cost
+    /// model's latency (`complete`).
+    mutating func begin(_ action: Action) {
         let latency: Duration
         switch action {
         case .reportStorm, .recommend:
@@ -649,10 +684,8 @@ public struct Simulation: Host {
                 if let failure = apply(action, to: index) { result = failure }
             }
         }
-        guard var engine else { return }
-        let decisions = engine.handle(.actionCompleted(ActionOutcome(action: action, result: result)), at: now)
-        self.engine = engine
-        act(on: decisions)
+        guard loop != nil else { return }
+        carryOut(loop!.feed(.actionCompleted(ActionOutcome(action: action, result: result)), at: now, now: now))
     }
 
     /// The devices an action on `target` reaches: a bridge's bus master and resets reach the
@@ -813,7 +846,7 @@ public struct Simulation: Host {
         var tallies = self.tallies
         var retired: [DeviceAddress] = []
         for index in devices.indices {
-            if let engine, let status = engine.status(of: devices[index].address) {
+            if let engine = loop?.engine, let status = engine.status(of: devices[index].address) {
                 tallies[index].state = status.state.name
                 if status.state == .retired { retired.append(devices[index].address) }
             } else if devices[index].retired {
@@ -831,8 +864,8 @@ public struct Simulation: Host {
             faultsLost: tallies.map(\.lost).reduce(0, +), faultsSilenced: tallies.map(\.silenced).reduce(0, +),
             pageRequests: pageRequests, healthyDisturbed: disturbed.sorted().map { devices[$0].address },
             retired: retired, devices: tallies, timeline: timeline, simulatedEvents: simulatedEvents,
-            engineStatistics: engine?.statistics, decisions: decisions,
-            finalStates: engine?.devices ?? [])
+            engineStatistics: loop?.engine.statistics, decisions: decisions,
+            finalStates: loop?.engine.devices ?? [])
     }
 
     func start(of device: Int) -> Duration? {

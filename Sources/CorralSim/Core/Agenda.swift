@@ -16,6 +16,9 @@ enum Agenda {
     case actionDone(Action)
     /// The engine asked to be woken.
     case engineTimer
+    /// Corral's daemon reads what waited in the kernel log: at its start (`Scenario.daemonStart`)
+    /// or after a stall (`Scenario.daemonStalls`).
+    case daemonReads
     /// A scripted happening (hot-plug, a driver's re-enable).
     case happening(device: Int, index: Int)
     /// Stray faults from a removed device's requester ID (in-flight DMA, ATS invalidations).

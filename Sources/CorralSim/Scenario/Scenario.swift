@@ -16,6 +16,13 @@ public struct Scenario: Sendable {
     /// Groups of devices that share a requester ID (behind a PCIe-to-PCI bridge): DMA aliases.
     public var aliasGroups: [(bridge: PCIAddress, members: [PCIAddress])]
     public var duration: Duration
+    /// When Corral's daemon starts (nil: before anything happens). What happened before waits in
+    /// the kernel's log and is read at the start as a backlog: history, never acted on.
+    public var daemonStart: Duration?
+    /// Times the daemon's loop stalls (a sysfs write that hangs, a slow journal): what happens
+    /// meanwhile waits in the kernel's log and is read, each event at its own time, when the
+    /// loop turns again — live evidence, read late.
+    public var daemonStalls: [(at: Duration, duration: Duration)] = []
     /// Engine policy adjustments this scenario needs (e.g. a short probation to show relapses).
     public var policy: Policy
 

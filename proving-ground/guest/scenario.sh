@@ -93,9 +93,11 @@ stop_corral() {
     echo "===== corral history --json"
     cat /tmp/history.json
 }
-state_of() { # the device's state as corral status --json says
-    sed -n "s/.*\"device\": \"$1\", \"state\": \"\([a-z-]*\)\".*/\1/p" /tmp/status.json
+# status --json is one Codable object per line (keys sorted, no spaces): a device's field
+status_field() { # DEVICE FIELD: the field's value (a string's text, or a number)
+    grep -F "\"device\":\"$1\"" /tmp/status.json | sed -n "s/.*\"$2\":\"*\([^\",}]*\).*/\1/p" | head -n 1
 }
+state_of() { status_field "$1" state; } # the device's state as corral status --json says
 decided() { # decided DEVICE PATTERN: a journaled decision about DEVICE whose action matches
     grep "\"type\": \"decision\", \"subject\": \"$1\"" /tmp/history.json | grep -q -E "\"action\": \"[^\"]*($2)"
 }
@@ -159,6 +161,38 @@ vtd-storm)
     check journal-stop-dma decided $edu "bus master"
     check journal-state-contained sh -c "[ -n \"$(state_of $edu)\" ] && [ \"$(state_of $edu)\" != healthy ]"
     storm_figures $edu "$first" "$(dmesg | grep -c 'DMAR: \[DMA')" fault-lines-logged
+    ;;
+hook-systemd)
+    # corral started as systemd starts a Type=notify service with WatchdogSec (NOTIFY_SOCKET,
+    # WATCHDOG_USEC), a containment hook in its policy; the vtd-storm storm.
+    edu=$(edu_devices | head -n 1)
+    prepare_edu $edu
+    /notify-listen /run/corral-notify >/tmp/notify.log 2>&1 &
+    listener=$!
+    wait_for 5 [ -S /run/corral-notify ]
+    export NOTIFY_SOCKET=/run/corral-notify WATCHDOG_USEC=2000000
+    start_corral enforce
+    unset NOTIFY_SOCKET WATCHDOG_USEC
+    check ready-reported wait_for 60 grep -q 'READY=1' /tmp/notify.log
+    ready_at=$(sed -n 's/^\([0-9.]*\) READY=1.*/\1/p' /tmp/notify.log | head -n 1)
+    storm_and_watch $edu 100 0x100000
+    check hook-ran wait_for 30 [ -s /tmp/hook-event.json ]
+    stop_corral
+    kill $listener 2>/dev/null
+    echo "===== notify messages"
+    cat /tmp/notify.log
+    echo "===== hook event"
+    cat /tmp/hook-event.json
+    echo
+    check bus-master-cleared bus_master_off $edu
+    check hook-event-is-containment grep -q '"event":"on-containment"' /tmp/hook-event.json
+    check hook-event-names-the-device grep -q "\"subject\":\"$edu\"" /tmp/hook-event.json
+    check hook-environment grep -q "^on-containment $edu " /tmp/hook-runs
+    check watchdog-pinged grep -q 'WATCHDOG=1' /tmp/notify.log
+    check stopping-reported grep -q 'STOPPING=1' /tmp/notify.log
+    hook_at=$(cut -d' ' -f3 /tmp/hook-runs | head -n 1)
+    figure "ready=${ready_at:-?}s bus-master-cleared=${STORM_CONTAINED_AT}s hook-ran=${hook_at:-?}s" \
+        "watchdog-pings=$(grep -c 'WATCHDOG=1' /tmp/notify.log)"
     ;;
 vtd-recommend)
     edu=$(edu_devices | head -n 1)
@@ -226,8 +260,8 @@ vtd-two-devices)
     all_faults=$(($(dmar_interrupts) - all_before))
     stop_corral
     kernel_log
-    rare_counted=$(sed -n "s/.*\"device\": \"$rare\".*\"events\": \([0-9]*\).*/\1/p" /tmp/status.json)
-    stormy_counted=$(sed -n "s/.*\"device\": \"$stormy\".*\"events\": \([0-9]*\).*/\1/p" /tmp/status.json)
+    rare_counted=$(status_field "$rare" events)
+    stormy_counted=$(status_field "$stormy" events)
     suppressed=$(grep -o 'suppressed[^"]*' /tmp/watch.log | tail -n 1)
     check storming-device-contained bus_master_off $stormy
     check rare-device-left-alone bus_master_on $rare
@@ -237,7 +271,7 @@ vtd-two-devices)
     # Faults the dmar0 interrupt counted while both devices were logging (the stormy one's last,
     # in flight while Corral cleared its bus master) have no device Corral may name: they are
     # journaled apart, as faults with no device named, never guessed and never dropped.
-    unnamed=$(sed -n 's/.*"device": "(intel-vtd faults, device not named)".*"events": \([0-9]*\).*/\1/p' /tmp/status.json)
+    unnamed=$(status_field "(intel-vtd faults, device not named)" events)
     check every-fault-counted [ $((${stormy_counted:-0} + ${rare_counted:-0} + ${unnamed:-0})) -ge $all_faults ]
     figure "faults-raised=$all_faults fault-lines-logged=$(dmesg | grep -c 'DMAR: \[DMA')" \
         "rare-lines-logged=$(dmesg | grep -c "DMAR: \[DMA.*\[$(echo ${rare#0000:} | cut -d: -f1)")" \

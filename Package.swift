@@ -3,13 +3,14 @@
 //
 // Dependency rules (see ../shared/design/ARCHITECTURE.md):
 // - CorralCore depends on the standard library only: the engine is pure and testable by hand.
-// - CorralConfig reads YAML policies; Yams (libyaml vendored in C, no further dependencies)
+// - CorralConfig reads YAML policies (the daemon's loader carries no simulator); Yams (libyaml vendored in C, no further dependencies)
 //   is the config parser chosen in reference/swift-deps-probe.md (~same build cost as TOMLKit,
 //   no unmirrored transitive dependency).
 // - CorralDecode (vendor records, kernel logs) depends on CorralCore only: parsing is pure.
 // - CorralRuntime (the loop both hosts are driven by: engine → host → outcomes) depends on
 //   CorralCore only.
-// - CorralSim (the deterministic simulator) depends on CorralCore, CorralDecode, CorralRuntime.
+// - CorralSim (the deterministic simulator) depends on CorralCore, CorralDecode, CorralRuntime,
+//   and CorralConfig + Yams for its scenario files.
 // - CorralStore (the durable journal) uses GRDB over the system SQLite (libsqlite3-dev): WAL,
 //   migrations, batched writes; reference/swift-deps-probe.md measured it cheap to build.
 // - CorralServe: read-only /, /metrics, /status, /healthz over SwiftNIO's HTTP/1 server
@@ -48,7 +49,11 @@ let package = Package(
         .target(name: "CorralCore"),
         .target(name: "CorralDecode", dependencies: ["CorralCore"]),
         .target(name: "CorralRuntime", dependencies: ["CorralCore"]),
-        .target(name: "CorralSim", dependencies: ["CorralCore", "CorralDecode", "CorralRuntime"]),
+        .target(
+            name: "CorralSim",
+            dependencies: [
+                "CorralCore", "CorralDecode", "CorralRuntime", "CorralConfig", .product(name: "Yams", package: "Yams"),
+            ]),
         .target(name: "CorralStore", dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "CorralLinux", dependencies: ["CorralCore", "CorralDecode", "CorralRuntime"]),
         .target(
@@ -57,10 +62,7 @@ let package = Package(
                 "CorralStore", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
-        .target(
-            name: "CorralConfig",
-            dependencies: ["CorralCore", "CorralSim", .product(name: "Yams", package: "Yams")]
-        ),
+        .target(name: "CorralConfig", dependencies: ["CorralCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "corral",
             dependencies: [
@@ -81,7 +83,7 @@ let package = Package(
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralRuntimeTests", dependencies: ["CorralRuntime", "CorralSim", "CorralCore"]),
-        .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode"]),
+        .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode", "CorralConfig"]),
         .testTarget(
             name: "CorralStoreTests",
             dependencies: ["CorralStore", "CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -93,6 +95,6 @@ let package = Package(
                 "CorralServe", "CorralStore", "CorralCore", .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
             ]),
-        .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore", "CorralSim"]),
+        .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore"]),
     ]
 )

@@ -163,14 +163,14 @@ public enum PolicyFile {
 
     // MARK: - Scalars
 
-    static func scalar(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> String {
+    package static func scalar(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> String {
         guard case .scalar(let scalar) = node else {
             throw ConfigFileError(node, file, key, "expected a single value, found a \(node.kindName)")
         }
         return scalar.string
     }
 
-    static func bool(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> Bool {
+    package static func bool(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> Bool {
         switch try scalar(node, key, file).lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
@@ -178,7 +178,8 @@ public enum PolicyFile {
         }
     }
 
-    static func integer(_ node: Node, _ key: String, _ file: String, range: ClosedRange<Int>) throws(ConfigFileError)
+    package static func integer(_ node: Node, _ key: String, _ file: String, range: ClosedRange<Int>)
+        throws(ConfigFileError)
         -> Int
     {
         let text = try scalar(node, key, file)
@@ -189,7 +190,7 @@ public enum PolicyFile {
         return value
     }
 
-    static func duration(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> Duration {
+    package static func duration(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> Duration {
         let text = try scalar(node, key, file)
         let value: Duration
         do throws(DurationParseError) {
@@ -201,7 +202,7 @@ public enum PolicyFile {
         return value
     }
 
-    static func rate(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> RateThreshold {
+    package static func rate(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> RateThreshold {
         let text = try scalar(node, key, file)
         do throws(RateParseError) {
             return try RateThreshold(parsing: text)
@@ -210,7 +211,7 @@ public enum PolicyFile {
         }
     }
 
-    static func list(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> [Node] {
+    package static func list(_ node: Node, _ key: String, _ file: String) throws(ConfigFileError) -> [Node] {
         guard case .sequence(let sequence) = node else {
             throw ConfigFileError(node, file, key, "expected a list, found a \(node.kindName)")
         }
@@ -219,13 +220,13 @@ public enum PolicyFile {
 }
 
 /// Walks one YAML mapping, remembering which keys were read so unknown ones are reported.
-struct MappingReader {
+package struct MappingReader {
     let path: String
     let file: String
     private var entries: [(key: String, keyNode: Node, value: Node)] = []
     private var taken: Set<String> = []
 
-    init(_ node: Node, path: String, file: String) throws(ConfigFileError) {
+    package init(_ node: Node, path: String, file: String) throws(ConfigFileError) {
         guard case .mapping(let mapping) = node else {
             throw ConfigFileError(
                 node, file, path.isEmpty ? "(top level)" : path, "expected a mapping of keys, found a \(node.kindName)")
@@ -244,12 +245,12 @@ struct MappingReader {
 
     private func qualified(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    mutating func take(_ key: String) throws(ConfigFileError) -> Node? {
+    package mutating func take(_ key: String) throws(ConfigFileError) -> Node? {
         taken.insert(key)
         return entries.first { $0.key == key }?.value
     }
 
-    func finish(known: [String]) throws(ConfigFileError) {
+    package func finish(known: [String]) throws(ConfigFileError) {
         for entry in entries where !taken.contains(entry.key) {
             let suggestion = known.min { editDistance($0, entry.key) < editDistance($1, entry.key) }
             var problem = "unknown key; known keys here: \(known.joined(separator: ", "))"
@@ -307,13 +308,13 @@ public struct ConfigFileError: Error, Equatable, Sendable, CustomStringConvertib
         self.problem = problem
     }
 
-    init(_ node: Node, _ file: String, _ key: String, _ problem: String) {
+    package init(_ node: Node, _ file: String, _ key: String, _ problem: String) {
         self.init(file: file, line: node.mark?.line, column: node.mark?.column, key: key, problem: problem)
     }
 
     /// The YAML document in `text`, or an error naming `file`, line and column: policy and
     /// scenario files are read the same way.
-    static func compose(_ text: String, file: String) throws(ConfigFileError) -> Node? {
+    package static func compose(_ text: String, file: String) throws(ConfigFileError) -> Node? {
         do {
             return try Yams.compose(yaml: text)
         } catch let error as YamlError {

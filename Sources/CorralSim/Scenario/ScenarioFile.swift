@@ -1,5 +1,5 @@
+import CorralConfig
 import CorralCore
-import CorralSim
 import Yams
 
 /// Reads a simulator ``Scenario`` from YAML (JSON is YAML too), with errors that name the file,

@@ -61,6 +61,11 @@ extension PolicyFile {
             # Global cap on device-changing actions; beyond it, actions become recommendations.
             circuit-breaker: \(spaced(policy.circuitBreaker))
 
+            # Interrupts per second on one of a device's own vectors (MSI/MSI-X), handled by its
+            # driver, that count as one interrupt-flood sample (the class above says how many
+            # samples make a storm, and whether it is contained).
+            interrupt-flood-rate: \(policy.interruptFloodRate)
+
             # Devices Corral only ever recommends for (root disk, console, ...), e.g. ["0000:00:17.0"].
             protected: [\(policy.protectedDevices.sorted().map { "\"\($0)\"" }.joined(separator: ", "))]
 

@@ -110,6 +110,10 @@ public enum PolicyFile {
         if let node = try reader.take("circuit-breaker") {
             policy.circuitBreaker = try rate(node, "circuit-breaker", file)
         }
+        if let node = try reader.take("interrupt-flood-rate") {
+            policy.interruptFloodRate = UInt64(
+                try integer(node, "interrupt-flood-rate", file, range: 1_000...100_000_000))
+        }
         if let node = try reader.take("protected") {
             policy.protectedDevices = Set(
                 try list(node, "protected", file).enumerated().map { index, item throws(ConfigFileError) in
@@ -155,8 +159,8 @@ public enum PolicyFile {
             try hooks.finish(known: HookPolicy.Trigger.allCases.map(\.rawValue) + ["timeout", "max-concurrent"])
         }
         try reader.finish(known: [
-            "mode", "classes", "ladder", "timing", "probation", "retirement", "circuit-breaker", "protected",
-            "owner-drivers", "owner-contain", "hooks",
+            "mode", "classes", "ladder", "timing", "probation", "retirement", "circuit-breaker",
+            "interrupt-flood-rate", "protected", "owner-drivers", "owner-contain", "hooks",
         ])
         return policy
     }

@@ -80,6 +80,7 @@ public struct Watcher {
             engine: engine, host: LinuxHost(root: root, mode: policy.mode, inventory: inventory, protection: protection)
         )
         follower = KmsgFollower(resumeAfter: resumeAfter)
+        sampler.floodRate = policy.interruptFloodRate
         trace = TraceSource(root: root)
     }
 
@@ -279,6 +280,7 @@ public struct Watcher {
     /// Applies a new policy (SIGHUP): thresholds, mode, protection.
     public mutating func reload(_ policy: Policy) {
         loop.engine.update(policy: policy)
+        sampler.floodRate = policy.interruptFloodRate
         loop.host.mode = policy.mode
         for device in policy.protectedDevices { protection.add(device, .policy) }
         loop.host.protection = protection

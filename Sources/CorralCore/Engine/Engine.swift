@@ -192,6 +192,11 @@ public struct Engine: Sendable {
                 return
             }
             count(.irqStorm, 1, on: suspect, vendor: nil, iommu: nil, alias: nil, at: now, note: "irq \(storm.irq)")
+        case .interruptFlood(let flood):
+            count(
+                .interruptFlood, 1, on: flood.device, vendor: nil, iommu: nil, alias: nil, at: now,
+                note: "irq \(flood.irqs.map(\.description).joined(separator: ",")) at \(flood.ratePerSecond)/s, handled"
+            )
         case .deviceAdded(let device, let serial):
             deviceAdded(device, serial: serial, at: now)
         case .deviceRemoved(let device):

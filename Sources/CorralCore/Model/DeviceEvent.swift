@@ -28,6 +28,10 @@ public enum DeviceEvent: Hashable, Sendable {
     /// An interrupt line or vector fired far above its normal rate, or the kernel disabled it
     /// (`irq N: nobody cared`).
     case irqStorm(IRQStorm)
+    /// A device's own interrupt vectors (MSI/MSI-X) fire far above their normal rate while its
+    /// driver handles every one: the kernel sees nothing wrong (it only catches unhandled ones),
+    /// but a CPU is spent on it. One event per sample above the rate (host sampling).
+    case interruptFlood(InterruptFlood)
     /// A device appeared (boot enumeration, hot add, rescan). `serial` lets a re-inserted device
     /// keep its history.
     case deviceAdded(DeviceAddress, serial: SerialNumber?)
@@ -61,6 +65,7 @@ public enum EventClass: String, Hashable, Sendable, CaseIterable, CustomStringCo
     case aerFatal = "aer-fatal"
     case dpc = "dpc"
     case irqStorm = "irq-storm"
+    case interruptFlood = "interrupt-flood"
 
     public var description: String { rawValue }
 
@@ -76,6 +81,7 @@ public enum EventClass: String, Hashable, Sendable, CaseIterable, CustomStringCo
         case .aerFatal: 6
         case .dpc: 7
         case .irqStorm: 8
+        case .interruptFlood: 9
         }
     }
 }
@@ -332,6 +338,21 @@ public struct DPCContainment: Hashable, Sendable {
 }
 
 /// An interrupt storm on one IRQ.
+/// A device's own vectors firing, handled, far above their normal rate (`Policy.interruptFloodRate`).
+public struct InterruptFlood: Hashable, Sendable {
+    public var device: DeviceAddress
+    /// Its vectors above the rate, the busiest first.
+    public var irqs: [IRQNumber]
+    /// The busiest vector's interrupts per second over the sample.
+    public var ratePerSecond: UInt64
+
+    public init(device: DeviceAddress, irqs: [IRQNumber], ratePerSecond: UInt64) {
+        self.device = device
+        self.irqs = irqs
+        self.ratePerSecond = ratePerSecond
+    }
+}
+
 public struct IRQStorm: Hashable, Sendable {
     public var irq: IRQNumber
     /// The devices whose handlers share the line, the suspect first when known.

@@ -32,6 +32,11 @@ public struct Policy: Hashable, Sendable {
     public var ownerContain: Set<DriverName> = []
     /// Programs to run when a device is contained, re-enabled or retired.
     public var hooks = HookPolicy()
+    /// Interrupts per second on one of a device's own vectors (MSI/MSI-X), handled by its driver,
+    /// that make one sample an `interrupt-flood` event. 200,000/s: far above a NIC or NVMe queue
+    /// with interrupt moderation (tens of thousands per vector per second), below what one core
+    /// can take before it does nothing else (a few hundred thousand to a million).
+    public var interruptFloodRate: UInt64 = 200_000
 
     public init() {}
 }
@@ -118,6 +123,13 @@ public struct ClassPolicies: Hashable, Sendable {
             thresholds: StormThresholds(
                 elevated: RateThreshold(1, per: .seconds(1)), storm: RateThreshold(1, per: .seconds(1))),
             contain: true)
+        // A flood of handled interrupts costs a CPU but breaks nothing: reported when it lasts
+        // three samples in 5 s (sampling is every second while anything happens), not contained
+        // unless the policy says so.
+        table[EventClass.interruptFlood.index] = ClassPolicy(
+            thresholds: StormThresholds(
+                elevated: RateThreshold(1, per: .seconds(60)), storm: RateThreshold(3, per: .seconds(5))),
+            contain: false)
         return ClassPolicies(storage: table)
     }()
 }

@@ -21,6 +21,8 @@ public struct PCIDeviceInfo: Sendable {
     /// `removable` says "removable": behind an external-facing port (Thunderbolt, USB4).
     public var untrusted: Bool
     public var irq: Int?
+    /// Its own MSI/MSI-X vectors (`msi_irqs/`): interrupts no other device raises.
+    public var msiIRQs: [Int] = []
     public var config: ConfigSpace
     /// The controller's serial as the nvme driver reads it (Identify Controller SN), for NVMe
     /// drives without a Device Serial Number capability (QEMU's, many consumer drives).
@@ -155,6 +157,7 @@ public struct Inventory: Sendable {
                     continue
                 }
             }
+            devices[devices.count - 1].msiIRQs = root.list("\(path)/msi_irqs").compactMap { Int($0) }.sorted()
             if devices[devices.count - 1].driver == "nvme",
                 let controller = root.list("\(path)/nvme").first,
                 let serial = root.read("\(path)/nvme/\(controller)/serial"), !serial.isEmpty

@@ -9,6 +9,9 @@ import CorralCore
 public struct InterruptSampler {
     /// Unhandled interrupts per second on one line that make it a storm.
     public var unhandledStormRate: UInt64 = 1_000
+    /// Interrupts per second on one of a device's own vectors that make a sample an
+    /// `interrupt-flood` (`Policy.interruptFloodRate`).
+    public var floodRate: UInt64 = 200_000
     private var lastCounts: [Int: UInt64] = [:]
     private var lastUnhandled: [Int: UInt64] = [:]
     private var lastAt: Instant?
@@ -78,6 +81,8 @@ public struct InterruptSampler {
         defer { lastAt = now }
         var events: [DeviceEvent] = []
         var raised: [IOMMUVendor: UInt64] = [:]
+        let previousCounts = lastCounts
+        var unhandledLines: Set<Int> = []
         for line in lines {
             let previous = lastCounts[line.irq]
             lastCounts[line.irq] = line.count
@@ -94,6 +99,7 @@ public struct InterruptSampler {
             let before = lastUnhandled[line.irq]
             lastUnhandled[line.irq] = unhandled
             guard let before, let lastAt, unhandled > before, now > lastAt else { continue }
+            unhandledLines.insert(line.irq)
             let rate = (unhandled - before) * 1_000_000_000 / UInt64((now - lastAt).nanosecondsClamped)
             if rate >= unhandledStormRate {
                 let devices = Self.suspects(on: line.irq, root, inventory).map { DeviceAddress.pci($0) }
@@ -101,6 +107,8 @@ public struct InterruptSampler {
                     .irqStorm(IRQStorm(irq: IRQNumber(UInt32(line.irq)), devices: devices, ratePerSecond: rate)))
             }
         }
+        events += floods(
+            lines.filter { !unhandledLines.contains($0.irq) }, previous: previousCounts, inventory: inventory, at: now)
         for (vendor, count) in raised {
             let seen = logged[vendor]?.values.reduce(0, +) ?? 0
             guard count > seen else { continue }
@@ -120,6 +128,40 @@ public struct InterruptSampler {
                 events.append(
                     .messagesSuppressed(SuppressedMessages(function: function, count: hidden, vendor: vendor)))
             }
+        }
+        return events
+    }
+
+    /// Devices whose own vectors fired at `floodRate` or more since the last sample, handled
+    /// (the unhandled ones are `irq-storm`s): each vector is a device's alone when it is one of
+    /// its MSI/MSI-X vectors (`msi_irqs/`), or its legacy line when no other function shares it.
+    func floods(
+        _ lines: [(irq: Int, count: UInt64, names: String)], previous: [Int: UInt64], inventory: Inventory,
+        at now: Instant
+    ) -> [DeviceEvent] {
+        guard let lastAt, now > lastAt else { return [] }
+        let elapsed = UInt64((now - lastAt).nanosecondsClamped)
+        var rates: [Int: UInt64] = [:]
+        for line in lines {
+            guard let before = previous[line.irq], line.count > before else { continue }
+            rates[line.irq] =
+                (line.count - before).multipliedFullWidth(by: 1_000_000_000).high == 0
+                ? (line.count - before) * 1_000_000_000 / elapsed : .max
+        }
+        var sharers: [Int: Int] = [:]
+        for device in inventory.devices { if let irq = device.irq { sharers[irq, default: 0] += 1 } }
+        var events: [DeviceEvent] = []
+        for device in inventory.devices {
+            var vectors = device.msiIRQs
+            if vectors.isEmpty, let irq = device.irq, sharers[irq] == 1 { vectors = [irq] }
+            let hot = vectors.compactMap { irq in rates[irq].map { (irq, $0) } }.filter { $0.1 >= floodRate }
+                .sorted { $0.1 > $1.1 }
+            guard let busiest = hot.first else { continue }
+            events.append(
+                .interruptFlood(
+                    InterruptFlood(
+                        device: .pci(device.address), irqs: hot.map { IRQNumber(UInt32($0.0)) },
+                        ratePerSecond: busiest.1)))
         }
         return events
     }

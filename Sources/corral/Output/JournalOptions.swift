@@ -65,6 +65,9 @@ extension DeviceEvent {
             Observation(
                 subject: error.device.description, eventClass: "aer-\(error.severity.rawValue)", at: at.nanoseconds,
                 count: error.count, status: error.status)
+        case .interruptFlood(let flood):
+            Observation(
+                subject: flood.device.description, eventClass: EventClass.interruptFlood.rawValue, at: at.nanoseconds)
         case .irqStorm(let storm):
             Observation(
                 subject: storm.devices.first?.description ?? "irq \(storm.irq)", eventClass: "irq-storm",

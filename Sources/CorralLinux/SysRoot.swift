@@ -156,6 +156,7 @@ public final class FileSystemInterposer: @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [Call] = []
     private var count = 0
+    private var active = true
     private let failure: @Sendable (_ call: Call, _ index: Int) -> Int32?
 
     /// `failure`: the errno to fail the `index`th call with (0-based), or nil to let it through.
@@ -172,9 +173,17 @@ public final class FileSystemInterposer: @unchecked Sendable {
         }
     }
 
+    /// Calls while paused pass through unrecorded (a test's setup).
+    public func pause(_ paused: Bool) {
+        lock.lock()
+        active = !paused
+        lock.unlock()
+    }
+
     func enter(_ operation: Operation, _ path: String, _ written: String? = nil) -> Int32? {
         lock.lock()
         defer { lock.unlock() }
+        guard active else { return nil }
         var call = Call(operation: operation, path: path, written: written)
         call.failedWith = failure(call, count)
         count += 1

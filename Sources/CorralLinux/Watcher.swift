@@ -59,7 +59,10 @@ public struct Watcher {
     ) {
         self.root = root
         self.startedAt = startedAt
-        let inventory = Inventory.load(root)
+        // A device part of whose sysfs could not be read (EMFILE, EIO) is read again: with no
+        // earlier view to keep, a missing driver link would make it look driverless (strict).
+        var inventory = Inventory.load(root)
+        for _ in 0..<5 where !inventory.unreadable.isEmpty { inventory = Inventory.load(root, previous: inventory) }
         var protection = ProtectedDevices.detect(root, inventory, paths: protectedPaths)
         for device in policy.protectedDevices { protection.add(device, .policy) }
         self.protection = protection

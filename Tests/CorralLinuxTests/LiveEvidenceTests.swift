@@ -94,7 +94,10 @@ import Testing
         var after = FakeKmsg(WatcherTests.storm(count: 2_000, start: 330.1, firstSequence: 6_001))
         watcher.step(&after, now: .seconds(331))
         #expect(fake.sysRoot.read("/sys/bus/pci/devices/0000:03:00.0/reset") == "1")
-        #expect(watcher.host.log.filter { $0.hasPrefix("did ") }.count == 2, "one more rung, not the whole ladder")
+        // (The reset's own follow-up — bus master set again, since the kernel restores it cleared —
+        // is not a rung.)
+        let rungs = watcher.host.log.filter { $0.hasPrefix("did ") && !$0.contains("after its reset") }
+        #expect(rungs.count == 2, "one more rung, not the whole ladder: \(rungs)")
         #expect(watcher.engine.status(of: .pci(Self.nic))?.state != .retired)
     }
 }

@@ -369,7 +369,13 @@ extension Engine {
             } else {
                 deferredUndos.removeAll { $0.device == device && $0.action == outcome.action }
             }
-            if case .failed(let failure) = outcome.result {
+            if case .failed(let failure) = outcome.result, outcome.action.isReenableStep,
+                !record.state.isContained
+            {
+                // The engine moved on (probation) but the device is still stopped: try again, so
+                // that its state and the engine's agree once the write goes through.
+                deferUndo(device, outcome.action, failure, at: now, why: "it is still held")
+            } else if case .failed(let failure) = outcome.result {
                 output.append(
                     Decision(
                         at: now, subject: .device(device), reason: "\(device): \(outcome.action) failed: \(failure)"))
@@ -379,7 +385,7 @@ extension Engine {
                         at: now, subject: .device(device), reason: "\(device): \(outcome.action) unsupported: \(why)"))
             } else if case .deferred(let failure) = outcome.result {
                 if outcome.action.isReenableStep {
-                    deferUndo(device, outcome.action, failure, at: now)
+                    deferUndo(device, outcome.action, failure, at: now, why: "the host's trouble, not the device's")
                 } else {
                     output.append(
                         Decision(
@@ -489,7 +495,9 @@ extension Engine {
     /// moved on (probation) and awaits no outcome, so it is tried again from `deferredUndos`,
     /// with the same backoff as `deferStep`, until it is carried out or the device is contained
     /// again.
-    mutating func deferUndo(_ device: DeviceAddress, _ action: Action, _ failure: ActionFailure, at now: Instant) {
+    mutating func deferUndo(
+        _ device: DeviceAddress, _ action: Action, _ failure: ActionFailure, at now: Instant, why: String
+    ) {
         let previous = deferredUndos.firstIndex { $0.device == device && $0.action == action }
         let attempts = (previous.map { deferredUndos[$0].attempts } ?? 0) + 1
         if let previous { deferredUndos.remove(at: previous) }
@@ -500,7 +508,7 @@ extension Engine {
             Decision(
                 at: now, subject: .device(device),
                 reason:
-                    "\(device): \(action) could not be carried out (\(failure)); the host's trouble, not the device's: "
+                    "\(device): \(action) could not be carried out (\(failure)); \(why): "
                     + "trying again in \(backoff.compact) (attempt \(attempts))"))
     }
 

@@ -136,6 +136,18 @@ public struct LinuxHost: CorralCore.Host {
         switch (action, failure) {
         case (.clearBusMaster(let pci), nil): stoppedByUs.insert(pci)
         case (.setBusMaster(let pci), nil): stoppedByUs.remove(pci)
+        case (.reset(let pci, _), nil) where stoppedByUs.contains(pci):
+            // pci_reset_function() saves config space before the reset and restores it after:
+            // the bus master we cleared stays cleared (seen under a real 6.1 kernel,
+            // ../shared/lab/qemu/FINDINGS.md). The engine takes a reset device into probation,
+            // usable again; a driven device gets its bus master back to match. A driverless one
+            // stays stopped (strict devices are never re-enabled by Corral on its own).
+            if inventory.device(pci)?.driver != nil, updateCommand(pci, set: true, bit: ConfigSpace.busMasterBit) == nil
+            {
+                stoppedByUs.remove(pci)
+                restartBelow(pci)
+                log.append("did set bus master of \(pci) again after its reset (the kernel restored it cleared)")
+            }
         default: break
         }
         if let failure, ActionFailure.isHostSide(failure) {

@@ -63,6 +63,23 @@ import Testing
         #expect(!watcher.host.log.contains { $0.hasPrefix("did") })
     }
 
+    /// A vector turned on after the inventory was read (a VMM enabling MSI) is found at once.
+    @Test func aVectorNewerThanTheInventoryIsStillAttributed() {
+        let fake = FakeSysfs.machine()
+        var sampler = InterruptSampler()
+        let inventory = Inventory.load(fake.sysRoot)  // no msi_irqs yet
+        // Before: no line 60 at all (the vector did not exist).
+        fake.file("/proc/interrupts", "           CPU0\n 50:  0  IR-PCI-MSIX-0000:07:00.0    0-edge      nvme0q0\n")
+        _ = sampler.sample(fake.sysRoot, inventory: inventory, at: .seconds(10), logged: [:])
+        // MSI enabled since: the line is new, its whole count is this sample's.
+        fake.file("/sys/bus/pci/devices/\(Self.nic)/msi_irqs/60", "msi")
+        fake.file("/proc/interrupts", Self.interrupts(nvme50: 0, nvme51: 0, nic60: 300_000))
+        let events = sampler.sample(fake.sysRoot, inventory: inventory, at: .seconds(11), logged: [:])
+        let expected = InterruptFlood(
+            device: .pci(try! PCIAddress(parsing: Self.nic)), irqs: [IRQNumber(60)], ratePerSecond: 300_000)
+        #expect(events == [.interruptFlood(expected)])
+    }
+
     /// A legacy line shared by two functions is nobody's alone: no flood is pinned on either.
     @Test func aSharedLegacyLineIsNotAttributed() {
         let fake = FakeSysfs.machine()

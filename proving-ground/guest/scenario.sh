@@ -194,6 +194,36 @@ hook-systemd)
     figure "ready=${ready_at:-?}s bus-master-cleared=${STORM_CONTAINED_AT}s hook-ran=${hook_at:-?}s" \
         "watchdog-pings=$(grep -c 'WATCHDOG=1' /tmp/notify.log)"
     ;;
+msi-flood)
+    # A handled interrupt flood: edu bound to vfio-pci (its MSI handled by vfio_msihandler, so the
+    # kernel sees nothing wrong) raises an MSI per register write for 20 s.
+    edu=$(edu_devices | head -n 1)
+    modprobe vfio-pci
+    modprobe vfio_iommu_type1
+    echo 1234 11e8 >/sys/bus/pci/drivers/vfio-pci/new_id
+    wait_for 10 [ -e /sys/bus/pci/devices/$edu/driver ]
+    say "edu driver: $(basename $(readlink /sys/bus/pci/devices/$edu/driver))"
+    start_corral enforce
+    flood_start=$(uptime_s)
+    /vfio-msi $edu 20 >/tmp/flood.out 2>&1 &
+    flood_pid=$!
+    sleep 3
+    vector=$(ls /sys/bus/pci/devices/$edu/msi_irqs 2>/dev/null | head -n 1)
+    grep -E "vfio|^ *CPU" /proc/interrupts
+    wait $flood_pid
+    flood_end=$(uptime_s)
+    cat /tmp/flood.out
+    sleep 2
+    stop_corral
+    reported_flood() { grep "\"subject\": \"$1\"" /tmp/history.json | grep -q 'interrupt-flood'; }
+    check flood-happened grep -q 'interrupts handled' /tmp/flood.out
+    check flood-journaled-on-the-edu grep -q "\"type\": \"episode\", \"device\": \"$edu\", \"class\": \"interrupt-flood\"" /tmp/history.json
+    check flood-reported reported_flood $edu
+    check nothing-written-to-the-edu not carried_out $edu
+    check edu-still-on-vfio sh -c "[ \"$(basename $(readlink /sys/bus/pci/devices/$edu/driver))\" = vfio-pci ]"
+    figure "flood=$(sed -n 's/.*handled in [0-9.]* s (\([0-9]*\)\/s).*/\1/p' /tmp/flood.out)/s from ${flood_start}s to ${flood_end}s" \
+        "vector=${vector:-?} flood-samples=$(status_field $edu events)"
+    ;;
 vtd-recommend)
     edu=$(edu_devices | head -n 1)
     prepare_edu $edu

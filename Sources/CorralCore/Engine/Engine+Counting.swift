@@ -168,8 +168,10 @@ extension Engine {
             summary += " ≥ \(thresholds.storm); \(eventClass) storms are reported, not contained"
         } else if storm {
             summary += " ≥ \(thresholds.storm); observe mode: not contained"
-        } else {
+        } else if eventClass.isLogged {
             summary += " ≥ \(thresholds.elevated) (kernel log drops messages above this rate)"
+        } else {
+            summary += " ≥ \(thresholds.elevated)"
         }
         if let alias, alias.members.count > 1 {
             summary += "; requester ID shared by \(alias.members.map(\.description).joined(separator: ", "))"

@@ -69,6 +69,10 @@ public enum EventClass: String, Hashable, Sendable, CaseIterable, CustomStringCo
 
     public var description: String { rawValue }
 
+    /// Whether the kernel logs this class under a printk ratelimit (the elevated threshold's
+    /// origin): interrupt floods and storms are counted from `/proc`, not read from the log.
+    public var isLogged: Bool { self != .interruptFlood && self != .irqStorm }
+
     /// Dense index for per-class arrays (O(1), no hashing on the per-event path).
     public var index: Int {
         switch self {

@@ -108,7 +108,8 @@ public struct InterruptSampler {
             }
         }
         events += floods(
-            lines.filter { !unhandledLines.contains($0.irq) }, previous: previousCounts, inventory: inventory, at: now)
+            lines.filter { !unhandledLines.contains($0.irq) }, previous: previousCounts, inventory: inventory,
+            root: root, at: now)
         for (vendor, count) in raised {
             let seen = logged[vendor]?.values.reduce(0, +) ?? 0
             guard count > seen else { continue }
@@ -137,22 +138,38 @@ public struct InterruptSampler {
     /// its MSI/MSI-X vectors (`msi_irqs/`), or its legacy line when no other function shares it.
     func floods(
         _ lines: [(irq: Int, count: UInt64, names: String)], previous: [Int: UInt64], inventory: Inventory,
-        at now: Instant
+        root: SysRoot, at now: Instant
     ) -> [DeviceEvent] {
         guard let lastAt, now > lastAt else { return [] }
         let elapsed = UInt64((now - lastAt).nanosecondsClamped)
         var rates: [Int: UInt64] = [:]
         for line in lines {
-            guard let before = previous[line.irq], line.count > before else { continue }
+            // A line that did not exist at the last sample was just created (MSI enabled): it
+            // started from 0 since then, so its whole count is this sample's (a lower bound on
+            // its rate, never a higher one).
+            let before = previous[line.irq] ?? 0
+            guard line.count > before else { continue }
             rates[line.irq] =
                 (line.count - before).multipliedFullWidth(by: 1_000_000_000).high == 0
                 ? (line.count - before) * 1_000_000_000 / elapsed : .max
         }
         var sharers: [Int: Int] = [:]
         for device in inventory.devices { if let irq = device.irq { sharers[irq, default: 0] += 1 } }
+        // A vector enabled since the inventory was read (a driver or a VMM just turned MSI on):
+        // a hot line no device claims is looked for in each device's msi_irqs/ now, not at the
+        // next inventory refresh (seconds later).
+        let claimed = Set(inventory.devices.flatMap(\.msiIRQs))
+        var late: [PCIAddress: [Int]] = [:]
+        for (irq, rate) in rates where rate >= floodRate && !claimed.contains(irq) {
+            if let owner = inventory.devices.first(where: {
+                root.exists("/sys/bus/pci/devices/\($0.address)/msi_irqs/\(irq)")
+            }) {
+                late[owner.address, default: []].append(irq)
+            }
+        }
         var events: [DeviceEvent] = []
         for device in inventory.devices {
-            var vectors = device.msiIRQs
+            var vectors = device.msiIRQs + (late[device.address] ?? [])
             if vectors.isEmpty, let irq = device.irq, sharers[irq] == 1 { vectors = [irq] }
             let hot = vectors.compactMap { irq in rates[irq].map { (irq, $0) } }.filter { $0.1 >= floodRate }
                 .sorted { $0.1 > $1.1 }

@@ -55,7 +55,11 @@ let package = Package(
                 "CorralCore", "CorralDecode", "CorralRuntime", "CorralConfig", .product(name: "Yams", package: "Yams"),
             ]),
         .target(name: "CorralStore", dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "CorralLinux", dependencies: ["CorralCore", "CorralDecode", "CorralRuntime"]),
+        .target(
+            name: "CorralLinux",
+            dependencies: [
+                "CorralCore", "CorralDecode", "CorralRuntime", .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "CorralServe",
             dependencies: [
@@ -88,7 +92,11 @@ let package = Package(
             name: "CorralStoreTests",
             dependencies: ["CorralStore", "CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
-            name: "CorralLinuxTests", dependencies: ["CorralLinux", "CorralCore", "CorralDecode", "CorralStore"]),
+            name: "CorralLinuxTests",
+            dependencies: [
+                "CorralLinux", "CorralCore", "CorralDecode", "CorralStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "CorralServeTests",
             dependencies: [

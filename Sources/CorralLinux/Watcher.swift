@@ -51,6 +51,14 @@ public struct Watcher {
     /// kmsg stamps records with `local_clock()`, which drifts from `CLOCK_MONOTONIC` over a long
     /// uptime, and a backlog from just before the start must not look live.
     public private(set) var startedAt: Instant
+    /// How far the kernel's log clock (`local_clock()`) is ahead of `CLOCK_MONOTONIC`, from the
+    /// start marker: an event's kernel time minus this is on the loop's clock (reaction times).
+    public private(set) var kernelClockAhead: Duration?
+    /// When the start marker was written, on `CLOCK_MONOTONIC` (its kernel timestamp minus this
+    /// is `kernelClockAhead`).
+    public var startMarkerWrittenAt: Instant?
+    /// Kernel records read by the last `step` (the loop paces itself on bursts).
+    public private(set) var lastStepRecords = 0
 
     /// `protectedPaths`: files whose storage must never be touched beyond the system's own
     /// (the daemon's journal).
@@ -108,6 +116,7 @@ public struct Watcher {
         let root = self.root
         let resolver = engine.resolver
         var heard = false
+        let recordsBefore = follower.records
         var read: [(LogEvent, Instant)] = []
         follower.poll(&source) { event in
             heard = true
@@ -117,6 +126,7 @@ public struct Watcher {
         }
         // The start marker read in this batch anchors "live" on the kernel's own clock.
         if let marker = follower.startMarkerTime, marker != startedAt {
+            if kernelClockAhead == nil, let written = startMarkerWrittenAt { kernelClockAhead = marker - written }
             startedAt = marker
             loop.engine.liveFrom = marker
         }
@@ -155,6 +165,7 @@ public struct Watcher {
             feed(event, at: now, now: now, into: &new)
         }
         if heard || !new.isEmpty { lastActivity = now }
+        lastStepRecords = follower.records - recordsBefore
         // What the interrupt counters saw beyond the log, and unhandled-interrupt storms.
         let countersDue = lastCounters.map { now - $0 >= currentCounterInterval(at: now, engine) } ?? true
         if countersDue {
@@ -192,6 +203,14 @@ public struct Watcher {
     /// One event through the loop: decided, carried out at once, outcomes fed back.
     mutating func feed(_ event: DeviceEvent, at time: Instant, now: Instant, into new: inout [Decision]) {
         new += loop.feed(event, at: time, now: now)
+    }
+
+    /// When the loop must run again at the latest, after `now`: the engine's next timer, the
+    /// host's next Transactions Pending poll, the next counter sample. The daemon waits on kmsg
+    /// until then (a kernel record wakes it at once).
+    public func nextWake(after now: Instant) -> Instant {
+        let sample = (lastCounters ?? now) + currentCounterInterval(at: now, engine)
+        return [engine.nextDeadline, host.nextPoll(after: now), sample].compactMap { $0 }.min() ?? sample
     }
 
     /// How often counters are sampled now: `counterInterval` while anything happened within

@@ -70,6 +70,23 @@ struct FakeKmsg: KmsgSource {
         #expect(Self.command(fake, "0000:01:00.0").map { $0 & 0x4 } == 0x4, "the GPU beside it is untouched")
     }
 
+    /// The daemon waits on kmsg until the engine, a quiescence poll or the counters need it.
+    @Test func nextWakeIsTheEarliestThingDue() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(10))
+        #expect(watcher.nextWake(after: .seconds(10)) == .seconds(11), "counters, every second while new")
+        // A storm contained, Transactions Pending still set: its next poll is due 100 ms later.
+        fake.bytes(
+            "/sys/bus/pci/devices/0000:03:00.0/config",
+            FakeSysfs.config(vendor: 0x8086, device: 0x10fb, serial: 0x001b_21ff_fe8a_1000, transactionsPending: true))
+        var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
+        watcher.step(&kmsg, now: .milliseconds(10_500))
+        #expect(watcher.nextWake(after: .milliseconds(10_500)) <= .milliseconds(10_600))
+        #expect(watcher.lastStepRecords == 2_000)
+    }
+
     @Test func recommendWritesNothing() {
         let fake = FakeSysfs.machine()
         var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.recommend), startedAt: .zero)

@@ -84,6 +84,10 @@ stop_corral() {
     [ -n "$CORRAL_PID" ] && kill -TERM $CORRAL_PID 2>/dev/null && wait $CORRAL_PID
     echo "===== corral watch log"
     cat /tmp/watch.log
+    # Reaction time: from the kernel record that decided an action to the action carried out
+    # (corral's own measure, on one clock through its start marker).
+    reaction=$(sed -n 's/.* carried out \([0-9.]*\) ms after the event that decided it.*/\1/p' /tmp/watch.log | head -n 1)
+    [ -n "$reaction" ] && figure "reaction=${reaction}ms"
     /corral status --journal $JOURNAL --json >/tmp/status.json 2>&1
     /corral history --journal $JOURNAL --json >/tmp/history.json 2>&1
     echo "===== corral status"

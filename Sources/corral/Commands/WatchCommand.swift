@@ -41,7 +41,10 @@ struct WatchCommand: AsyncParsableCommand {
     @Option(help: "Serve /metrics, /status, /healthz on 127.0.0.1 at this port (0: off).")
     var metricsPort: UInt16 = 0
 
-    @Option(help: "How often to look for new kernel records.")
+    @Option(
+        help:
+            "After a burst of kernel records, wait this long before reading again (else a record wakes the daemon at once)."
+    )
     var interval: String = "100ms"
 
     @Flag(help: "Handle what is pending, then exit (cron, tests).")
@@ -85,7 +88,11 @@ struct WatchCommand: AsyncParsableCommand {
         // kernel's own clock (unique per run, so an earlier run's marker in the backlog is not it).
         let marker =
             "corral[\(getpid())]: watch started at \(startedAt.nanoseconds); kernel records before this one are history"
-        if kmsg.writeMarker(marker, root: sysRoot) { watcher.startMarker = Array(marker.utf8) }
+        let markerWrittenAt = Instant(nanoseconds: monotonicNow())
+        if kmsg.writeMarker(marker, root: sysRoot) {
+            watcher.startMarker = Array(marker.utf8)
+            watcher.startMarkerWrittenAt = markerWrittenAt
+        }
         let run = try journal.run(kind: "daemon", name: bootID, startedUTC: utcNow())
         let protection = watcher.protection
         try? journal.recordProtection(
@@ -139,8 +146,18 @@ struct WatchCommand: AsyncParsableCommand {
                     log(decision.action!.isRecommendation ? .notice : .warning, decision.reason)
                 }
             }
-            // Each action's outcome (done, failed with its errno, unsupported) into its journal row.
-            for (outcome, decided, at) in watcher.takeOutcomes() { writer.record(outcome, decidedAt: decided, at: at) }
+            // Each action's outcome (done, failed with its errno, unsupported) into its journal row,
+            // and how long after the event that decided it it was carried out.
+            for (outcome, decided, at) in watcher.takeOutcomes() {
+                writer.record(outcome, decidedAt: decided, at: at)
+                if outcome.succeeded, let ahead = watcher.kernelClockAhead {
+                    let reaction = at - (decided - ahead)
+                    log(
+                        .info,
+                        "\(outcome.action) carried out \(Self.milliseconds(reaction)) ms after the event that decided it"
+                    )
+                }
+            }
             for line in watcher.host.log.appended(after: reported) { log(.notice, line) }
             reported = watcher.host.log.total
             if let sequence = watcher.follower.lastSequence {
@@ -175,10 +192,14 @@ struct WatchCommand: AsyncParsableCommand {
             if kmsg.isRegularFile {
                 try? await Task.sleep(for: pause)
             } else {
-                // Sleep until the kernel says something (at most a second: counters are sampled
-                // then); a burst is read at most every `interval`.
-                try? await Task.sleep(for: pause)
-                _ = kmsg.wait(milliseconds: 900)
+                // Wait until the kernel says something — a record wakes the loop at once, so a
+                // fault that crosses a threshold is acted on within one step — or until the
+                // engine, a quiescence poll or the counters need the loop. Only after a burst
+                // (a backlog, a flood of lines) is the next read held back by `interval`.
+                if watcher.lastStepRecords >= 256 { try? await Task.sleep(for: pause) }
+                let wake = watcher.nextWake(after: Instant(nanoseconds: monotonicNow()))
+                let wait = (wake - Instant(nanoseconds: monotonicNow())).nanosecondsClamped / 1_000_000
+                _ = kmsg.wait(milliseconds: Int32(max(1, min(wait, 1_000))))
             }
         }
         notifier.stopping()
@@ -191,6 +212,11 @@ struct WatchCommand: AsyncParsableCommand {
             .info,
             "stopped: \(watcher.follower.records) kernel records, \(watcher.follower.notKernel) not from the kernel "
                 + "(ignored), \(watcher.follower.lost) lost to ring-buffer overruns; journal flushed")
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        let micros = max(0, duration.nanosecondsClamped / 1_000)
+        return "\(micros / 1_000).\(String(repeating: "0", count: 3 - String(micros % 1_000).count))\(micros % 1_000)"
     }
 
     /// The daemon's counts about itself, for the journal and `/metrics`.
@@ -234,17 +260,13 @@ struct WatchCommand: AsyncParsableCommand {
         return policy
     }
 
-    enum Level: Int {
-        case error = 3
-        case warning = 4
-        case notice = 5
-        case info = 6
+    /// The daemon's logger: swift-log with `JournaldLogHandler` (`<N>` priorities on stderr).
+    static let logger = Logger(label: "corral") { label in
+        JournaldLogHandler(label: label, write: { line in FileHandle.standardError.write(Data(line.utf8)) })
     }
 
-    /// One line per message on stderr with a `<N>` syslog priority prefix, which journald
-    /// (SyslogLevelPrefix) turns into the record's priority.
-    func log(_ level: Level, _ message: String) {
-        FileHandle.standardError.write(Data("<\(level.rawValue)>corral: \(message)\n".utf8))
+    func log(_ level: Logger.Level, _ message: String) {
+        Self.logger.log(level: level, "\(message)")
     }
 }
 

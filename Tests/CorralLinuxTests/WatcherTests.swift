@@ -195,6 +195,18 @@ struct FakeKmsg: KmsgSource {
         if bound { fake.file("\(port)/0000:0b:00.0/nvme/nvme0/serial", "corral-pg-1  ") }
     }
 
+    /// An NVMe known by its driver's serial (no Device Serial Number in config space) is still
+    /// the same device to the host's identity check: the write goes through.
+    @Test func anNVMeKnownByItsDriversSerialCanBeActedOn() throws {
+        let fake = FakeSysfs.machine()
+        _ = fake.pci("0000:00:02.0", under: "/sys/devices/pci0000:00", driver: "pcieport", classCode: "0x060400")
+        Self.insert(fake, bound: true)
+        let address = try PCIAddress(parsing: "0000:0b:00.0")
+        var host = LinuxHost(root: fake.sysRoot, mode: .enforce, inventory: Inventory.load(fake.sysRoot))
+        host.perform(.clearBusMaster(address), at: .seconds(1))
+        #expect(host.log.last == "did clear bus master of 0000:0b:00.0", "\(host.log.last ?? "")")
+    }
+
     @Test func reinsertedDriveIsRecognisedByItsNVMeSerial() throws {
         let fake = FakeSysfs.machine()
         _ = fake.pci("0000:00:02.0", under: "/sys/devices/pci0000:00", driver: "pcieport", classCode: "0x060400")

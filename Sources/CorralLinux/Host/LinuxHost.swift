@@ -315,9 +315,12 @@ public struct LinuxHost: CorralCore.Host {
 
     /// Whether the device at `pci` is still the one the decision was about.
     func identity(_ pci: PCIAddress) -> Identity {
-        guard inventory.device(pci) != nil else { return .same }
+        guard let known = inventory.device(pci) else { return .same }
         let path = "/sys/bus/pci/devices/\(pci)"
-        guard let bytes = root.readBytes("\(path)/config") else {
+        // The IDs are in the first 64 bytes; the serial number in extended config space. The
+        // kernel reads config space a dword at a time (a trap each in a VM): read no more than
+        // the check needs, it sits between a threshold crossing and the write.
+        guard let bytes = root.readBytes("\(path)/config", limit: known.config.serialNumber == nil ? 64 : 4096) else {
             let error = errno
             return error == ENOENT || error == ENODEV ? .changed("\(pci) is gone") : .unreadable(error)
         }
@@ -331,7 +334,9 @@ public struct LinuxHost: CorralCore.Host {
             return
                 "\(pci) is now a different device (\(now.vendorID.map { Hex.padded($0, width: 4) } ?? "?"):\(now.deviceID.map { Hex.padded($0, width: 4) } ?? "?"))"
         }
-        if let serial = known.serial, now.serialNumber != serial {
+        // The Device Serial Number from config space only: an NVMe serial (`known.serial` may be
+        // the nvme driver's) is not in config space and would never match.
+        if let serial = known.config.serialNumber, now.serialNumber != serial {
             return "\(pci) has a different serial number (\(now.serialNumber ?? "none"), was \(serial))"
         }
         return nil

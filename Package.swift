@@ -20,6 +20,8 @@
 //   (docs/linux.md has both figures); Hummingbird would add its own layer on top of NIO.
 // - CorralLinux: the Linux host (sysfs inventory, /dev/kmsg, actuators), every path under one
 //   injectable root so tests run on fake trees.
+// - CorralDaemon: one pass of `corral watch` (watcher → journal, hooks, log), tested in-process;
+//   the CLI only sets it up and turns the clock.
 // - swift-log gives the daemon structured, journald-friendly logging (a tiny package).
 // - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
 import PackageDescription
@@ -37,6 +39,7 @@ let package = Package(
         .library(name: "CorralServe", targets: ["CorralServe"]),
         .library(name: "CorralLinux", targets: ["CorralLinux"]),
         .library(name: "CorralRuntime", targets: ["CorralRuntime"]),
+        .library(name: "CorralDaemon", targets: ["CorralDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -67,6 +70,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .target(name: "CorralConfig", dependencies: ["CorralCore", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "CorralDaemon",
+            dependencies: [
+                "CorralCore", "CorralDecode", "CorralLinux", "CorralStore", "CorralServe",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "corral",
             dependencies: [
@@ -77,6 +86,7 @@ let package = Package(
                 "CorralStore",
                 "CorralServe",
                 "CorralLinux",
+                "CorralDaemon",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -94,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "CorralLinuxTests",
             dependencies: [
-                "CorralLinux", "CorralCore", "CorralDecode", "CorralStore",
+                "CorralLinux", "CorralCore", "CorralDecode", "CorralStore", "CorralDaemon", "CorralServe",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

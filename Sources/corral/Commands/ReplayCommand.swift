@@ -1,5 +1,6 @@
 import ArgumentParser
 import CorralCore
+import CorralDaemon
 import CorralDecode
 import CorralStore
 import Foundation

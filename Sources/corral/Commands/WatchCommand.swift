@@ -1,6 +1,7 @@
 import ArgumentParser
 import CorralConfig
 import CorralCore
+import CorralDaemon
 import CorralDecode
 import CorralLinux
 import CorralServe
@@ -100,10 +101,11 @@ struct WatchCommand: AsyncParsableCommand {
             protection.devices.sorted().flatMap { device in
                 (protection.reasons[device] ?? []).map { (device.description, $0.description) }
             })
-        var writer = JournalWriter(journal: journal, run: run)
         // Hooks fire from the daemon: on-owner when a VM's device storms, on-containment,
         // on-re-enable, on-retirement (each run journaled by the runner).
-        var hooks = HookRunner(policy: policy.hooks, journal: journal)
+        var daemon = Daemon(
+            watcher: watcher, writer: JournalWriter(journal: journal, run: run),
+            hooks: HookRunner(policy: policy.hooks, journal: journal), bootID: bootID, logger: Self.logger)
         let signals = SignalFlags()
         signals.install()
         var server: Task<Void, any Error>?
@@ -126,53 +128,16 @@ struct WatchCommand: AsyncParsableCommand {
         for device in protection.devices.sorted() {
             log(.info, "protected (recommendations only): \(device): \(protection.explain(device))")
         }
-        var reported = 0
         var notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         var announced = false
         while true {
             let now = Instant(nanoseconds: monotonicNow())
-            let decisions = watcher.step(
-                &kmsg, now: now,
-                observe: { event, at, subject in
-                    writer.observe(event.observation(subject: subject, at: at))
-                },
-                counted: { event, at in
-                    if let observation = event.observation(at: at) { writer.observe(observation) }
-                })
-            for decision in decisions {
-                writer.record(decision)
-                hooks.fire(decision)
-                if decision.action != nil {
-                    log(decision.action!.isRecommendation ? .notice : .warning, decision.reason)
-                }
-            }
-            // Each action's outcome (done, failed with its errno, unsupported) into its journal row,
-            // and how long after the event that decided it it was carried out.
-            for (outcome, decided, at) in watcher.takeOutcomes() {
-                writer.record(outcome, decidedAt: decided, at: at)
-                if outcome.succeeded, let ahead = watcher.kernelClockAhead {
-                    let reaction = at - (decided - ahead)
-                    log(
-                        .info,
-                        "\(outcome.action) carried out \(Self.milliseconds(reaction)) ms after the event that decided it"
-                    )
-                }
-            }
-            for line in watcher.host.log.appended(after: reported) { log(.notice, line) }
-            reported = watcher.host.log.total
-            if let sequence = watcher.follower.lastSequence {
-                writer.record(
-                    cursor: CursorRow(
-                        source: "kmsg", bootID: bootID, sequence: Int64(bitPattern: sequence), updated: utcNow()))
-            }
-            writer.record(states: watcher.engine.devices, at: now)
-            writer.record(counters: Self.counters(watcher), atUTC: utcNow())
-            writer.flushIfDue(at: now.nanoseconds)
+            daemon.step(&kmsg, now: now, utc: utcNow())
             // Ready once the backlog is handled; the watchdog is pinged from here, so a loop that
             // stops turning stops the pings.
             if !announced {
                 announced = true
-                notifier.ready(status: "watching in \(policy.mode) mode, \(watcher.protected.count) protected")
+                notifier.ready(status: "watching in \(policy.mode) mode, \(daemon.watcher.protected.count) protected")
             }
             notifier.watchdogIfDue(at: now)
             if once || signals.stop { break }
@@ -180,8 +145,7 @@ struct WatchCommand: AsyncParsableCommand {
                 notifier.reloading(monotonicMicroseconds: monotonicNow() / 1_000)
                 do {
                     let reloaded = try loadPolicy()
-                    watcher.reload(reloaded)
-                    hooks = HookRunner(policy: reloaded.hooks, journal: journal)
+                    daemon.reload(reloaded, hooks: HookRunner(policy: reloaded.hooks, journal: journal))
                     log(.notice, "configuration reloaded (mode \(reloaded.mode))")
                     notifier.ready(status: "watching in \(reloaded.mode) mode (reloaded)")
                 } catch {
@@ -196,43 +160,22 @@ struct WatchCommand: AsyncParsableCommand {
                 // fault that crosses a threshold is acted on within one step — or until the
                 // engine, a quiescence poll or the counters need the loop. Only after a burst
                 // (a backlog, a flood of lines) is the next read held back by `interval`.
-                if watcher.lastStepRecords >= 256 { try? await Task.sleep(for: pause) }
-                let wake = watcher.nextWake(after: Instant(nanoseconds: monotonicNow()))
+                if daemon.watcher.lastStepRecords >= 256 { try? await Task.sleep(for: pause) }
+                let wake = daemon.watcher.nextWake(after: Instant(nanoseconds: monotonicNow()))
                 let wait = (wake - Instant(nanoseconds: monotonicNow())).nanosecondsClamped / 1_000_000
                 _ = kmsg.wait(milliseconds: Int32(max(1, min(wait, 1_000))))
             }
         }
         notifier.stopping()
-        if !hooks.drain(timeout: policy.hooks.timeout + .seconds(2)) {
+        if !daemon.hooks.drain(timeout: policy.hooks.timeout + .seconds(2)) {
             log(.warning, "hooks still running at exit; their outcomes are journaled when they end, if they do")
         }
-        writer.flush(at: monotonicNow())
+        daemon.flush(at: monotonicNow())
         server?.cancel()
         log(
             .info,
-            "stopped: \(watcher.follower.records) kernel records, \(watcher.follower.notKernel) not from the kernel "
-                + "(ignored), \(watcher.follower.lost) lost to ring-buffer overruns; journal flushed")
-    }
-
-    static func milliseconds(_ duration: Duration) -> String {
-        let micros = max(0, duration.nanosecondsClamped / 1_000)
-        return "\(micros / 1_000).\(String(repeating: "0", count: 3 - String(micros % 1_000).count))\(micros % 1_000)"
-    }
-
-    /// The daemon's counts about itself, for the journal and `/metrics`.
-    static func counters(_ watcher: Watcher) -> [DaemonCounter: Int64] {
-        let statistics = watcher.engine.statistics
-        func value(_ count: some BinaryInteger) -> Int64 { Int64(clamping: count) }
-        return [
-            .kmsgRecordsLost: value(watcher.follower.lost),
-            .kmsgRecordsNotKernel: value(watcher.follower.notKernel),
-            .kmsgReadFailures: value(watcher.follower.readFailures),
-            .kmsgRecordsMalformed: value(watcher.follower.malformed),
-            .circuitBreakerDowngrades: value(statistics.breakerDowngrades),
-            .actionsDeferred: value(statistics.deferredActions),
-            .inventoryReadFailures: value(watcher.inventoryReadFailures),
-            .historyEvents: value(statistics.historyEvents),
-        ]
+            "stopped: \(daemon.watcher.follower.records) kernel records, \(daemon.watcher.follower.notKernel) not from "
+                + "the kernel (ignored), \(daemon.watcher.follower.lost) lost to ring-buffer overruns; journal flushed")
     }
 
     /// Read when `--config` is not given (under `--root`).

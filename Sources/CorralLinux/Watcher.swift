@@ -278,6 +278,12 @@ public struct Watcher {
                 if let gone = previous.driver { events.append(.driverUnbound(.pci(address), driver: DriverName(gone))) }
                 if let bound = device.driver { events.append(.driverBound(.pci(address), driver: DriverName(bound))) }
             }
+            // Enabled by its driver since the last look (`pci_enable_device()`): a re-enable
+            // trigger for it and for the port above it (a child coming back means the port
+            // forwards for it again).
+            if previous.enabled == false, device.enabled == true {
+                events.append(.deviceEnabled(.pci(address)))
+            }
         }
         for address in before.keys.sorted() where after[address] == nil {
             events.append(.deviceRemoved(.pci(address)))

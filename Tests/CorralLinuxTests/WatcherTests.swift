@@ -87,6 +87,21 @@ struct FakeKmsg: KmsgSource {
         #expect(watcher.lastStepRecords == 2_000)
     }
 
+    /// A function its driver enables again (`enable` 0 → 1) is a re-enable trigger on a live
+    /// host too: for it, and for the port above it (a child coming back).
+    @Test func aDriverEnablingAFunctionIsSeen() {
+        let fake = FakeSysfs.machine()
+        fake.file("/sys/bus/pci/devices/0000:03:00.0/enable", "0")
+        var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
+        #expect(watcher.refreshInventory(at: .seconds(1)).isEmpty)
+        fake.file("/sys/bus/pci/devices/0000:03:00.0/enable", "1")
+        #expect(
+            watcher.refreshInventory(at: .seconds(3)) == [
+                .deviceEnabled(.pci(try! PCIAddress(parsing: "0000:03:00.0")))
+            ])
+        #expect(watcher.refreshInventory(at: .seconds(5)).isEmpty, "once")
+    }
+
     @Test func recommendWritesNothing() {
         let fake = FakeSysfs.machine()
         var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.recommend), startedAt: .zero)

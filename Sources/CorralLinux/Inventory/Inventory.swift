@@ -23,6 +23,9 @@ public struct PCIDeviceInfo: Sendable {
     public var irq: Int?
     /// Its own MSI/MSI-X vectors (`msi_irqs/`): interrupts no other device raises.
     public var msiIRQs: [Int] = []
+    /// Whether a driver has enabled it (`enable`, `pci_enable_device()`'s count above 0); nil
+    /// when the attribute is not there.
+    public var enabled: Bool? = nil
     public var config: ConfigSpace
     /// The controller's serial as the nvme driver reads it (Identify Controller SN), for NVMe
     /// drives without a Device Serial Number capability (QEMU's, many consumer drives).
@@ -158,6 +161,7 @@ public struct Inventory: Sendable {
                 }
             }
             devices[devices.count - 1].msiIRQs = root.list("\(path)/msi_irqs").compactMap { Int($0) }.sorted()
+            devices[devices.count - 1].enabled = attribute("enable").map { $0 != "0" }
             if devices[devices.count - 1].driver == "nvme",
                 let controller = root.list("\(path)/nvme").first,
                 let serial = root.read("\(path)/nvme/\(controller)/serial"), !serial.isEmpty

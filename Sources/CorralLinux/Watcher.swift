@@ -21,6 +21,9 @@ public struct Watcher {
     public var aerCounters = AERCounters()
     /// Tracepoints, when tracefs is there: preferred over kmsg for what they cover.
     public let trace: TraceSource?
+    /// The kernel's uevents, on a real host: a PCI add, remove, bind or unbind makes this step
+    /// re-read the inventory at once (otherwise it is polled every `inventoryInterval`).
+    public var uevents: UeventMonitor?
     /// How often the PCI inventory is re-read (the polling fallback for uevents).
     public var inventoryInterval: Duration = .seconds(1)
     private var lastInventory: Instant?
@@ -180,7 +183,12 @@ public struct Watcher {
         } else {
             pendingLogged = pendingLogged.merging(logged)
         }
-        // Devices added, removed, bound or unbound since the last look (re-enable triggers).
+        // Devices added, removed, bound or unbound since the last look (re-enable triggers): at
+        // once when the kernel's uevents say a PCI function changed, else at the next poll.
+        if let uevents, uevents.read().contains(where: { $0.subsystem == "pci" }) {
+            lastInventory = nil
+            lastActivity = now
+        }
         for event in refreshInventory(at: now) { feed(event, at: now, now: now, into: &new) }
         // AER counters: errors the log did not show.
         if countersDue {

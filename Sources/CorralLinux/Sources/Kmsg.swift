@@ -51,6 +51,15 @@ public final class KmsgDevice: KmsgSource {
 
     public var isRegularFile: Bool { regularFile }
 
+    public var fileDescriptor: Int32 { descriptor }
+
+    /// Waits until any of `descriptors` is readable or `milliseconds` pass (poll(2)): the
+    /// daemon's one wait, on kmsg and the uevent socket.
+    public static func waitReadable(_ descriptors: [Int32], milliseconds: Int32) -> Bool {
+        var entries = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        return poll(&entries, nfds_t(entries.count), milliseconds) > 0
+    }
+
     /// Writes one user-facility record (`<14>`, user.info) into `/dev/kmsg`: the daemon's start
     /// marker, whose kernel timestamp anchors "live" on the kernel's own clock. Returns whether
     /// the kernel took it. Not for a regular file standing in for the device.

@@ -77,6 +77,8 @@ struct WatchCommand: AsyncParsableCommand {
         var watcher = Watcher(
             root: sysRoot, policy: policy, startedAt: startedAt, resumeAfter: resume, protectedPaths: [journalPath])
         watcher.inventoryInterval = .seconds(5)
+        // On the real host, the kernel's uevents make inventory changes known at once.
+        if root == "/" { watcher.uevents = UeventMonitor() }
         // A quiet machine is sampled every 5 s; any kernel message or event brings it back to 1 s.
         watcher.idleCounterInterval = .seconds(5)
         var kmsg: KmsgDevice
@@ -163,7 +165,8 @@ struct WatchCommand: AsyncParsableCommand {
                 if daemon.watcher.lastStepRecords >= 256 { try? await Task.sleep(for: pause) }
                 let wake = daemon.watcher.nextWake(after: Instant(nanoseconds: monotonicNow()))
                 let wait = (wake - Instant(nanoseconds: monotonicNow())).nanosecondsClamped / 1_000_000
-                _ = kmsg.wait(milliseconds: Int32(max(1, min(wait, 1_000))))
+                let descriptors = [kmsg.fileDescriptor] + (daemon.watcher.uevents.map { [$0.fileDescriptor] } ?? [])
+                _ = KmsgDevice.waitReadable(descriptors, milliseconds: Int32(max(1, min(wait, 1_000))))
             }
         }
         notifier.stopping()

@@ -426,10 +426,8 @@ extension Engine {
             // The hold counts from when the silence was carried out, not from when it was decided
             // (a batch read late, a host that took its time).
             if case .silenced(let until) = record.state, until != .never {
-                let held = ContainmentState.silenced(until: now + timing.silenceHold)
-                records[device]?.state = held
+                records[device]?.state = .silenced(until: now + timing.silenceHold)
                 arm(device, .silenceHold, at: now + timing.silenceHold)
-                _ = until
             }
         case .clearBusMaster(let pci):
             if case .clearBusMaster(verifiable: true)? = record.rung.map({ record.ladder.steps[$0] }) {

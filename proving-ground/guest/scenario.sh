@@ -599,7 +599,8 @@ root-protected)
     check port-bus-master-untouched bus_master_on $port
     check nvme-still-usable sh -c "dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=64 2>/dev/null"
     if [ $BASELINE = 0 ]; then
-        check nvme-protected-as-root grep -q "\"device\": \"$nvme\".*\"protected\": \[\"holds /\"" /tmp/status.json
+        protected_as_root() { grep -F "\"device\":\"$1\"" /tmp/status.json | grep -q -F '"protected":["holds /"'; }
+        check nvme-protected-as-root protected_as_root $nvme
         check storm-at-port-recommended decided $port 'bus master'
         check nothing-carried-out-at-port not carried_out $port
         check reason-names-the-root-disk grep -q "would reach protected $nvme: holds /" /tmp/history.json

@@ -55,7 +55,7 @@ public struct StatusRoutes: Sendable {
                     body: Array(MetricsExposition.render(try journal.metricsSnapshot()).utf8))
             case "/status":
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 var body = Array(try encoder.encode(try journal.statusDocument()))
                 body.append(UInt8(ascii: "\n"))
                 return Reply(status: .ok, contentType: "application/json", body: body)

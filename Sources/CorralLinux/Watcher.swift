@@ -286,10 +286,11 @@ public struct Watcher {
                 if let gone = previous.driver { events.append(.driverUnbound(.pci(address), driver: DriverName(gone))) }
                 if let bound = device.driver { events.append(.driverBound(.pci(address), driver: DriverName(bound))) }
             }
-            // Enabled by its driver since the last look (`pci_enable_device()`): a re-enable
-            // trigger for it and for the port above it (a child coming back means the port
-            // forwards for it again).
-            if previous.enabled == false, device.enabled == true {
+            // Enabled by its driver since the last look (`pci_enable_device()` in its probe): a
+            // re-enable trigger for it and for the port above it (a child coming back means the
+            // port forwards for it again). Only with a driver bound: `enable` written by hand
+            // on a driverless function is not a driver's re-initialisation.
+            if previous.enabled == false, device.enabled == true, device.driver != nil {
                 events.append(.deviceEnabled(.pci(address)))
             }
         }

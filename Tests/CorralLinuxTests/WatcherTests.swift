@@ -100,6 +100,11 @@ struct FakeKmsg: KmsgSource {
                 .deviceEnabled(.pci(try! PCIAddress(parsing: "0000:03:00.0")))
             ])
         #expect(watcher.refreshInventory(at: .seconds(5)).isEmpty, "once")
+        // Driverless (the bridge at 08:00.0): enabled by hand, not by a driver — no trigger.
+        fake.file("/sys/bus/pci/devices/0000:08:00.0/enable", "0")
+        _ = watcher.refreshInventory(at: .seconds(7))
+        fake.file("/sys/bus/pci/devices/0000:08:00.0/enable", "1")
+        #expect(watcher.refreshInventory(at: .seconds(9)).isEmpty)
     }
 
     @Test func recommendWritesNothing() {

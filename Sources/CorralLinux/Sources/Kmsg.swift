@@ -39,16 +39,6 @@ public final class KmsgDevice: KmsgSource {
 
     deinit { close(descriptor) }
 
-    /// Waits until the kernel logs something or `milliseconds` pass (poll(2)); an idle machine
-    /// then costs one wake-up per timeout instead of one per polling interval. Returns whether
-    /// there is something to read. A regular file (a fake root) is always "readable": the
-    /// caller sleeps instead.
-    public func wait(milliseconds: Int32) -> Bool {
-        guard !regularFile else { return false }
-        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, milliseconds) > 0
-    }
-
     public var isRegularFile: Bool { regularFile }
 
     public var fileDescriptor: Int32 { descriptor }

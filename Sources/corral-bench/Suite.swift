@@ -217,14 +217,17 @@ struct Suite {
         }
         let devNull = FileHandle(forWritingAtPath: "/dev/null")!
         var jsonParser = KernelLogParser()
-        var pending = ""
+        var pending = Data()
+        // As `decode --json` does: one `Codable` line per event, sorted keys.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let jsonTime = clock.measure {
             let emit: (LogEvent) -> Void = { event in
-                pending += event.json
-                pending += "\n"
-                if pending.utf8.count > 1 << 16 {
-                    devNull.write(Data(pending.utf8))
-                    pending = ""
+                pending += (try? encoder.encode(event)) ?? Data()
+                pending.append(0x0A)
+                if pending.count > 1 << 16 {
+                    devNull.write(pending)
+                    pending = Data()
                 }
             }
             feed { line in jsonParser.add(line: line, emit: emit) }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import CorralCore
@@ -58,5 +59,42 @@ struct EngineDemoTests {
         let shadow = EngineDemo.run(policy: policy)
         #expect(shadow.decisions.compactMap(\.action).allSatisfy { !$0.changesDevice || $0.isRecommendation })
         #expect(shadow.decisions.contains { $0.action == .recommend(.clearBusMaster(EngineDemo.nic)) })
+    }
+}
+
+/// `engine-demo --json` and `replay --json` lines: the stable action kind for scripts, the
+/// reason as one string whatever it holds.
+@Suite struct DecisionJSONTests {
+    static func object(_ value: some Encodable) throws -> [String: Any] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func decisionCarriesKindRecommendationAndReason() throws {
+        let reason = "x\", \"action\": \"remove\", \"y\": \"\u{7}\n"
+        let decision = Decision(
+            at: Instant(nanoseconds: 42), subject: .device(.pci(EngineDemo.nic)),
+            action: .recommend(.clearBusMaster(EngineDemo.nic)), from: .healthy, to: .stopped(.verified),
+            reason: reason)
+        let object = try Self.object(decision)
+        #expect(object["type"] as? String == "decision")
+        #expect(object["action"] as? String == "clear-bus-master")
+        #expect(object["recommendation"] as? Bool == true)
+        #expect(object["reason"] as? String == reason)
+        #expect(object["at_ns"] as? Int == 42)
+        #expect(object["subject"] as? String == EngineDemo.nic.description)
+        let bare = try Self.object(Decision(at: .zero, subject: .device(.pci(EngineDemo.nic)), reason: "r"))
+        #expect(bare["action"] == nil && bare["recommendation"] == nil && bare["to"] == nil)
+    }
+
+    @Test func deviceStatusListsTotalsByClass() throws {
+        let run = EngineDemo.run(policy: .enforcing)
+        let status = try #require(run.engine.status(of: .pci(EngineDemo.sound)))
+        let object = try Self.object(status)
+        #expect(object["type"] as? String == "device")
+        #expect((object["totals"] as? [String: Any])?["dma-fault"] as? Int == 3)
+        #expect(object["state"] as? String == status.state.name)
     }
 }

@@ -47,7 +47,7 @@ func schemaProjection(_ json: String) -> [String: String] {
         let expectedURL = log.deletingPathExtension().appendingPathExtension("expected.jsonl")
         let expected = Fixtures.text(expectedURL).split(separator: "\n").map { schemaProjection(String($0)) }
         let (events, statistics) = KernelLogParser.parse(Fixtures.text(log))
-        let actual = events.map { schemaProjection($0.json) }
+        let actual = events.map { schemaProjection(jsonLine($0)) }
         #expect(actual == expected, "\(log.lastPathComponent)")
         #expect(statistics.malformed == 0, "\(log.lastPathComponent): \(statistics.malformedExamples)")
     }

@@ -1,4 +1,5 @@
 import CorralCore
+import Foundation
 import Testing
 
 @testable import CorralLinux
@@ -26,6 +27,22 @@ import Testing
         var out: [String: AuditFinding.Verdict] = [:]
         for finding in Audit.run(fake.sysRoot) { out[finding.check] = max(out[finding.check] ?? .ok, finding.verdict) }
         return out
+    }
+
+    /// `audit --json` is one array of findings; evidence (sysfs text) stays one string.
+    @Test func findingsEncodeAsOneArray() throws {
+        let evidence = "0000:03:00.0 \"driver\": \"x\"\n"
+        let fake = Self.protectedHost()
+        let findings =
+            Audit.run(fake.sysRoot) + [
+                AuditFinding(check: "c", verdict: .fail, evidence: evidence, why: "w", fix: "f")
+            ]
+        let array = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(findings)) as? [[String: Any]])
+        #expect(array.count == findings.count)
+        #expect(array.last?["evidence"] as? String == evidence)
+        #expect(array.last?["verdict"] as? String == "fail")
+        #expect(Set(array.compactMap { $0["verdict"] as? String }).isSubset(of: ["ok", "warn", "fail"]))
     }
 
     @Test func wellProtectedHostIsAllOK() {

@@ -1,4 +1,5 @@
 import CorralCore
+import Foundation
 import Testing
 
 @testable import CorralSim
@@ -192,14 +193,24 @@ import Testing
 @Suite struct DeterminismTests {
     static func json(_ seed: UInt64) -> String {
         let scenario = BuiltinScenarios.named("shared-queue-overflow")!
-        var out: [String] = []
-        for policy in [SimPolicy.corral(Policy()), .eeh] {
+        let results = [SimPolicy.corral(Policy()), .eeh].map { policy in
             var simulation = Simulation(scenario: scenario, policy: policy, seed: seed)
-            let result = simulation.run()
-            out.append(result.policyJSON)
-            out += result.timelineJSON
+            return simulation.run()
         }
-        return out.joined(separator: "\n")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let document = SimDocument(scenario: scenario.name, seed: seed, duration: scenario.duration, results: results)
+        return String(decoding: (try? encoder.encode(document)) ?? Data(), as: UTF8.self)
+    }
+
+    /// The document is JSON a script can read back, with every policy and the model named.
+    @Test func documentIsReadableJSON() throws {
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(Self.json(7).utf8)) as? [String: Any])
+        #expect(object["model"] as? String == "simulated")
+        let policies = try #require(object["policies"] as? [[String: Any]])
+        #expect(policies.map { $0["policy"] as? String } == ["corral", "eeh"])
+        #expect((object["timeline"] as? [Any])?.isEmpty == false)
     }
 
     @Test func sameSeedSameBytes() {

@@ -102,16 +102,28 @@ status_field() { # DEVICE FIELD: the field's value (a string's text, or a number
     grep -F "\"device\":\"$1\"" /tmp/status.json | sed -n "s/.*\"$2\":\"*\([^\",}]*\).*/\1/p" | head -n 1
 }
 state_of() { status_field "$1" state; } # the device's state as corral status --json says
+# history --json is one Codable object per line too: episodes, then decisions.
+decisions_about() { # DEVICE: its decisions, one per line
+    grep -F '"type":"decision"' /tmp/history.json | grep -F "\"subject\":\"$1\""
+}
+episode() { # DEVICE CLASS: an episode of CLASS journaled for DEVICE
+    grep -F '"type":"episode"' /tmp/history.json | grep -F "\"device\":\"$1\"" | grep -q -F "\"class\":\"$2\""
+}
 decided() { # decided DEVICE PATTERN: a journaled decision about DEVICE whose action matches
-    grep "\"type\": \"decision\", \"subject\": \"$1\"" /tmp/history.json | grep -q -E "\"action\": \"[^\"]*($2)"
+    decisions_about "$1" | grep -q -E "\"action\":\"[^\"]*($2)"
 }
 recommended_only() { # every decision about DEVICE with an action is a recommendation
-    grep "\"subject\": \"$1\"" /tmp/history.json | grep '"action": "' | grep -q '"recommendation": false' && return 1
-    grep "\"subject\": \"$1\"" /tmp/history.json | grep -q '"recommendation": true'
+    decisions_about "$1" | grep '"action":"' | grep -q '"recommendation":false' && return 1
+    decisions_about "$1" | grep -q '"recommendation":true'
 }
 carried_out() { # a journaled decision about DEVICE whose device-changing action was carried out
-    grep "\"subject\": \"$1\"" /tmp/history.json | grep -E '"action": "[^"]*(bus master|reset|remove|power|INTx)' \
-        | grep -q '"recommendation": false'
+    decisions_about "$1" | grep -E '"action":"[^"]*(bus master|reset|remove|power|INTx)' \
+        | grep -q '"recommendation":false'
+}
+# audit --json is one array: one finding per line, then match a finding's fields.
+audit_finding() { # FILE CHECK VERDICT-PATTERN [EVIDENCE-PATTERN]
+    sed 's/},{"check"/}\n{"check"/g' "$1" | grep -F "\"check\":\"$2\"" | grep -E "\"verdict\":\"$3\"" \
+        | grep -q -E "\"evidence\":\"${4:-}"
 }
 kernel_log() {
     echo "===== kernel log (DMAR, AER, pciehp, irq)"
@@ -219,9 +231,9 @@ msi-flood)
     cat /tmp/flood.out
     sleep 2
     stop_corral
-    reported_flood() { grep "\"subject\": \"$1\"" /tmp/history.json | grep -q 'interrupt-flood'; }
+    reported_flood() { decisions_about "$1" | grep -q 'interrupt-flood'; }
     check flood-happened grep -q 'interrupts handled' /tmp/flood.out
-    check flood-journaled-on-the-edu grep -q "\"type\": \"episode\", \"device\": \"$edu\", \"class\": \"interrupt-flood\"" /tmp/history.json
+    check flood-journaled-on-the-edu episode $edu interrupt-flood
     check flood-reported reported_flood $edu
     check nothing-written-to-the-edu not carried_out $edu
     check edu-still-on-vfio sh -c "[ \"$(basename $(readlink /sys/bus/pci/devices/$edu/driver))\" = vfio-pci ]"
@@ -242,7 +254,7 @@ vtd-recommend)
     check recommendation-journaled recommended_only $edu
     check every-dma-faulted [ $faults -ge 40 ]
     figure "faults=$faults (40 DMAs) bus-master=$(bus_master_on $edu && echo on || echo off)" \
-        "recommendations=$(grep "\"subject\": \"$edu\"" /tmp/history.json | grep -c '"recommendation": true')"
+        "recommendations=$(decisions_about $edu | grep -c '"recommendation":true')"
     ;;
 vtd-relapse)
     edu=$(edu_devices | head -n 1)
@@ -321,16 +333,16 @@ audit)
     echo "===== corral audit --json"
     cat /tmp/audit.json
     group=$(basename $(readlink /sys/bus/pci/devices/$edu/iommu_group))
-    check iommu-enabled grep -q '"check": "IOMMU enabled", "verdict": "ok"' /tmp/audit.json
-    check edu-group-translated grep -q -E "\"check\": \"IOMMU group $group\", \"verdict\": \"[a-z]*\", \"evidence\": \"type DMA" /tmp/audit.json
-    check driverless-bus-master-flagged grep -q -E "\"check\": \"driverless bus master\", \"verdict\": \"fail\", \"evidence\": \"[^\"]*$edu" /tmp/audit.json
+    check iommu-enabled audit_finding /tmp/audit.json "IOMMU enabled" ok
+    check edu-group-translated audit_finding /tmp/audit.json "IOMMU group $group" '[a-z]*' 'type DMA'
+    check driverless-bus-master-flagged audit_finding /tmp/audit.json "driverless bus master" fail "[^\"]*$edu"
     /corral audit >/dev/null
     code=$?
     check exit-code-2-for-failure [ $code -eq 2 ]
     /edu-dma bm $edu off >/dev/null
     /corral audit --json >/tmp/audit-after.json
-    check not-flagged-once-bus-master-off not grep -q -E "\"check\": \"driverless bus master\", \"verdict\": \"fail\", \"evidence\": \"$edu" /tmp/audit-after.json
-    figure "findings=$(grep -o '"verdict"' /tmp/audit.json | wc -l) failures=$(grep -o '"verdict": "fail"' /tmp/audit.json | wc -l) warnings=$(grep -o '"verdict": "warn"' /tmp/audit.json | wc -l) exit=$code"
+    check not-flagged-once-bus-master-off not audit_finding /tmp/audit-after.json "driverless bus master" fail "$edu"
+    figure "findings=$(grep -o '"verdict"' /tmp/audit.json | wc -l) failures=$(grep -o '"verdict":"fail"' /tmp/audit.json | wc -l) warnings=$(grep -o '"verdict":"warn"' /tmp/audit.json | wc -l) exit=$code"
     ;;
 aer-nvme)
     nvme=$(device_by_class 0x0108)
@@ -347,7 +359,6 @@ aer-nvme)
     sleep 3
     stop_corral
     kernel_log
-    episode() { grep -q "\"type\": \"episode\", \"device\": \"$1\", \"class\": \"$2\"" /tmp/history.json; }
     check nonfatal-episode-at-port episode $port aer-nonfatal
     check fatal-episode-at-port episode $port aer-fatal
     check bits-in-journal sh -c "grep -q -E 'CmpltTO|Completion Timeout' /tmp/history.json && grep -q -E 'SDES|Surprise Down' /tmp/history.json"
@@ -371,8 +382,9 @@ nvme-hotplug)
     sleep 12
     stop_corral
     kernel_log
-    check removal-journaled sh -c "grep '\"subject\": \"$nvme\"' /tmp/history.json | grep -q -i -E 'removed|gone|absent'"
-    check readded-journaled sh -c "grep '\"subject\": \"$nvme\"' /tmp/history.json | grep -q -i -E 'added|present|back'"
+    removal_said() { decisions_about "$1" | grep -q -i -E "$2"; }
+    check removal-journaled removal_said $nvme 'removed|gone|absent'
+    check readded-journaled removal_said $nvme 'added|present|back'
     check same-serial [ -n "$serial" -a "$serial" = "$serial_after" ]
     check serial-recognized grep -q "same device.*nvme-$serial\|serial nvme-$serial" /tmp/history.json
     check no-containment not decided $nvme 'bus master|reset|remove|power'

@@ -104,53 +104,55 @@ public struct LogTime: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-extension LogEvent {
-    /// One JSON object (no trailing newline): the schema keys in the README's order, then extras.
-    public var json: String {
-        var out = "{\"line\": \(line), \"class\": \"\(kind.rawValue)\""
-        if let vendor { out += ", \"vendor\": \"\(vendor.rawValue)\"" }
-        if let device { out += ", \"device\": \"\(device)\"" }
-        if let iommu { out += ", \"iommu\": \(JSONText.quoted(iommu.name))" }
-        if let streamID { out += ", \"stream_id\": \(streamID.rawValue)" }
-        if let address { out += ", \"address\": \"\(address)\"" }
-        if let access { out += ", \"access\": \"\(access.rawValue)\"" }
-        if let reason { out += ", \"reason\": \(reason)" }
-        if let severity { out += ", \"severity\": \"\(severity.rawValue)\"" }
-        if let count { out += ", \"count\": \(count)" }
-        if let irq { out += ", \"irq\": \(irq.rawValue)" }
-        if lastLine != line { out += ", \"last_line\": \(lastLine)" }
-        if let time { out += ", \"time\": \(time.description), \"clock\": \"\(time.clock.rawValue)\"" }
-        if let pasid { out += ", \"pasid\": \(pasid.rawValue)" }
-        if let reasonText { out += ", \"reason_text\": \(JSONText.quoted(reasonText))" }
-        if let function { out += ", \"function\": \(JSONText.quoted(function))" }
-        if let slotChange { out += ", \"slot_change\": \"\(slotChange.rawValue)\"" }
-        if let status { out += ", \"status\": \"0x\(Hex.padded(status, width: 8))\"" }
-        if let reporter { out += ", \"reporter\": \"\(reporter)\"" }
-        if let raw {
-            out += ", \"raw\": [" + raw.map { "\"0x\(Hex.padded($0, width: 16))\"" }.joined(separator: ", ") + "]"
+extension LogEvent: Encodable {
+    enum JSONKey: String, CodingKey {
+        case line, vendor, device, iommu, address, access, reason, severity, count, irq, time, clock, pasid
+        case function, status, reporter, raw, recoverable, stalled
+        case kind = "class"
+        case streamID = "stream_id"
+        case lastLine = "last_line"
+        case reasonText = "reason_text"
+        case slotChange = "slot_change"
+    }
+
+    /// One object of `corral decode --json`: the README's schema keys, then the extras; keys
+    /// that do not apply are left out. Text the kernel printed (an IOMMU's name, a reason, a
+    /// function) is whatever a driver or device put there, so it is encoded, never pasted.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: JSONKey.self)
+        try container.encode(line, forKey: .line)
+        try container.encode(kind.rawValue, forKey: .kind)
+        try container.encodeIfPresent(vendor?.rawValue, forKey: .vendor)
+        try container.encodeIfPresent(device?.description, forKey: .device)
+        try container.encodeIfPresent(iommu?.name, forKey: .iommu)
+        try container.encodeIfPresent(streamID?.rawValue, forKey: .streamID)
+        try container.encodeIfPresent(address?.description, forKey: .address)
+        try container.encodeIfPresent(access?.rawValue, forKey: .access)
+        try container.encodeIfPresent(reason, forKey: .reason)
+        try container.encodeIfPresent(severity?.rawValue, forKey: .severity)
+        try container.encodeIfPresent(count, forKey: .count)
+        try container.encodeIfPresent(irq?.rawValue, forKey: .irq)
+        if lastLine != line { try container.encode(lastLine, forKey: .lastLine) }
+        if let time {
+            // Seconds with microseconds, as the kernel prints them (a number, for scripts).
+            try container.encode(time.seconds, forKey: .time)
+            try container.encode(time.clock.rawValue, forKey: .clock)
         }
-        if recoverable { out += ", \"recoverable\": true" }
-        if stalled { out += ", \"stalled\": true" }
-        return out + "}"
+        try container.encodeIfPresent(pasid?.rawValue, forKey: .pasid)
+        try container.encodeIfPresent(reasonText, forKey: .reasonText)
+        try container.encodeIfPresent(function, forKey: .function)
+        try container.encodeIfPresent(slotChange?.rawValue, forKey: .slotChange)
+        try container.encodeIfPresent(status.map { "0x" + Hex.padded($0, width: 8) }, forKey: .status)
+        try container.encodeIfPresent(reporter?.description, forKey: .reporter)
+        try container.encodeIfPresent(raw?.map { "0x" + Hex.padded($0, width: 16) }, forKey: .raw)
+        if recoverable { try container.encode(true, forKey: .recoverable) }
+        if stalled { try container.encode(true, forKey: .stalled) }
     }
 }
 
-/// Minimal JSON string quoting (the decode module stays free of Foundation).
-public enum JSONText {
-    public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                out += "\\u" + Hex.padded(c.value, width: 4)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+extension LogTime {
+    /// Seconds on the log's clock, rounded to the microsecond the kernel prints.
+    public var seconds: Double {
+        Double(nanoseconds / 1_000_000_000) + Double((nanoseconds % 1_000_000_000) / 1000) / 1_000_000
     }
 }

@@ -1,9 +1,10 @@
 import CorralCore
 
 /// `corral audit`: read-only checks of whether the IOMMU actually protects this machine, each
-/// with a verdict, the evidence, why it matters and the fix.
-public struct AuditFinding: Hashable, Sendable {
-    public enum Verdict: String, Hashable, Sendable, Comparable {
+/// with a verdict, the evidence, why it matters and the fix. Encoded as `{"check", "verdict",
+/// "evidence", "why", "fix"}` (evidence holds sysfs text: device names, kernel arguments).
+public struct AuditFinding: Hashable, Sendable, Encodable {
+    public enum Verdict: String, Hashable, Sendable, Comparable, Encodable {
         case ok, warn, fail
         public static func < (lhs: Verdict, rhs: Verdict) -> Bool { lhs.rank < rhs.rank }
         var rank: Int { self == .ok ? 0 : self == .warn ? 1 : 2 }

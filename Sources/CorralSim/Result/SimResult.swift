@@ -72,47 +72,147 @@ public struct SimResult: Sendable {
     }
 }
 
-extension SimResult {
-    /// The policy's figures as one JSON object (the keys of issue 4, then more).
-    public var policyJSON: String {
-        let contained = containedAfter.map { String(format3(Double($0.nanosecondsClamped) / 1e6)) } ?? "null"
-        let deviceList = devices.map { tally in
-            "{\"device\": \(JSONText.quoted(tally.device.description)), \"healthy\": \(tally.healthy), "
-                + "\"faults\": \(tally.faults), \"recorded\": \(tally.recorded), \"lost\": \(tally.lost), "
-                + "\"silenced\": \(tally.silenced), \"handled\": \(tally.handled), \"state\": \(JSONText.quoted(tally.state))}"
-        }.joined(separator: ", ")
-        return "{\"policy\": \"\(policy)\", \"contained_after_ms\": \(contained), "
-            + "\"cpu_other_work_min\": \(format3(cpuOtherWorkMin)), \"cpu_other_work_mean\": \(format6(cpuOtherWorkMean)), "
-            + "\"faults_handled\": \(faultsHandled), \"faults_recorded\": \(faultsRecorded), \"faults_lost\": \(faultsLost), "
-            + "\"faults_silenced\": \(faultsSilenced), \"page_requests\": \(pageRequests), "
-            + "\"healthy_disturbed\": \(healthyDisturbed.count), \"retired\": \(retired.count), "
-            + (engineStatistics.map {
-                "\"ignored_after_removal\": \($0.ignoredAfterRemoval), \"ignored_recoverable\": \($0.ignoredRecoverable), "
-            } ?? "")
-            + "\"devices\": [\(deviceList)]}"
+/// `simulate --json`: one document for the scenario, every policy's figures and the merged
+/// timeline. Figures come from the simulator's model, which `"model": "simulated"` says.
+public struct SimDocument: Encodable, Sendable {
+    public var scenario: String
+    public var seed: UInt64
+    public var durationMS: Int64
+    public var model = "simulated"
+    public var policies: [PolicyFigures]
+    public var timeline: [TimelineLine]
+
+    enum CodingKeys: String, CodingKey {
+        case scenario, seed, model, policies, timeline
+        case durationMS = "duration_ms"
     }
 
-    public var timelineJSON: [String] {
-        timeline.map { entry in
-            "{\"policy\": \"\(policy)\", \"at_ns\": \(entry.at.nanoseconds), \"kind\": \"\(entry.kind.rawValue)\", "
-                + "\"subject\": \(JSONText.quoted(entry.subject)), \"text\": \(JSONText.quoted(entry.text))}"
+    public init(scenario: String, seed: UInt64, duration: Duration, results: [SimResult]) {
+        self.scenario = scenario
+        self.seed = seed
+        durationMS = duration.nanosecondsClamped / 1_000_000
+        policies = results.map(PolicyFigures.init)
+        timeline = results.flatMap { result in result.timeline.map { TimelineLine(policy: result.policy, $0) } }
+    }
+
+    /// One policy's figures (the keys of issue 4, then more). Decimals are rounded to what the
+    /// model can tell apart (µs, 0.1 %), so a run prints the same text every time.
+    public struct PolicyFigures: Encodable, Sendable {
+        public var policy: String
+        public var containedAfterMS: Double?
+        public var cpuOtherWorkMin: Double
+        public var cpuOtherWorkMean: Double
+        public var faultsHandled: UInt64
+        public var faultsRecorded: UInt64
+        public var faultsLost: UInt64
+        public var faultsSilenced: UInt64
+        public var pageRequests: UInt64
+        public var healthyDisturbed: Int
+        public var retired: Int
+        public var ignoredAfterRemoval: UInt64?
+        public var ignoredRecoverable: UInt64?
+        public var devices: [DeviceFigures]
+
+        enum CodingKeys: String, CodingKey {
+            case policy, retired, devices
+            case containedAfterMS = "contained_after_ms"
+            case cpuOtherWorkMin = "cpu_other_work_min"
+            case cpuOtherWorkMean = "cpu_other_work_mean"
+            case faultsHandled = "faults_handled"
+            case faultsRecorded = "faults_recorded"
+            case faultsLost = "faults_lost"
+            case faultsSilenced = "faults_silenced"
+            case pageRequests = "page_requests"
+            case healthyDisturbed = "healthy_disturbed"
+            case ignoredAfterRemoval = "ignored_after_removal"
+            case ignoredRecoverable = "ignored_recoverable"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(policy, forKey: .policy)
+            try container.encode(containedAfterMS, forKey: .containedAfterMS)  // null: never contained
+            try container.encode(cpuOtherWorkMin, forKey: .cpuOtherWorkMin)
+            try container.encode(cpuOtherWorkMean, forKey: .cpuOtherWorkMean)
+            try container.encode(faultsHandled, forKey: .faultsHandled)
+            try container.encode(faultsRecorded, forKey: .faultsRecorded)
+            try container.encode(faultsLost, forKey: .faultsLost)
+            try container.encode(faultsSilenced, forKey: .faultsSilenced)
+            try container.encode(pageRequests, forKey: .pageRequests)
+            try container.encode(healthyDisturbed, forKey: .healthyDisturbed)
+            try container.encode(retired, forKey: .retired)
+            try container.encodeIfPresent(ignoredAfterRemoval, forKey: .ignoredAfterRemoval)
+            try container.encodeIfPresent(ignoredRecoverable, forKey: .ignoredRecoverable)
+            try container.encode(devices, forKey: .devices)
+        }
+
+        init(_ result: SimResult) {
+            policy = result.policy
+            containedAfterMS = result.containedAfter.map { rounded(Double($0.nanosecondsClamped) / 1e6, digits: 3) }
+            cpuOtherWorkMin = rounded(result.cpuOtherWorkMin, digits: 3)
+            cpuOtherWorkMean = rounded(result.cpuOtherWorkMean, digits: 6)
+            faultsHandled = result.faultsHandled
+            faultsRecorded = result.faultsRecorded
+            faultsLost = result.faultsLost
+            faultsSilenced = result.faultsSilenced
+            pageRequests = result.pageRequests
+            healthyDisturbed = result.healthyDisturbed.count
+            retired = result.retired.count
+            ignoredAfterRemoval = result.engineStatistics?.ignoredAfterRemoval
+            ignoredRecoverable = result.engineStatistics?.ignoredRecoverable
+            devices = result.devices.map(DeviceFigures.init)
+        }
+    }
+
+    public struct DeviceFigures: Encodable, Sendable {
+        public var device: String
+        public var healthy: Bool
+        public var faults: UInt64
+        public var recorded: UInt64
+        public var lost: UInt64
+        public var silenced: UInt64
+        public var handled: UInt64
+        public var state: String
+
+        init(_ tally: SimResult.DeviceTally) {
+            device = tally.device.description
+            healthy = tally.healthy
+            faults = tally.faults
+            recorded = tally.recorded
+            lost = tally.lost
+            silenced = tally.silenced
+            handled = tally.handled
+            state = tally.state
+        }
+    }
+
+    /// One timeline entry of one policy's run.
+    public struct TimelineLine: Encodable, Sendable {
+        public var policy: String
+        public var atNS: Int64
+        public var kind: String
+        public var subject: String
+        public var text: String
+
+        enum CodingKeys: String, CodingKey {
+            case policy, kind, subject, text
+            case atNS = "at_ns"
+        }
+
+        init(policy: String, _ entry: TimelineEntry) {
+            self.policy = policy
+            atNS = entry.at.nanoseconds
+            kind = entry.kind.rawValue
+            subject = entry.subject
+            text = entry.text
         }
     }
 }
 
-/// Fixed-precision decimals without Foundation (identical text for identical values).
-func format3(_ value: Double) -> String { fixed(value, digits: 3) }
-func format6(_ value: Double) -> String { fixed(value, digits: 6) }
-
-func fixed(_ value: Double, digits: Int) -> String {
+/// `value` rounded to `digits` decimals (identical values, identical text).
+func rounded(_ value: Double, digits: Int) -> Double {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let scaled = (value * scale).rounded()
-    guard scaled.isFinite, abs(scaled) < 9e15 else { return "0" }
-    let integer = Int64(scaled)
-    let sign = integer < 0 ? "-" : ""
-    let magnitude = integer.magnitude
-    let whole = magnitude / UInt64(scale)
-    let fraction = String(magnitude % UInt64(scale))
-    return sign + String(whole) + "." + String(repeating: "0", count: digits - fraction.count) + fraction
+    return scaled.isFinite ? scaled / scale : 0
 }

@@ -22,12 +22,7 @@ struct AuditCommand: ParsableCommand {
     func run() throws {
         let findings = Audit.run(SysRoot(root))
         if json {
-            let objects = findings.map { finding in
-                "{\"check\": \(JSONLine.quote(finding.check)), \"verdict\": \"\(finding.verdict.rawValue)\", "
-                    + "\"evidence\": \(JSONLine.quote(finding.evidence)), \"why\": \(JSONLine.quote(finding.why)), "
-                    + "\"fix\": \(JSONLine.quote(finding.fix))}"
-            }
-            print("[" + objects.joined(separator: ", ") + "]")
+            print(JSONLine.encode(findings))
         } else {
             for finding in findings.sorted(by: { $0.verdict > $1.verdict }) {
                 print(

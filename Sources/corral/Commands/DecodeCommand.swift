@@ -74,7 +74,7 @@ struct DecodeCommand: ParsableCommand {
         var bytes = 0
         let json = self.json
         let emit: (LogEvent) -> Void = { event in
-            if json { print(event.json) } else { report.add(event) }
+            if json { print(JSONLine.encode(event)) } else { report.add(event) }
         }
         try input.forEachChunk { chunk in
             bytes += chunk.count
@@ -98,7 +98,7 @@ struct DecodeCommand: ParsableCommand {
                 throw CommandFailure(error.description)
             }
             if json {
-                print(record.event.json)
+                print(JSONLine.encode(record.event))
                 return
             }
             print("\(R.recordName) (\(R.byteCount) bytes)")

@@ -31,8 +31,8 @@ struct EngineDemoCommand: ParsableCommand {
         policy.mode = mode
         let (decisions, engine) = EngineDemo.run(policy: policy)
         if json {
-            for decision in decisions { print(JSONLine.decision(decision)) }
-            for device in engine.devices { print(JSONLine.device(device)) }
+            for decision in decisions { print(JSONLine.encode(decision)) }
+            for device in engine.devices { print(JSONLine.encode(device)) }
             return
         }
         print("corral engine-demo — mode \(policy.mode); built-in event script, scripted outcomes (not a simulation)\n")

@@ -83,14 +83,6 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "JSON Lines: one object per episode and per decision.")
     var json = false
 
-    /// The union of AER status values of an AER episode, with the kernel's bit names.
-    static func statusBits(_ episode: Journal.EpisodeRow) -> AERStatusBits? {
-        guard let severity = AERStatusBits.severity(ofClass: episode.eventClass), episode.statusUnion != 0 else {
-            return nil
-        }
-        return AERStatusBits(UInt32(truncatingIfNeeded: episode.statusUnion), severity: severity)
-    }
-
     func run() throws {
         let store = try journal.open()
         do {
@@ -108,21 +100,8 @@ struct HistoryCommand: ParsableCommand {
             let episodes = try store.episodes(device: device, eventClass: eventClass, since: sinceNS)
             let decisions = try store.decisions(subject: device, since: sinceNS)
             if json {
-                for episode in episodes {
-                    print(
-                        "{\"type\": \"episode\", \"device\": \(JSONLine.quote(episode.device)), \"class\": \(JSONLine.quote(episode.eventClass)), "
-                            + "\"first_ns\": \(episode.first), \"last_ns\": \(episode.last), \"count\": \(episode.count), "
-                            + "\"lower_bound\": \(episode.lowerBound), \"samples\": \(JSONLine.quote(episode.sampleAddresses))"
-                            + (Self.statusBits(episode).map { ", \"status\": \(JSONLine.quote($0.description))" } ?? "")
-                            + "}"
-                    )
-                }
-                for decision in decisions {
-                    print(
-                        "{\"type\": \"decision\", \"subject\": \(JSONLine.quote(decision.subject)), \"at_ns\": \(decision.at), "
-                            + "\"action\": \(decision.action.map(JSONLine.quote) ?? "null"), \"recommendation\": \(decision.recommendation), "
-                            + "\"reason\": \(JSONLine.quote(decision.reason))}")
-                }
+                for episode in episodes { print(JSONLine.encode(episode)) }
+                for decision in decisions { print(JSONLine.encode(decision)) }
                 return
             }
             let devices = Set(episodes.map(\.device) + decisions.map(\.subject)).sorted()
@@ -135,7 +114,7 @@ struct HistoryCommand: ParsableCommand {
                         "  \(Instant(nanoseconds: episode.first)) … \(Instant(nanoseconds: episode.last))  "
                             + "\(Count.grouped(episode.count))\(episode.lowerBound ? "+" : "") \(episode.eventClass)"
                             + (episode.sampleAddresses.isEmpty ? "" : "  (e.g. \(episode.sampleAddresses))")
-                            + (Self.statusBits(episode).map { "  status \($0)" } ?? ""))
+                            + (episode.statusBits.map { "  status \($0)" } ?? ""))
                 }
                 for decision in decisions where decision.subject == name && decision.action != nil {
                     print(

@@ -66,7 +66,7 @@ struct ReplayCommand: ParsableCommand {
         let json = self.json
         var replay = LogReplay(policy: policy, lineInterval: interval) { decision in
             writer?.record(decision)
-            if json { print(JSONLine.decision(decision)) }
+            if json { print(JSONLine.encode(decision)) }
         }
         let emit: (LogEvent) -> Void = { event in
             replay.add(event)

@@ -74,11 +74,22 @@ struct SimulateCommand: ParsableCommand {
     func run() throws {
         if list {
             if json {
+                struct Listed: Encodable {
+                    var name: String
+                    var description: String
+                    var isDefault: Bool
+                    enum CodingKeys: String, CodingKey {
+                        case name, description
+                        case isDefault = "default"
+                    }
+                }
                 print(
-                    "["
-                        + BuiltinScenarios.all.map {
-                            "{\"name\": \(quoted($0.name)), \"description\": \(quoted($0.description))}"
-                        }.joined(separator: ", ") + "]")
+                    JSONLine.encode(
+                        BuiltinScenarios.all.map {
+                            Listed(
+                                name: $0.name, description: $0.description,
+                                isDefault: $0.name == BuiltinScenarios.defaultName)
+                        }))
             } else {
                 for scenario in BuiltinScenarios.all {
                     print("\(scenario.name)\(scenario.name == BuiltinScenarios.defaultName ? " (default)" : "")")
@@ -131,8 +142,6 @@ struct SimulateCommand: ParsableCommand {
             print(SimReport.text(chosen, seed: seed, results))
         }
     }
-
-    func quoted(_ text: String) -> String { JSONLine.quote(text) }
 
     /// A journal writer for one policy's run, when --journal or --report asks for one.
     func journalWriter(run name: String) throws -> SimJournal? {

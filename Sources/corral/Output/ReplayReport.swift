@@ -74,22 +74,7 @@ enum ReplayReport {
 
     /// The subjects and the summary; the decisions were printed as they were made.
     static func printJSON(_ replay: LogReplay, statistics: LogStatistics) {
-        for name in replay.order {
-            guard let subject = replay.subjects[name] else { continue }
-            let events = LogEvent.Kind.allCases.compactMap { kind in
-                subject.events[kind].map { "\"\(kind.rawValue)\":\($0)" }
-            }.joined(separator: ",")
-            print(
-                "{\"type\":\"subject\",\"subject\":\(JSONText.quoted(name)),\"first_line\":\(subject.firstLine),"
-                    + "\"events\":{\(events)},\"peak_per_second\":\(subject.peakPerSecond),\"storms\":\(subject.storms),"
-                    + "\"decisions\":\(subject.decisionCount)}")
-        }
-        let unattributed = replay.unattributed.map { "\"\($0.key.rawValue)\":\($0.value)" }.joined(separator: ",")
-        let clock = replay.clock.map { "\"\($0.rawValue)\"" } ?? "null"
-        print(
-            "{\"type\":\"summary\",\"lines\":\(statistics.lines),\"events\":\(statistics.eventCount),"
-                + "\"clock\":\(clock),\"span_ns\":\(replay.lastEventAt.nanoseconds),\"suppressed\":\(replay.suppressed),"
-                + "\"overflows\":\(replay.overflows),\"unattributed\":{\(unattributed)},"
-                + "\"time_went_backwards\":\(replay.timeWentBackwards),\"malformed\":\(statistics.malformed)}")
+        for line in replay.subjectLines { print(JSONLine.encode(line)) }
+        print(JSONLine.encode(replay.summaryLine(statistics)))
     }
 }

@@ -44,11 +44,7 @@ enum SimReport {
     }
 
     static func json(_ scenario: Scenario, seed: UInt64, _ results: [SimResult]) -> String {
-        let policies = results.map(\.policyJSON).joined(separator: ", ")
-        let timeline = results.flatMap(\.timelineJSON).joined(separator: ", ")
-        return "{\"scenario\": \(JSONLine.quote(scenario.name)), \"seed\": \(seed), "
-            + "\"duration_ms\": \(scenario.duration.nanosecondsClamped / 1_000_000), \"model\": \"simulated\", "
-            + "\"policies\": [\(policies)], \"timeline\": [\(timeline)]}"
+        JSONLine.encode(SimDocument(scenario: scenario.name, seed: seed, duration: scenario.duration, results: results))
     }
 
     static func ms(_ duration: Duration) -> String {

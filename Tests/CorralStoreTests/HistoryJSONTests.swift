@@ -1,0 +1,51 @@
+import CorralCore
+import Foundation
+import Testing
+
+@testable import CorralStore
+
+/// `history --json`: rows read back from a journal, with names that came from devices and
+/// logs, come out as the same strings; AER episodes carry the kernel's bit names.
+@Suite struct HistoryJSONTests {
+    static func object(_ value: some Encodable) throws -> [String: Any] {
+        let data = try JSONEncoder().encode(value)
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func episodesAndDecisionsRoundTripThroughAJournal() throws {
+        let hostile = "(x\", \"class\": \"dpc\", \"\u{1}\n faults, device not named)"
+        let journal = try Journal(path: temporaryJournalPath("history-json"))
+        let run = try journal.run(kind: "replay", name: "a.log", startedUTC: 0)
+        var batch = JournalBatch(run: run)
+        batch.episodes = [
+            Episode(subject: hostile, eventClass: "dma-fault", first: 1, last: 2, count: 3, lowerBound: true),
+            Episode(
+                subject: "0000:01:00.0", eventClass: "aer-nonfatal", first: 5, last: 5, count: 1,
+                statusUnion: 0x4000),
+        ]
+        let address = PCIAddress(bus: 1, device: 0, function: 0)!
+        batch.decisions = [
+            DecisionRow(
+                Decision(
+                    at: .microseconds(7), subject: .device(.pci(address)), action: .recommend(.clearBusMaster(address)),
+                    reason: hostile))
+        ]
+        try journal.write(batch)
+        let episodes = try journal.episodes()
+        let stormRow = try #require(episodes.first { $0.device == hostile })
+        let storm = try Self.object(stormRow)
+        #expect(storm["device"] as? String == hostile)
+        #expect(storm["class"] as? String == "dma-fault")
+        #expect(storm["lower_bound"] as? Bool == true && storm["count"] as? Int == 3)
+        #expect(storm["status"] == nil)
+        let aerRow = try #require(episodes.first { $0.device == "0000:01:00.0" })
+        let aer = try Self.object(aerRow)
+        #expect((aer["status"] as? String)?.contains("CmpltTO") == true, "\(aer)")
+        let decisionRow = try #require(try journal.decisions().first)
+        let decision = try Self.object(decisionRow)
+        #expect(decision["type"] as? String == "decision")
+        #expect(decision["reason"] as? String == hostile)
+        #expect(decision["recommendation"] as? Bool == true)
+        #expect(decision["at_ns"] as? Int == 7_000)
+    }
+}

@@ -94,23 +94,29 @@ let package = Package(
         // Benchmarks print figures and assert nothing: `swift run -c release corral-bench`.
         .executableTarget(
             name: "corral-bench", dependencies: ["CorralCore", "CorralDecode", "CorralSim", "CorralStore"]),
+        // What tests share: fake sysfs trees, a fake kmsg, temporary paths, journal-key literals.
+        .target(
+            name: "CorralTestSupport", dependencies: ["CorralCore", "CorralLinux"], path: "Tests/CorralTestSupport"),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
         .testTarget(name: "CorralRuntimeTests", dependencies: ["CorralRuntime", "CorralSim", "CorralCore"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode", "CorralConfig"]),
         .testTarget(
             name: "CorralStoreTests",
-            dependencies: ["CorralStore", "CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: [
+                "CorralStore", "CorralCore", "CorralTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .testTarget(
             name: "CorralLinuxTests",
             dependencies: [
                 "CorralLinux", "CorralCore", "CorralDecode", "CorralStore", "CorralDaemon", "CorralServe",
-                .product(name: "Logging", package: "swift-log"),
+                "CorralTestSupport", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "CorralServeTests",
             dependencies: [
-                "CorralServe", "CorralStore", "CorralCore", .product(name: "NIOEmbedded", package: "swift-nio"),
+                "CorralServe", "CorralStore", "CorralCore", "CorralTestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
             ]),
         .testTarget(name: "CorralConfigTests", dependencies: ["CorralConfig", "CorralCore"]),

@@ -108,7 +108,7 @@ public struct Watcher {
     /// one pass never climbs the ladder on stale evidence.
     @discardableResult
     public mutating func step(
-        _ source: inout some KmsgSource, now: Instant, observe: (LogEvent, Instant, String) -> Void = { _, _, _ in },
+        _ source: inout some KmsgSource, now: Instant, observe: (LogEvent, Instant, Subject) -> Void = { _, _, _ in },
         counted: (DeviceEvent, Instant) -> Void = { _, _ in }
     ) -> [Decision] {
         var new: [Decision] = []
@@ -233,11 +233,11 @@ public struct Watcher {
     /// Who a kernel log event is about, for the journal: the device the engine holds accountable
     /// (an SMMU stream resolved to its PCI function, a DMA alias to its bridge), else the log's
     /// own subject.
-    static func subject(of event: LogEvent, _ resolver: DeviceResolver) -> String {
+    static func subject(of event: LogEvent, _ resolver: DeviceResolver) -> Subject {
         if case .dmaFault(let fault)? = event.deviceEvent {
-            return resolver.resolve(fault.source).device.description
+            return .device(resolver.resolve(fault.source).device)
         }
-        return LogReplay.subjectName(event)
+        return LogReplay.subject(event)
     }
 
     /// DMA alias groups as the kernel computes them (`DMAAliases`): a fault carrying a shared

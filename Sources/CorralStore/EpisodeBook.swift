@@ -1,3 +1,5 @@
+import CorralCore
+
 /// Coalesces observations into episodes in fixed memory per (device, class): an episode ends
 /// when its device has been quiet for `gap`. Pure — the journal writer persists what it holds.
 public struct EpisodeBook: Sendable {
@@ -9,8 +11,8 @@ public struct EpisodeBook: Sendable {
     private var closedChanged: [Episode] = []
 
     public struct Key: Hashable, Sendable {
-        public var subject: String
-        public var eventClass: String
+        public var subject: Subject
+        public var eventClass: ObservedClass
     }
 
     /// `gap`: nanoseconds of quiet that end an episode (default 60 s).
@@ -42,7 +44,7 @@ public struct EpisodeBook: Sendable {
     }
 
     /// Marks every open episode of `subject` a lower bound (the kernel dropped some of its messages).
-    public mutating func markLowerBound(_ subject: String) {
+    public mutating func markLowerBound(_ subject: Subject) {
         for (key, var episode) in open where key.subject == subject && !episode.lowerBound {
             episode.lowerBound = true
             open[key] = episode

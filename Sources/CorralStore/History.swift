@@ -6,7 +6,7 @@ import CorralCore
 extension Journal.EpisodeRow: Encodable {
     /// The union of AER status values of an AER episode, with the kernel's bit names.
     public var statusBits: AERStatusBits? {
-        guard let severity = AERStatusBits.severity(ofClass: eventClass), statusUnion != 0 else { return nil }
+        guard let severity = eventClass.aerSeverity, statusUnion != 0 else { return nil }
         return AERStatusBits(UInt32(truncatingIfNeeded: statusUnion), severity: severity)
     }
 

@@ -4,7 +4,7 @@ import GRDB
 /// What `corral status`, `history`, `report` and the metrics endpoint read.
 extension Journal {
     public struct DeviceSummary: Hashable, Sendable {
-        public var device: String
+        public var device: Subject
         public var state: String?
         public var nextDeadline: Int64?
         public var budgetLeft: Int?
@@ -15,8 +15,8 @@ extension Journal {
 
     public struct EpisodeRow: Hashable, Sendable {
         public var run: Int64
-        public var device: String
-        public var eventClass: String
+        public var device: Subject
+        public var eventClass: ObservedClass
         public var first: Int64
         public var last: Int64
         public var count: Int64
@@ -28,14 +28,15 @@ extension Journal {
     public struct DecisionEntry: Hashable, Sendable {
         public var run: Int64
         public var at: Int64
-        public var subject: String
+        public var subject: Subject
         public var action: String?
         public var recommendation: Bool
         public var to: String?
         public var reason: String
     }
 
-    public func episodes(device: String? = nil, eventClass: String? = nil, since: Int64? = nil) throws(JournalError)
+    public func episodes(device: Subject? = nil, eventClass: ObservedClass? = nil, since: Int64? = nil)
+        throws(JournalError)
         -> [EpisodeRow]
     {
         try read { db in
@@ -63,7 +64,7 @@ extension Journal {
         }
     }
 
-    public func decisions(subject: String? = nil, since: Int64? = nil) throws(JournalError) -> [DecisionEntry] {
+    public func decisions(subject: Subject? = nil, since: Int64? = nil) throws(JournalError) -> [DecisionEntry] {
         try read { db in
             var sql = "SELECT run, at_ns, subject, action, recommendation, to_state, reason FROM decisions WHERE 1=1"
             var arguments: [any DatabaseValueConvertible] = []
@@ -122,8 +123,8 @@ extension Journal {
     /// Every device the journal knows, with its state and latest episode.
     public func deviceSummaries() throws(JournalError) -> [DeviceSummary] {
         let episodes = try episodes()
-        let states: [String: (String, Int64?, Int?)] = try read { db in
-            var out: [String: (String, Int64?, Int?)] = [:]
+        let states: [Subject: (String, Int64?, Int?)] = try read { db in
+            var out: [Subject: (String, Int64?, Int?)] = [:]
             for row in try Row.fetchAll(
                 db, sql: "SELECT device, state, next_deadline_ns, budget_left FROM device_state")
             {
@@ -131,7 +132,7 @@ extension Journal {
             }
             return out
         }
-        var summaries: [String: DeviceSummary] = [:]
+        var summaries: [Subject: DeviceSummary] = [:]
         for episode in episodes {
             var summary =
                 summaries[episode.device]

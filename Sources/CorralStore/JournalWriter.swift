@@ -40,7 +40,7 @@ public struct JournalWriter {
         flushIfDue(at: observation.at)
     }
 
-    public mutating func markLowerBound(_ subject: String) { book.markLowerBound(subject) }
+    public mutating func markLowerBound(_ subject: Subject) { book.markLowerBound(subject) }
 
     /// Rows waiting for the next transaction (decisions and actions).
     public var pendingRows: Int { pending.decisions.count + pending.actions.count }

@@ -3,10 +3,10 @@ import CorralCore
 /// One thing the journal is told a device did: `count` events of one class at one moment.
 /// Sources (the log parser, the simulator, the Linux host) turn their events into these.
 public struct Observation: Hashable, Sendable {
-    /// Who: a device address, a stream, an IOMMU or an IRQ, as the engine names it.
-    public var subject: String
-    /// The event class (`dma-fault`, `aer-corrected`, ... or the log schema's class).
-    public var eventClass: String
+    /// Who: a device, an IOMMU, an IRQ, or events no device can be held to.
+    public var subject: Subject
+    /// The event class (`dma-fault`, `aer-corrected`, ... or what only a log says).
+    public var eventClass: ObservedClass
     /// Nanoseconds: UTC for a live host, virtual time from the run's start for replay/simulate.
     public var at: Int64
     public var count: UInt64
@@ -16,7 +16,7 @@ public struct Observation: Hashable, Sendable {
     public var lowerBound: Bool
 
     public init(
-        subject: String, eventClass: String, at: Int64, count: UInt64 = 1, address: UInt64? = nil,
+        subject: Subject, eventClass: ObservedClass, at: Int64, count: UInt64 = 1, address: UInt64? = nil,
         status: UInt32? = nil, lowerBound: Bool = false
     ) {
         self.subject = subject
@@ -31,8 +31,8 @@ public struct Observation: Hashable, Sendable {
 
 /// A coalesced run of one event class on one device: never one row per fault.
 public struct Episode: Hashable, Sendable {
-    public var subject: String
-    public var eventClass: String
+    public var subject: Subject
+    public var eventClass: ObservedClass
     public var first: Int64
     public var last: Int64
     public var count: UInt64
@@ -45,7 +45,7 @@ public struct Episode: Hashable, Sendable {
     public static let maximumSamples = 4
 
     public init(
-        subject: String, eventClass: String, first: Int64, last: Int64, count: UInt64, lowerBound: Bool = false,
+        subject: Subject, eventClass: ObservedClass, first: Int64, last: Int64, count: UInt64, lowerBound: Bool = false,
         sampleAddresses: [UInt64] = [], statusUnion: UInt32 = 0
     ) {
         self.subject = subject

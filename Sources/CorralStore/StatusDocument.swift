@@ -1,3 +1,5 @@
+import CorralCore
+
 /// What `/status` serves and `corral status --json` prints (one `DeviceStatus` per line):
 /// every device the journal knows and every protected one. Encoded by `Codable`, so a device
 /// name is always a JSON string, whatever bytes it holds (a hand-built `/status` once let a
@@ -6,7 +8,7 @@ public struct StatusDocument: Codable, Hashable, Sendable {
     public var devices: [DeviceStatus]
 
     public struct DeviceStatus: Codable, Hashable, Sendable {
-        public var device: String
+        public var device: Subject
         /// The engine's state name; nil for a protected device the engine never saw.
         public var state: String?
         public var episodes: Int
@@ -27,7 +29,7 @@ public struct StatusDocument: Codable, Hashable, Sendable {
     }
 
     public struct LastEpisode: Codable, Hashable, Sendable {
-        public var eventClass: String
+        public var eventClass: ObservedClass
         public var firstNS: Int64
         public var lastNS: Int64
         public var count: Int64
@@ -48,7 +50,8 @@ extension Journal {
     /// The journal's devices (sorted) then the protected devices it has no rows for.
     public func statusDocument() throws(JournalError) -> StatusDocument {
         let summaries = try deviceSummaries()
-        let protected = Dictionary(try protectedDevices().map { ($0.device, $0.reasons) }, uniquingKeysWith: +)
+        let protected = Dictionary(
+            try protectedDevices().map { (Subject(name: $0.device), $0.reasons) }, uniquingKeysWith: +)
         var devices = summaries.map { summary in
             StatusDocument.DeviceStatus(
                 device: summary.device, state: summary.state, episodes: summary.episodes, events: summary.events,

@@ -287,7 +287,7 @@ struct Suite {
                 var rows = JournalBatch(run: run)
                 rows.episodes = (0..<1000).map {
                     Episode(
-                        subject: "0000:\(batch % 256):\($0 % 32).0", eventClass: "dma-fault",
+                        subject: Subject(name: "0000:\(batch % 256):\($0 % 32).0"), eventClass: .event(.dmaFault),
                         first: Int64(batch * 1000 + $0), last: Int64(batch * 1000 + $0), count: 1)
                 }
                 try? journal.write(rows)
@@ -318,7 +318,7 @@ struct Suite {
             for index in 0..<1_000_000 {
                 writer.observe(
                     Observation(
-                        subject: "0000:03:00.0", eventClass: "dma-fault", at: Int64(index) * 1_000,
+                        subject: Subject(name: "0000:03:00.0"), eventClass: .event(.dmaFault), at: Int64(index) * 1_000,
                         address: UInt64(index & 0xFF) << 12))
             }
             writer.flush()

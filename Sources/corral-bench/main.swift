@@ -214,7 +214,8 @@ do {
         for index in 0..<eventCount {
             writer.observe(
                 Observation(
-                    subject: "0000:0\(index % 4):00.0", eventClass: "dma-fault", at: Int64(index) * 1_000,
+                    subject: Subject(name: "0000:0\(index % 4):00.0"), eventClass: .event(.dmaFault),
+                    at: Int64(index) * 1_000,
                     address: UInt64(index & 0xFFFF) << 12))
         }
         writer.flush()

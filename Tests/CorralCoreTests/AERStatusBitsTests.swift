@@ -14,8 +14,8 @@ import Testing
     }
 
     @Test func severityFromTheJournalsClass() {
-        #expect(AERStatusBits.severity(ofClass: "aer-nonfatal") == .nonFatal)
-        #expect(AERStatusBits.severity(ofClass: "aer-corrected") == .corrected)
-        #expect(AERStatusBits.severity(ofClass: "dma-fault") == nil)
+        #expect(ObservedClass(name: "aer-nonfatal").aerSeverity == .nonFatal)
+        #expect(ObservedClass(name: "aer-corrected").aerSeverity == .corrected)
+        #expect(ObservedClass(name: "dma-fault").aerSeverity == nil)
     }
 }

@@ -98,3 +98,29 @@ struct EngineDemoTests {
         #expect(object["state"] as? String == status.state.name)
     }
 }
+
+/// One vocabulary for who and what: every name the journal writes reads back as the same value.
+@Suite struct JournalVocabularyTests {
+    @Test func subjectsReadBackFromTheirNames() throws {
+        let subjects: [Subject] = [
+            .device(.pci(EngineDemo.nic)),
+            .device(.stream(SMMUStream(iommu: IOMMUInstance("5040000.smmu"), streamID: StreamID(0x10)))),
+            .device(.platform(PlatformDeviceName("a600000.usb"))),
+            .iommu(IOMMUInstance("dmar0")), .irq(IRQNumber(16)), .unattributed("kernel rate limiting"),
+            .unattributed("intel-vtd faults, device not named"),
+        ]
+        for subject in subjects { #expect(Subject(name: subject.description) == subject, "\(subject)") }
+        #expect(Subject(name: "03:00.0") == .device(.pci(EngineDemo.nic)), "a short PCI address is canonical")
+        #expect(Subject(name: "(kernel rate limiting)").description == "(kernel rate limiting)")
+        let spaced = "usb evil\" name"
+        #expect(Subject(name: spaced).description == spaced, "an odd stored name prints as stored")
+    }
+
+    @Test func classesReadBackFromTheirNames() {
+        for observed in ObservedClass.known { #expect(ObservedClass(name: observed.description) == observed) }
+        #expect(ObservedClass(name: "aer-fatal") == .aer(.fatal))
+        #expect(ObservedClass.aer(nil).description == "aer-unknown")
+        #expect(ObservedClass(name: "from-a-newer-corral") == .other("from-a-newer-corral"))
+        #expect(Set(ObservedClass.known.map(\.description)).count == ObservedClass.known.count, "names are unique")
+    }
+}

@@ -52,13 +52,14 @@ func schemaProjection(_ json: String) -> [String: String] {
         #expect(statistics.malformed == 0, "\(log.lastPathComponent): \(statistics.malformedExamples)")
     }
 
-    /// Replay keys subjects by value and names them once: every corpus event's key names the
-    /// subject exactly as `subjectName` (what the journal and `corral watch` use) does.
-    @Test func replaySubjectKeysNameWhatSubjectNameDoes() {
+    /// Replay keys subjects by value and names them once: every corpus event's subject reads
+    /// back from its name (what the journal keeps) as the same subject.
+    @Test func replaySubjectsReadBackFromTheirNames() {
         var checked = 0
         for log in Self.logs {
             for event in KernelLogParser.parse(Fixtures.text(log)).0 {
-                #expect(LogReplay.subjectKey(event).name == LogReplay.subjectName(event), "\(log.lastPathComponent)")
+                let subject = LogReplay.subject(event)
+                #expect(Subject(name: subject.description) == subject, "\(log.lastPathComponent): \(subject)")
                 checked += 1
             }
         }

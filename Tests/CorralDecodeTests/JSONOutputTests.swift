@@ -55,7 +55,7 @@ func jsonObject(_ line: String) -> [String: Any]? {
         #expect(lines.count == 1)
         let first = try #require(lines.first)
         let object = try #require(jsonObject(jsonLine(first)))
-        #expect(object["subject"] as? String == Self.hostile)
+        #expect(object["subject"] as? String == "iommu " + Self.hostile)
         #expect(object["type"] as? String == "subject")
         let summary = try #require(jsonObject(jsonLine(replay.summaryLine(LogStatistics()))))
         #expect(summary["type"] as? String == "summary")

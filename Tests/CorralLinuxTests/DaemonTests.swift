@@ -2,6 +2,7 @@ import CorralCore
 import CorralDaemon
 import CorralServe
 import CorralStore
+import CorralTestSupport
 import Foundation
 import Logging
 import Testing
@@ -28,10 +29,7 @@ import Testing
 
     static func journal() throws -> Journal {
         try Journal(
-            path: FileManager.default.temporaryDirectory.appendingPathComponent(
-                "corral-daemon-\(UUID().uuidString).sqlite"
-            )
-            .path)
+            path: TemporaryPath.make("daemon") + ".sqlite")
     }
 
     @Test func onePassJournalsEverythingItDid() throws {

@@ -1,5 +1,6 @@
 import CorralCore
 import CorralDecode
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -74,8 +75,7 @@ final class FailingJournal: JournalSink, @unchecked Sendable {
         interposer.pause(true)
         var watcher = Watcher(root: root, policy: policy, startedAt: .zero)
         interposer.pause(false)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("corral-failnth-\(UUID().uuidString)")
-            .path
+        let path = TemporaryPath.make("failnth")
         let journal = try Journal(path: path)
         let sink = FailingJournal(journal, every: 2)
         var writer = JournalWriter(journal: sink, run: try journal.run(kind: "test", name: "fail-nth", startedUTC: 0))
@@ -91,7 +91,8 @@ final class FailingJournal: JournalSink, @unchecked Sendable {
                 observe: { event, at, subject in
                     logged += 1
                     writer.observe(
-                        Observation(subject: subject, eventClass: event.kind.rawValue, at: at.nanoseconds))
+                        Observation(
+                            subject: subject, eventClass: ObservedClass(name: event.kind.rawValue), at: at.nanoseconds))
                 })
             for decision in decisions { writer.record(decision) }
             for (outcome, decided, at) in watcher.takeOutcomes() { writer.record(outcome, decidedAt: decided, at: at) }

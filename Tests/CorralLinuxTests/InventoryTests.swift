@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Testing
 
 @testable import CorralLinux
@@ -103,7 +104,7 @@ import Testing
             ]
         }
         var kmsg = FakeKmsg(lines)
-        var subjects: Set<String> = []
+        var subjects: Set<Subject> = []
         watcher.step(&kmsg, now: .seconds(2), observe: { _, _, subject in subjects.insert(subject) })
         #expect(watcher.host.log.contains("did clear bus master of 0000:00:02.0"), "\(watcher.decisions.map(\.reason))")
         #expect(subjects == ["0000:00:02.0"], "the journal files the events under the PCI function")

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -10,7 +11,7 @@ final class NotifySocket {
     let fd: Int32
 
     init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("corral-notify-\(UUID().uuidString)").path
+        path = TemporaryPath.make("notify")
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         // Bounds a failing test only: every expected message is already sent when it is read.
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
@@ -128,7 +129,7 @@ final class NotifySocket {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
     func systemdAnalyzeVerifyIsClean() throws {
         let corral = try #require(WatchDaemonTests.corral)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("corral-unit-\(UUID().uuidString)")
+        let folder = URL(fileURLWithPath: TemporaryPath.make("unit"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         // The unit names the installed path; point it at the binary under test.

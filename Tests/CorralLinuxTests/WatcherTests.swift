@@ -1,31 +1,9 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
 @testable import CorralLinux
-
-/// A kmsg of prepared records, with an optional overrun before a given record.
-struct FakeKmsg: KmsgSource {
-    var records: [[UInt8]]
-    var overrunBefore: Int?
-    var position = 0
-    var overrunDone = false
-
-    init(_ records: [String], overrunBefore: Int? = nil) {
-        self.records = records.map { Array($0.utf8) }
-        self.overrunBefore = overrunBefore
-    }
-
-    mutating func read() -> KmsgRead {
-        if let overrunBefore, position == overrunBefore, !overrunDone {
-            overrunDone = true
-            return .overrun
-        }
-        guard position < records.count else { return .end }
-        position += 1
-        return .record(records[position - 1])
-    }
-}
 
 @Suite struct WatcherTests {
     /// `count` VT-d write faults from `device` every 100 µs from `start` (seconds), kmsg records.

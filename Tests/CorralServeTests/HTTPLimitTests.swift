@@ -1,4 +1,6 @@
+import CorralCore
 import CorralStore
+import CorralTestSupport
 import Foundation
 import NIOCore
 import NIOEmbedded
@@ -111,15 +113,15 @@ import Testing
 /// JSON string, whatever it holds.
 @Suite struct StatusDocumentTests {
     @Test func aCraftedDeviceNameCannotInjectFields() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "corral-status-\(UUID().uuidString).sqlite"
-        ).path
+        let path = TemporaryPath.make("status") + ".sqlite"
         let journal = try Journal(path: path)
         let run = try journal.run(kind: "test", name: "status", startedUTC: 0)
         let crafted = "usb-evil\", \"state\": \"healthy\", \"x\": \"\u{1}\n"
         var batch = JournalBatch(run: run)
         batch.episodes = [
-            Episode(subject: crafted, eventClass: "dma-fault", first: 0, last: 10, count: 3, lowerBound: false)
+            Episode(
+                subject: Subject(name: crafted), eventClass: "dma-fault", first: 0, last: 10, count: 3,
+                lowerBound: false)
         ]
         try journal.write(batch)
         let reply = StatusRoutes(journal: journal).reply(method: .GET, uri: "/status")

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -52,9 +53,7 @@ import Testing
     }
 
     @Test func failuresAreJournaledNotThrown() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "corral-hooks-\(UUID().uuidString).sqlite"
-        ).path
+        let path = TemporaryPath.make("hooks") + ".sqlite"
         let journal = try Journal(path: path)
         let (failed, _) = await Self.run(["/bin/false"], journal: journal)
         #expect(failed == .failed(status: 1))
@@ -67,8 +66,7 @@ import Testing
     /// Hooks run as root: a program anyone else could change is refused, and the refusal is
     /// journaled like any other outcome.
     @Test func hookWritableByOthersIsRefused() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "corral-hook-\(UUID().uuidString)")
+        let directory = URL(fileURLWithPath: TemporaryPath.make("hook"))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let hook = directory.appendingPathComponent("notify").path
@@ -104,8 +102,7 @@ import Testing
 
     /// A hook in a folder of its own (root's, 0755), with `script` as its text.
     static func script(_ text: String) throws -> (path: String, directory: URL) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "corral-hook-\(UUID().uuidString)")
+        let directory = URL(fileURLWithPath: TemporaryPath.make("hook"))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         chmod(directory.path, 0o755)
         let hook = directory.appendingPathComponent("hook").path
@@ -128,8 +125,7 @@ import Testing
     /// A hook that leaves a background child holding its stdout ends when the hook does: the
     /// slot is free for the next one.
     @Test func aBackgroundChildHoldingStdoutDoesNotHoldTheSlot() async throws {
-        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("corral-bg-\(UUID().uuidString)")
-            .path
+        let pidFile = TemporaryPath.make("bg")
         let (hook, directory) = try Self.script("sleep 300 &\necho $! > \(pidFile)\necho started\n")
         defer {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
@@ -158,8 +154,7 @@ import Testing
     /// At its timeout the hook's whole process group ends, not just the hook: the background
     /// child here holds the write end of a FIFO the test reads, which hangs up when it dies.
     @Test func aTimeoutEndsTheHooksWholeProcessGroup() async throws {
-        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("corral-fifo-\(UUID().uuidString)")
-            .path
+        let fifo = TemporaryPath.make("fifo")
         #expect(mkfifo(fifo, 0o600) == 0)
         defer { unlink(fifo) }
         let reader = open(fifo, O_RDONLY | O_NONBLOCK)

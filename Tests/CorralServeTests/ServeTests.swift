@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -52,9 +53,7 @@ func parseExposition(_ text: String) throws -> [Sample] {
 
 @Suite struct ServeTests {
     static func journal() throws -> Journal {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "corral-serve-\(UUID().uuidString).sqlite"
-        ).path
+        let path = TemporaryPath.make("serve") + ".sqlite"
         let journal = try Journal(path: path)
         let run = try journal.run(kind: "test", name: "serve", startedUTC: 0)
         var batch = JournalBatch(run: run)

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -18,7 +19,8 @@ import Testing
         let run = try journal.run(kind: "replay", name: "a.log", startedUTC: 0)
         var batch = JournalBatch(run: run)
         batch.episodes = [
-            Episode(subject: hostile, eventClass: "dma-fault", first: 1, last: 2, count: 3, lowerBound: true),
+            Episode(
+                subject: Subject(name: hostile), eventClass: "dma-fault", first: 1, last: 2, count: 3, lowerBound: true),
             Episode(
                 subject: "0000:01:00.0", eventClass: "aer-nonfatal", first: 5, last: 5, count: 1,
                 statusUnion: 0x4000),
@@ -32,7 +34,7 @@ import Testing
         ]
         try journal.write(batch)
         let episodes = try journal.episodes()
-        let stormRow = try #require(episodes.first { $0.device == hostile })
+        let stormRow = try #require(episodes.first { $0.device == Subject(name: hostile) })
         let storm = try Self.object(stormRow)
         #expect(storm["device"] as? String == hostile)
         #expect(storm["class"] as? String == "dma-fault")

@@ -1,12 +1,12 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
 @testable import CorralStore
 
 func temporaryJournalPath(_ name: String) -> String {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("corral-tests-\(UUID().uuidString)")
-    return folder.appendingPathComponent("\(name).sqlite").path
+    TemporaryPath.make("journal") + "/\(name).sqlite"
 }
 
 @Suite struct EpisodeTests {
@@ -121,11 +121,11 @@ func temporaryJournalPath(_ name: String) -> String {
             }
             let journal = try Journal(path: path)
             #expect(try journal.integrityCheck() == "ok", "seed \(seed)")
-            let rows = try journal.episodes(device: "stress-\(seed)")
-            var perBatch: [String: Int] = [:]
+            let rows = try journal.episodes(device: .unattributed("stress \(seed)"))
+            var perBatch: [ObservedClass: Int] = [:]
             for row in rows { perBatch[row.eventClass, default: 0] += 1 }
             for index in committed {
-                #expect(perBatch["batch-\(index)"] == 20, "seed \(seed): batch \(index) was reported committed")
+                #expect(perBatch[.other("batch-\(index)")] == 20, "seed \(seed): batch \(index) was reported committed")
             }
             #expect(perBatch.values.allSatisfy { $0 == 20 }, "seed \(seed): a batch is all there or not at all")
         }

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -10,8 +11,7 @@ import Testing
 /// change the file.
 @Suite(.serialized) struct ReadOnlyJournalTests {
     static func folder() throws -> String {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("corral-ro-\(UUID().uuidString)")
-            .path
+        let folder = TemporaryPath.make("ro")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         return folder
     }

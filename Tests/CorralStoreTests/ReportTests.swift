@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Testing
 
 @testable import CorralStore

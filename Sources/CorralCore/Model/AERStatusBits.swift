@@ -31,9 +31,4 @@ public struct AERStatusBits: Hashable, Sendable, CustomStringConvertible {
         "0x" + Hex.padded(value, width: 8) + (value == 0 ? "" : " (" + names.joined(separator: ", ") + ")")
     }
 
-    /// The severity of a journal event class (`aer-corrected`, `aer-nonfatal`, `aer-fatal`).
-    public static func severity(ofClass eventClass: String) -> AERSeverity? {
-        guard eventClass.hasPrefix("aer-") else { return nil }
-        return AERSeverity(rawValue: String(eventClass.dropFirst(4)))
-    }
 }

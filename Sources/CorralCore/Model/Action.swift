@@ -154,23 +154,46 @@ public enum ResetMethod: String, Hashable, Sendable, CaseIterable, CustomStringC
     public var description: String { rawValue }
 }
 
-/// Who a decision is about: a device, or an IOMMU unit or interrupt line when nothing finer
-/// is known.
+/// Who a decision, an episode or a journal row is about: one vocabulary for the engine, the
+/// journal, replay and the simulator. A device; an IOMMU unit or interrupt line when nothing
+/// finer is known; or events no device can be held to (the kernel's rate limiting, faults whose
+/// device was not named), which are shown as what they are, never as a device.
 public enum Subject: Hashable, Sendable, Comparable, CustomStringConvertible {
     case device(DeviceAddress)
     case iommu(IOMMUInstance)
     case irq(IRQNumber)
+    /// "kernel rate limiting", "intel-vtd faults, device not named": written in parentheses.
+    case unattributed(String)
 
     public var device: DeviceAddress? {
         if case .device(let d) = self { return d }
         return nil
     }
 
+    /// The name the journal, `/status` and every output use; ``init(name:)`` reads it back.
     public var description: String {
         switch self {
         case .device(let d): d.description
         case .iommu(let i): "iommu \(i)"
         case .irq(let irq): "irq \(irq)"
+        case .unattributed(let what): "(\(what))"
+        }
+    }
+
+    /// Reads a name written by ``description`` (a journal row, a `--device` flag). Text that is
+    /// none of the forms (a name with spaces from an old or crafted row) is kept as a platform
+    /// name, exactly as written: what is read back prints as it was stored.
+    public init(name: String) {
+        if name.hasPrefix("("), name.hasSuffix(")"), name.count >= 2 {
+            self = .unattributed(String(name.dropFirst().dropLast()))
+        } else if name.hasPrefix("irq "), let number = UInt32(name.dropFirst(4)) {
+            self = .irq(IRQNumber(number))
+        } else if name.hasPrefix("iommu "), name.count > 6 {
+            self = .iommu(IOMMUInstance(String(name.dropFirst(6))))
+        } else if let device = try? DeviceAddress(parsing: name) {
+            self = .device(device)
+        } else {
+            self = .device(.platform(PlatformDeviceName(name)))
         }
     }
 }

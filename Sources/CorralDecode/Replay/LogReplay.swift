@@ -32,36 +32,18 @@ public struct LogReplay {
         var inBucket = 0
     }
 
-    /// Who an event or decision is about, as a value: hashing it per event is cheap, while
-    /// formatting an address into a name per event was a fifth of replay time. The name is
-    /// made once, when the subject first appears.
-    enum SubjectKey: Hashable {
-        case pci(PCIAddress)
-        case stream(SMMUStream)
-        case irq(IRQNumber)
-        case iommu(IOMMUInstance)
-        case named(String)
-
-        var name: String {
-            switch self {
-            case .pci(let address): address.description
-            case .stream(let stream): stream.description
-            case .irq(let irq): "irq \(irq)"
-            case .iommu(let iommu): iommu.description
-            case .named(let name): name
-            }
-        }
-    }
-
+    /// Subjects are keyed by value (`CorralCore.Subject`): hashing one per event is cheap,
+    /// while formatting an address into a name per event was a fifth of replay time. The name
+    /// is made once, when the subject first appears.
     public private(set) var engine: Engine
-    private var table: [SubjectKey: Subject] = [:]
-    private var keyOrder: [SubjectKey] = []
+    private var table: [CorralCore.Subject: Subject] = [:]
+    private var keyOrder: [CorralCore.Subject] = []
     /// Every subject by name.
     public var subjects: [String: Subject] {
         Dictionary(table.values.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
     /// Subject names in the order they first appeared.
-    public var order: [String] { keyOrder.map(\.name) }
+    public var order: [String] { keyOrder.map(\.description) }
     /// Events the log gives no device for (by class), still counted.
     public private(set) var unattributed: [LogEvent.Kind: Int] = [:]
     /// Total the kernel said it dropped (`callbacks suppressed`): the counts are lower bounds.
@@ -103,13 +85,13 @@ public struct LogReplay {
     public mutating func add(_ event: LogEvent) {
         advanceClock(to: event)
         lastEventAt = now
-        let key = Self.subjectKey(event)
+        let key = Self.subject(event)
         // Taken out while updated: a copy the table still held would copy its dictionary.
         var subject: Subject
         if let existing = table.removeValue(forKey: key) {
             subject = existing
         } else {
-            subject = newSubject(key.name, firstLine: event.line)
+            subject = newSubject(key.description, firstLine: event.line)
             keyOrder.append(key)
         }
         subject.events[event.kind, default: 0] += 1
@@ -163,12 +145,12 @@ public struct LogReplay {
         for decision in decisions {
             onDecision(decision)
             decisionCount += 1
-            let key = Self.subjectKey(decision.subject)
+            let key = decision.subject
             var subject: Subject
             if let existing = table.removeValue(forKey: key) {
                 subject = existing
             } else {
-                subject = newSubject(key.name, firstLine: 0)
+                subject = newSubject(key.description, firstLine: 0)
                 keyOrder.append(key)
             }
             subject.decisionCount += 1
@@ -187,34 +169,17 @@ public struct LogReplay {
         }
     }
 
-    static func subjectKey(_ event: LogEvent) -> SubjectKey {
-        if let device = event.device { return .pci(device) }
+    /// Who a log event is about, in the vocabulary the engine and the journal use.
+    public static func subject(_ event: LogEvent) -> CorralCore.Subject {
+        if let device = event.device { return .device(.pci(device)) }
         if let iommu = event.iommu, let streamID = event.streamID {
-            return .stream(SMMUStream(iommu: iommu, streamID: streamID))
+            return .device(.stream(SMMUStream(iommu: iommu, streamID: streamID)))
         }
         if let irq = event.irq { return .irq(irq) }
         if let iommu = event.iommu { return .iommu(iommu) }
-        return .named(subjectName(event))
+        if event.kind == .suppressed { return .unattributed("kernel rate limiting") }
+        return .unattributed("\(event.vendor?.rawValue ?? event.kind.rawValue): no device named")
     }
 
-    static func subjectKey(_ subject: CorralCore.Subject) -> SubjectKey {
-        switch subject {
-        case .device(.pci(let address)): .pci(address)
-        case .device(.stream(let stream)): .stream(stream)
-        case .device(let device): .named(device.description)
-        case .iommu(let iommu): .iommu(iommu)
-        case .irq(let irq): .irq(irq)
-        }
-    }
-
-    public static func subjectName(_ event: LogEvent) -> String {
-        if let device = event.device { return device.description }
-        if let iommu = event.iommu, let streamID = event.streamID {
-            return SMMUStream(iommu: iommu, streamID: streamID).description
-        }
-        if let irq = event.irq { return "irq \(irq)" }
-        if let iommu = event.iommu { return iommu.description }
-        if event.kind == .suppressed { return "(kernel rate limiting)" }
-        return "(\(event.vendor?.rawValue ?? event.kind.rawValue): no device named)"
-    }
+    public static func subjectName(_ event: LogEvent) -> String { subject(event).description }
 }

@@ -3,8 +3,8 @@ import CorralDecode
 
 /// Something a simulated device did, as it happened (to journal a run).
 public struct SimEvent: Sendable {
-    public var subject: String
-    public var eventClass: String
+    public var subject: Subject
+    public var eventClass: ObservedClass
     public var at: Instant
     public var count: UInt64
     public var address: UInt64?

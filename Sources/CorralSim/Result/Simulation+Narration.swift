@@ -6,12 +6,12 @@ extension Simulation {
     // MARK: - Story and result
 
     func emit(
-        _ device: Int, _ eventClass: String, count: UInt64, address: UInt64? = nil, status: UInt32? = nil,
+        _ device: Int, _ eventClass: ObservedClass, count: UInt64, address: UInt64? = nil, status: UInt32? = nil,
         at: Instant? = nil
     ) {
         onEvent?(
             SimEvent(
-                subject: devices[device].address.description, eventClass: eventClass, at: at ?? now, count: count,
+                subject: .device(devices[device].address), eventClass: eventClass, at: at ?? now, count: count,
                 address: address, status: status))
     }
 

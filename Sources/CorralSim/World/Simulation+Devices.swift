@@ -64,7 +64,7 @@ extension Simulation {
             let done = cpu.run(cost, readyAt: now)
             tallies[device].faults += 1
             tallies[device].handled += 1
-            emit(device, "aer-corrected", count: 1, status: 1)
+            emit(device, .event(.aerCorrected), count: 1, status: 1)
             if let address = devices[device].address.pciAddress {
                 agenda.schedule(
                     .deliver(.aerError(AERError(device: address, severity: .corrected, status: 1))), at: done)
@@ -75,7 +75,7 @@ extension Simulation {
             _ = cpu.run(costs.interrupt, readyAt: now)
             tallies[device].faults += 1
             intxCount[device, default: 0] += 1
-            emit(device, "intx-interrupt", count: 1)
+            emit(device, .event(.irqStorm), count: 1)
             // kernel/irq/spurious.c: 99,900 of 100,000 unhandled → "nobody cared", disabled.
             if intxCount[device, default: 0] >= 100_000 {
                 devices[device].intxDisabled = true
@@ -163,7 +163,7 @@ extension Simulation {
             let count = UInt64(max(0, seconds * spec.rate))
             tallies[device].faults += count
             tallies[device].silenced += count
-            if count > 0 { emit(device, "dma-fault", count: count, at: end) }
+            if count > 0 { emit(device, .event(.dmaFault), count: count, at: end) }
         }
         silencedSince[device] = nil
     }

@@ -6,7 +6,7 @@ import Foundation
 /// it, and its episodes and decisions.
 public enum HTMLReport {
     public struct DeviceHistory: Sendable {
-        public var device: String
+        public var device: Subject
         public var state: String?
         public var episodes: [Journal.EpisodeRow]
         public var decisions: [Journal.DecisionEntry]
@@ -50,7 +50,7 @@ public enum HTMLReport {
             """
         if devices.isEmpty { html += "<p>Nothing journaled yet.</p>\n" }
         for device in devices {
-            html += "<h2>\(escape(device.device))"
+            html += "<h2>\(escape(device.device.description))"
             if let state = device.state { html += " — <span class=\"state\">\(escape(state))</span>" }
             html += "</h2>\n"
             html += timeline(device)
@@ -109,7 +109,7 @@ public enum HTMLReport {
             let top = y(rate(episode))
             svg +=
                 "<rect x=\"\(x0)\" y=\"\(top)\" width=\"\(x1 - x0)\" height=\"\(max((height - bottom) - top, 1))\" "
-                + "fill=\"\(colour)\" fill-opacity=\"0.6\"><title>\(escape(episode.eventClass)): \(episode.count)"
+                + "fill=\"\(colour)\" fill-opacity=\"0.6\"><title>\(escape(episode.eventClass.description)): \(episode.count)"
                 + "\(episode.lowerBound ? "+" : "") events, \(seconds(episode.first))–\(seconds(episode.last)) s</title></rect>\n"
         }
         for decision in device.decisions where !(decision.action ?? "").hasPrefix("report storm") {
@@ -123,7 +123,7 @@ public enum HTMLReport {
             svg +=
                 "<rect x=\"\(left + 10 + Double(index) * 140)\" y=\"8\" width=\"10\" height=\"10\" fill=\"\(colours[index % colours.count])\"/>"
             svg +=
-                "<text x=\"\(left + 24 + Double(index) * 140)\" y=\"17\" font-size=\"11\">\(escape(eventClass))</text>\n"
+                "<text x=\"\(left + 24 + Double(index) * 140)\" y=\"17\" font-size=\"11\">\(escape(eventClass.description))</text>\n"
         }
         return svg + "</svg>\n"
     }
@@ -134,7 +134,7 @@ public enum HTMLReport {
             "<table><tr><th>class</th><th>first (s)</th><th>last (s)</th><th>events</th><th>rate</th><th>sample addresses</th></tr>\n"
         for episode in episodes {
             html +=
-                "<tr><td>\(escape(episode.eventClass))</td><td class=\"num\">\(seconds(episode.first))</td>"
+                "<tr><td>\(escape(episode.eventClass.description))</td><td class=\"num\">\(seconds(episode.first))</td>"
                 + "<td class=\"num\">\(seconds(episode.last))</td><td class=\"num\">\(Count.grouped(episode.count))"
                 + "\(episode.lowerBound ? "+" : "")</td><td class=\"num\">\(label(rate(episode)))/s</td>"
                 + "<td>\(escape(episode.sampleAddresses))</td></tr>\n"

@@ -56,7 +56,7 @@ struct StatusCommand: ParsableCommand {
                     "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass) at \(Instant(nanoseconds: $0.last))"
                 } ?? "-"
             print(
-                TextReport.pad(summary.device, 28) + TextReport.pad(summary.state ?? "-", 14)
+                TextReport.pad(summary.device.description, 28) + TextReport.pad(summary.state ?? "-", 14)
                     + TextReport.pad(Count.grouped(summary.events), 12) + TextReport.pad(last, 40)
                     + (summary.budgetLeft.map(String.init) ?? "-"))
         }
@@ -97,8 +97,15 @@ struct HistoryCommand: ParsableCommand {
                 let latest = try store.episodes().map(\.last).max() ?? 0
                 sinceNS = latest - window.nanosecondsClamped
             }
-            let episodes = try store.episodes(device: device, eventClass: eventClass, since: sinceNS)
-            let decisions = try store.decisions(subject: device, since: sinceNS)
+            let subject = device.map(Subject.init(name:))
+            let observedClass = eventClass.map(ObservedClass.init(name:))
+            if case .other(let name)? = observedClass {
+                throw CommandFailure(
+                    "--class \(name): not a class Corral journals; one of "
+                        + ObservedClass.known.map(\.description).joined(separator: ", "))
+            }
+            let episodes = try store.episodes(device: subject, eventClass: observedClass, since: sinceNS)
+            let decisions = try store.decisions(subject: subject, since: sinceNS)
             if json {
                 for episode in episodes { print(JSONLine.encode(episode)) }
                 for decision in decisions { print(JSONLine.encode(decision)) }
@@ -147,10 +154,12 @@ struct ReleaseCommand: ParsableCommand {
             ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         do {
             let known = try store.deviceSummaries().map(\.device)
-            guard known.contains(device) else {
+            // As the journal names it (`03:00.0` is `0000:03:00.0`).
+            let subject = Subject(name: device)
+            guard known.contains(subject) else {
                 throw CommandFailure("\(device): not in \(store.path); `corral status` lists the devices it knows")
             }
-            let id = try store.release(device, by: user, atUTC: utcNow())
+            let id = try store.release(subject.description, by: user, atUTC: utcNow())
             print("release #\(id) of \(device) by \(user) journaled; the daemon applies it at its next step.")
         } catch let failure as CommandFailure {
             throw failure

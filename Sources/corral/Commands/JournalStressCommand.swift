@@ -35,7 +35,8 @@ struct JournalStressCommand: ParsableCommand {
             var batch = JournalBatch(run: run)
             batch.episodes = (0..<20).map { row in
                 Episode(
-                    subject: "stress-\(seed)", eventClass: "batch-\(index)", first: Int64(row), last: Int64(row),
+                    subject: .unattributed("stress \(seed)"), eventClass: .other("batch-\(index)"), first: Int64(row),
+                    last: Int64(row),
                     count: UInt64(index * 20 + row + 1), lowerBound: false, sampleAddresses: [random.next()],
                     statusUnion: 0)
             }

@@ -70,7 +70,7 @@ struct ReplayCommand: ParsableCommand {
         }
         let emit: (LogEvent) -> Void = { event in
             replay.add(event)
-            writer?.observe(event.observation(subject: LogReplay.subjectName(event), at: replay.lastEventAt))
+            writer?.observe(event.observation(subject: LogReplay.subject(event), at: replay.lastEventAt))
         }
         try input.forEachChunk { chunk in
             bytes += chunk.count

@@ -1,21 +1,21 @@
 import CorralCore
+import CorralLinux
 import Foundation
 
-@testable import CorralLinux
+/// Builds fake `sys/`, `proc/`, `dev/` trees in a temporary folder, shaped like the kernel's;
+/// the folder goes away with the value (keep it alive while a test reads it).
+public final class FakeSysfs {
+    public let root: String
+    public var sysRoot: SysRoot { SysRoot(root) }
 
-/// Builds fake `sys/`, `proc/`, `dev/` trees in a temporary folder, shaped like the kernel's.
-final class FakeSysfs {
-    let root: String
-    var sysRoot: SysRoot { SysRoot(root) }
-
-    init() {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("corral-sysfs-\(UUID().uuidString)").path
+    public init() {
+        root = TemporaryPath.make("sysfs")
         try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
-    func file(_ path: String, _ text: String) {
+    public func file(_ path: String, _ text: String) {
         let full = root + path
         try? FileManager.default.createDirectory(
             atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -23,18 +23,18 @@ final class FakeSysfs {
     }
 
     /// Removes a file (an attribute an older kernel does not have).
-    func remove(_ path: String) {
+    public func remove(_ path: String) {
         try? FileManager.default.removeItem(atPath: root + path)
     }
 
-    func bytes(_ path: String, _ bytes: [UInt8]) {
+    public func bytes(_ path: String, _ bytes: [UInt8]) {
         let full = root + path
         try? FileManager.default.createDirectory(
             atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: full, contents: Data(bytes))
     }
 
-    func link(_ path: String, to target: String) {
+    public func link(_ path: String, to target: String) {
         let full = root + path
         try? FileManager.default.createDirectory(
             atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -43,7 +43,7 @@ final class FakeSysfs {
 
     /// A 4 KiB config space: IDs, command (bus master on), PCIe capability with FLR and
     /// Transactions Pending, an optional Device Serial Number.
-    static func config(
+    public static func config(
         vendor: UInt16, device: UInt16, pcie: Bool = true, flr: Bool = true, serial: UInt64? = nil,
         transactionsPending: Bool = false, pcieType: UInt8 = 0, secondaryBus: UInt8? = nil
     ) -> [UInt8] {
@@ -80,7 +80,7 @@ final class FakeSysfs {
     }
 
     /// A PCI function at `path` under /sys/devices, linked from /sys/bus/pci/devices.
-    func pci(
+    public func pci(
         _ address: String, under parentPath: String, driver: String?, classCode: String, vendor: UInt16 = 0x8086,
         device: UInt16 = 0x10fb, resetMethod: String? = nil, group: Int? = nil, config: [UInt8]? = nil,
         removable: Bool = false
@@ -112,7 +112,7 @@ final class FakeSysfs {
     /// A realistic machine: root ports, a switch with an NVMe (DSN, FLR, slot power), a GPU, a NIC,
     /// a PCIe-to-PCI bridge with a conventional device behind it, a Thunderbolt device behind an
     /// external port, a platform DMA engine behind an SMMU.
-    static func machine() -> FakeSysfs {
+    public static func machine() -> FakeSysfs {
         let fake = FakeSysfs()
         let host = "/sys/devices/pci0000:00"
         let port1 = fake.pci("0000:00:01.0", under: host, driver: "pcieport", classCode: "0x060400")

@@ -1,5 +1,4 @@
 import CorralCore
-import CorralDecode
 
 /// Everything that can happen at a moment of virtual time.
 enum Agenda {
@@ -11,7 +10,7 @@ enum Agenda {
     /// A fault interrupt is taken for an IOMMU.
     case interrupt(iommu: Int)
     /// The handler finished a pass; what it read goes to the policy now.
-    case handlerDone(iommu: Int, events: [LogEvent], overflowed: Bool)
+    case handlerDone(iommu: Int, events: [DeviceEvent], overflowed: Bool)
     /// An action's effect takes hold and its outcome is reported.
     case actionDone(Action)
     /// The engine asked to be woken.

@@ -1,5 +1,4 @@
 import CorralCore
-import CorralDecode
 
 // The `corral` policy's side of the world: events to the daemon's loop (`ContainmentLoop`, read
 // late when the daemon starts late or stalls), and the actions `SimHost` hands over, carried out

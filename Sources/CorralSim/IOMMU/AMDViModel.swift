@@ -31,8 +31,8 @@ public struct AMDViModel: SimIOMMU {
         return ring.add(record.bytes, key: RecordRing.key(fault.requesterID, nil))
     }
 
-    public mutating func drain() -> [LogEvent] {
-        ring.takeAll().compactMap { bytes in (try? AMDViEventRecord(bytes: bytes))?.event }
+    public mutating func drain() -> [DeviceEvent] {
+        ring.takeAll().compactMap { bytes in (try? AMDViEventRecord(bytes: bytes))?.deviceEvent(iommu: instance) }
     }
 
     public mutating func takeOverflow() -> Bool { ring.takeOverflow() }

@@ -38,19 +38,15 @@ public struct SMMUv2Model: SimIOMMU {
         return .recorded
     }
 
-    public mutating func drain() -> [LogEvent] {
+    public mutating func drain() -> [DeviceEvent] {
         defer {
             banks.removeAll()
             order.removeAll()
         }
         return order.compactMap { stream in
-            guard let bytes = banks[stream], var event = (try? SMMUv2ContextFault(bytes: bytes))?.event else {
-                return nil
-            }
+            guard let bytes = banks[stream], let fault = try? SMMUv2ContextFault(bytes: bytes) else { return nil }
             // The driver maps the context bank back to its stream (the SMR the kernel set up).
-            event.iommu = instance
-            event.streamID = StreamID(stream)
-            return event
+            return fault.deviceEvent(iommu: instance, stream: StreamID(stream))
         }
     }
 

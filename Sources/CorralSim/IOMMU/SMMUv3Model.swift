@@ -35,12 +35,8 @@ public struct SMMUv3Model: SimIOMMU {
         return ring.add(record.bytes, key: RecordRing.key(nil, stream))
     }
 
-    public mutating func drain() -> [LogEvent] {
-        ring.takeAll().compactMap { bytes in
-            guard var event = (try? SMMUv3EventRecord(bytes: bytes))?.event else { return nil }
-            event.iommu = instance
-            return event
-        }
+    public mutating func drain() -> [DeviceEvent] {
+        ring.takeAll().compactMap { bytes in (try? SMMUv3EventRecord(bytes: bytes))?.deviceEvent(iommu: instance) }
     }
 
     public mutating func takeOverflow() -> Bool { ring.takeOverflow() }

@@ -28,8 +28,8 @@ public enum RecordResult: Sendable {
 
 /// An IOMMU model: each vendor's real reporting path and limits behind one set of operations,
 /// like the kernel's IOMMU core and its drivers. Records are kept in the vendor's binary layout
-/// (through CorralDecode's encoders) and decoded back when the handler drains them, so the
-/// decoders run end to end.
+/// (through CorralDecode's encoders) and decoded back to the engine's `DeviceEvent` when the
+/// handler drains them, so the decoders run end to end.
 public protocol SimIOMMU: Sendable {
     var instance: IOMMUInstance { get }
     var vendor: IOMMUVendor { get }
@@ -40,8 +40,9 @@ public protocol SimIOMMU: Sendable {
     /// How many records the hardware holds before it drops faults.
     var capacity: Int { get }
     mutating func record(_ fault: SimFault) -> RecordResult
-    /// Everything the handler reads in one pass, decoded from the raw layout.
-    mutating func drain() -> [LogEvent]
+    /// Everything the handler reads in one pass, decoded from the raw layout straight to the
+    /// engine's events (the vendor record types' `deviceEvent`), as a kernel driver would.
+    mutating func drain() -> [DeviceEvent]
     /// Whether an overflow was flagged since the last call (the handler sees PFO, the overflow
     /// bit or MULTI, never how many were lost).
     mutating func takeOverflow() -> Bool

@@ -35,8 +35,8 @@ public struct VTdModel: SimIOMMU {
         return ring.add(record.bytes, key: RecordRing.key(fault.requesterID, nil))
     }
 
-    public mutating func drain() -> [LogEvent] {
-        ring.takeAll().compactMap { bytes in (try? VTdFaultRecord(bytes: bytes))?.event }
+    public mutating func drain() -> [DeviceEvent] {
+        ring.takeAll().compactMap { bytes in (try? VTdFaultRecord(bytes: bytes))?.deviceEvent(iommu: instance) }
     }
 
     public mutating func takeOverflow() -> Bool { ring.takeOverflow() }

@@ -1,5 +1,4 @@
 import CorralCore
-import CorralDecode
 
 /// Something a simulated device did, as it happened (to journal a run).
 public struct SimEvent: Sendable {

@@ -1,5 +1,4 @@
 import CorralCore
-import CorralDecode
 
 // The story of a run: the timeline, the journal feed (`onEvent`) and the result.
 extension Simulation {

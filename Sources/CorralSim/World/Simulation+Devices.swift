@@ -1,5 +1,4 @@
 import CorralCore
-import CorralDecode
 
 // The simulated world's devices: behaviours and their transactions, happenings (hot-plug, a
 // driver's re-initialisation), and the EEH policy's freezes.

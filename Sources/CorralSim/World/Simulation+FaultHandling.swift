@@ -1,5 +1,4 @@
 import CorralCore
-import CorralDecode
 
 // Faults through the IOMMU models, the kernel's fault handler (its CPU cost and printk
 // ratelimit), and what reaches each policy; interrupt sampling.
@@ -56,8 +55,10 @@ extension Simulation {
 
     /// The kernel's DEFAULT_RATELIMIT (10 per 5 s): one state for all VT-d/SMMU faults, one
     /// per device for AMD-Vi (reference §1.3, §2.3).
-    mutating func printkAllowed(_ event: LogEvent, iommu: Int) -> Bool {
-        let key = event.vendor == .amdVi ? (event.device?.description ?? "") : iommus[iommu].instance.name
+    mutating func printkAllowed(_ event: DeviceEvent, iommu: Int) -> Bool {
+        let key =
+            iommus[iommu].vendor == .amdVi
+            ? (event.handledFault?.source.description ?? "") : iommus[iommu].instance.name
         var window = printkWindow[key] ?? (now, 0)
         if now - window.start >= .seconds(5) { window = (now, 0) }
         window.count += 1
@@ -65,15 +66,15 @@ extension Simulation {
         return window.count <= 10
     }
 
-    mutating func deliverHandled(_ iommu: Int, _ events: [LogEvent], overflowed: Bool) {
-        for event in events where !event.recoverable {
+    mutating func deliverHandled(_ iommu: Int, _ events: [DeviceEvent], overflowed: Bool) {
+        for event in events where event.handledFault?.recoverable != true {
             if let index = deviceIndex(for: event) { tallies[index].handled += 1 }
         }
         switch policy {
         case .linuxToday:
             break
         case .eeh:
-            for event in events where !event.recoverable {
+            for event in events where event.handledFault?.recoverable != true {
                 if let index = deviceIndex(for: event) { eehFreeze(index) }
             }
         case .corral:
@@ -83,9 +84,7 @@ extension Simulation {
                         QueueOverflow(
                             vendor: iommus[iommu].vendor, iommu: iommus[iommu].instance, queue: overflowQueue(iommu))))
             }
-            for event in events {
-                if let deviceEvent = event.deviceEvent { deliver(deviceEvent) }
-            }
+            for event in events { deliver(event) }
         }
     }
 
@@ -97,19 +96,23 @@ extension Simulation {
         }
     }
 
-    func deviceIndex(for event: LogEvent) -> Int? {
-        if let device = event.device {
-            if let index = indexByAddress[.pci(device)] { return index }
+    /// The simulated device a handled record came from (for the tallies and EEH's freeze).
+    func deviceIndex(for event: DeviceEvent) -> Int? {
+        switch event.handledFault?.source {
+        case .device(let address)?:
+            return indexByAddress[address]
+        case .requester(_, let requesterID)?:
+            if let index = indexByAddress[.pci(PCIAddress(requesterID: requesterID))] { return index }
             // A DMA alias: the bridge's requester ID stands for the devices behind it.
-            return devices.firstIndex { $0.requesterID == device.requesterID }
-        }
-        if let stream = event.streamID {
+            return devices.firstIndex { $0.requesterID == requesterID }
+        case .stream(let stream)?:
             return devices.firstIndex {
-                $0.streamID == stream
-                    || ($0.streamID == nil && UInt32($0.requesterID?.rawValue ?? 0) == stream.rawValue)
+                $0.streamID == stream.streamID
+                    || ($0.streamID == nil && UInt32($0.requesterID?.rawValue ?? 0) == stream.streamID.rawValue)
             }
+        case nil:
+            return nil
         }
-        return nil
     }
 
     mutating func sampleInterrupts() {
@@ -126,5 +129,13 @@ extension Simulation {
         if now + .milliseconds(10) <= .zero + scenario.duration {
             agenda.schedule(.interruptSample, at: now + .milliseconds(10))
         }
+    }
+}
+
+extension DeviceEvent {
+    /// The DMA fault a handled record reported (the models record only DMA faults).
+    fileprivate var handledFault: DMAFault? {
+        if case .dmaFault(let fault) = self { return fault }
+        return nil
     }
 }

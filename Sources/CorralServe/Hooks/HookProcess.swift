@@ -73,7 +73,16 @@ struct HookProcess {
         let cEnvironment = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in cArgv + cEnvironment { free(pointer) } }
         var child: pid_t = 0
-        let status = posix_spawn(&child, argv[0], &actions, &attributes, cArgv, cEnvironment)
+        var status = posix_spawn(&child, argv[0], &actions, &attributes, cArgv, cEnvironment)
+        // ETXTBSY: someone holds the program open for writing for a moment (a package upgrade
+        // replacing it; a fork elsewhere in this process that inherited a descriptor and has
+        // not reached its exec yet). Tried again a few times, 20 ms apart, before giving up.
+        var busyRetries = 0
+        while status == ETXTBSY, busyRetries < 5 {
+            busyRetries += 1
+            usleep(20_000)
+            status = posix_spawn(&child, argv[0], &actions, &attributes, cArgv, cEnvironment)
+        }
         close(stdinPipe[0])
         close(outPipe[1])
         guard status == 0 else {

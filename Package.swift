@@ -7,11 +7,11 @@
 //   is the config parser chosen in reference/swift-deps-probe.md (~same build cost as TOMLKit,
 //   no unmirrored transitive dependency).
 // - CorralDecode (vendor records, kernel logs) depends on CorralCore only: parsing is pure.
-// - CorralRuntime (the loop both hosts are driven by: engine → host → outcomes) depends on
-//   CorralCore only.
+// - CorralRuntime (the loop both hosts are driven by: engine → host → outcomes → recorder)
+//   depends on CorralCore only.
 // - CorralSim (the deterministic simulator) depends on CorralCore, CorralDecode, CorralRuntime,
 //   and CorralConfig + Yams for its scenario files.
-// - CorralStore (the durable journal) uses GRDB over the system SQLite (libsqlite3-dev): WAL,
+// - CorralStore (the durable journal; `JournalRecorder`, the loop's journal side) uses GRDB over the system SQLite (libsqlite3-dev): WAL,
 //   migrations, batched writes; reference/swift-deps-probe.md measured it cheap to build.
 // - CorralServe: read-only /, /metrics, /status, /healthz over SwiftNIO's HTTP/1 server
 //   (NIOPosix + NIOHTTP1): header caps while parsing, accept back-off on EMFILE, and no
@@ -57,7 +57,9 @@ let package = Package(
             dependencies: [
                 "CorralCore", "CorralDecode", "CorralRuntime", "CorralConfig", .product(name: "Yams", package: "Yams"),
             ]),
-        .target(name: "CorralStore", dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "CorralStore",
+            dependencies: ["CorralCore", "CorralRuntime", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "CorralLinux",
             dependencies: [
@@ -99,7 +101,8 @@ let package = Package(
             name: "CorralTestSupport", dependencies: ["CorralCore", "CorralLinux"], path: "Tests/CorralTestSupport"),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralDecodeTests", dependencies: ["CorralDecode", "CorralCore"]),
-        .testTarget(name: "CorralRuntimeTests", dependencies: ["CorralRuntime", "CorralSim", "CorralCore"]),
+        .testTarget(
+            name: "CorralRuntimeTests", dependencies: ["CorralRuntime", "CorralSim", "CorralCore", "CorralTestSupport"]),
         .testTarget(name: "CorralSimTests", dependencies: ["CorralSim", "CorralCore", "CorralDecode", "CorralConfig"]),
         .testTarget(
             name: "CorralStoreTests",

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralDecode
 import CorralLinux
+import CorralRuntime
 import CorralServe
 import CorralStore
 import Logging
@@ -14,8 +15,10 @@ import Logging
 /// in-process on a fake tree with a fake kmsg and an explicit clock (`DaemonTests`).
 public struct Daemon {
     public private(set) var watcher: Watcher
-    public private(set) var writer: JournalWriter
-    public private(set) var hooks: HookRunner
+    /// The journal and hooks side of the loop, shared with the watcher's loop.
+    let recorder: DaemonRecorder
+    public var writer: JournalWriter { recorder.journal.writer }
+    public var hooks: HookRunner { recorder.hooks }
     let bootID: String
     let logger: Logger
     /// Host log lines already passed to the logger.
@@ -23,64 +26,58 @@ public struct Daemon {
 
     public init(watcher: Watcher, writer: JournalWriter, hooks: HookRunner, bootID: String, logger: Logger) {
         self.watcher = watcher
-        self.writer = writer
-        self.hooks = hooks
+        recorder = DaemonRecorder(journal: JournalRecorder(writer: writer), hooks: hooks, logger: logger)
+        self.watcher.recorder = recorder
         self.bootID = bootID
         self.logger = logger
     }
 
     /// One pass at `now` (the kernel log's clock; `utc` for the journal's wall-clock columns).
-    /// Returns the decisions it made.
+    /// Returns the decisions it made. Decisions and outcomes reach the journal, the hooks and
+    /// the log from inside the loop (`DaemonRecorder`); the pass adds what the sources saw and
+    /// where they stopped.
     @discardableResult
     public mutating func step(_ kmsg: inout some KmsgSource, now: Instant, utc: Int64) -> [Decision] {
-        var writer = self.writer
+        let journal = recorder.journal
         let decisions = watcher.step(
             &kmsg, now: now,
-            observe: { event, at, subject in writer.observe(event.observation(subject: subject, at: at)) },
+            observe: { event, at, subject in journal.writer.observe(event.observation(subject: subject, at: at)) },
             counted: { event, at in
-                if let observation = event.observation(at: at) { writer.observe(observation) }
+                if let observation = event.observation(at: at) { journal.writer.observe(observation) }
             })
-        for decision in decisions {
-            writer.record(decision)
-            hooks.fire(decision)
-            if let action = decision.action {
-                logger.log(level: action.isRecommendation ? .notice : .warning, "\(decision.reason)")
-            }
-        }
-        // Each action's outcome (done, failed with its errno, unsupported, deferred) into its
-        // journal row, and how long after the event that decided it it was carried out.
-        for (outcome, decided, at) in watcher.takeOutcomes() {
-            writer.record(outcome, decidedAt: decided, at: at)
-            if outcome.succeeded, let ahead = watcher.kernelClockAhead {
+        // How long after the event that decided it each action was carried out (the start
+        // marker, read during the pass, puts kernel times on the loop's clock).
+        if let ahead = watcher.kernelClockAhead {
+            for (action, decided, at) in recorder.carriedOut {
                 logger.info(
-                    "\(outcome.action) carried out \(Self.milliseconds(at - (decided - ahead))) ms after the event that decided it"
+                    "\(action) carried out \(Self.milliseconds(at - (decided - ahead))) ms after the event that decided it"
                 )
             }
         }
+        recorder.carriedOut.removeAll()
         for line in watcher.host.log.appended(after: reported) { logger.notice("\(line)") }
         reported = watcher.host.log.total
         if let sequence = watcher.follower.lastSequence {
             // kmsg sequence numbers are u64, the journal's column SQLite's signed 64 bits: the
             // bits are kept as they are both ways.
-            writer.record(
+            journal.writer.record(
                 cursor: CursorRow(source: "kmsg", bootID: bootID, sequence: Int64(bitPattern: sequence), updated: utc))
         }
-        writer.record(states: watcher.engine.devices, at: now)
-        writer.record(counters: Self.counters(watcher), atUTC: utc)
-        writer.flushIfDue(at: now.nanoseconds)
-        self.writer = writer
+        journal.writer.record(states: watcher.engine.devices, at: now)
+        journal.writer.record(counters: Self.counters(watcher), atUTC: utc)
+        journal.writer.flushIfDue(at: now.nanoseconds)
         return decisions
     }
 
     /// A new policy (SIGHUP): thresholds, mode, protection, and the hooks it names.
     public mutating func reload(_ policy: Policy, hooks: HookRunner) {
         watcher.reload(policy)
-        self.hooks = hooks
+        recorder.hooks = hooks
     }
 
     /// Writes what is pending; returns whether it reached the journal.
     @discardableResult
-    public mutating func flush(at now: Int64) -> Bool { writer.flush(at: now) }
+    public mutating func flush(at now: Int64) -> Bool { recorder.journal.writer.flush(at: now) }
 
     /// The daemon's counts about itself, for the journal and `/metrics`.
     public static func counters(_ watcher: Watcher) -> [DaemonCounter: Int64] {

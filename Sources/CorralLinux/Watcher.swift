@@ -303,9 +303,11 @@ public struct Watcher {
         return events
     }
 
-    /// The outcomes reported since the last call, oldest first.
-    public mutating func takeOutcomes() -> [(outcome: ActionOutcome, decidedAt: Instant, at: Instant)] {
-        loop.takeOutcomes()
+    /// Told every decision and action outcome as the loop makes or receives it (the daemon's
+    /// journal and hooks).
+    public var recorder: (any LoopRecorder)? {
+        get { loop.recorder }
+        set { loop.recorder = newValue }
     }
 
     /// The text of the start marker the daemon wrote into `/dev/kmsg` (see `startedAt`).

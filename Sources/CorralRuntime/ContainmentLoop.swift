@@ -13,15 +13,15 @@ import CorralCore
 /// - events from before `Engine.liveFrom` are history: counted and journaled, never acted on.
 ///
 /// `LinuxHost` (CorralLinux's `Watcher`) and `SimHost` (CorralSim's `Simulation`) are driven
-/// by this same code; `RuntimeTests` check its rules in simulation, deterministically.
+/// by this same code; `RuntimeTests` check its rules in simulation, deterministically. Each
+/// decision and outcome goes to the `recorder` (the journal, hooks) as it happens.
 public struct ContainmentLoop<H: Host> {
     public var engine: Engine
     public var host: H
+    /// Told every decision and outcome as it happens (nil: nobody writes them down).
+    public var recorder: (any LoopRecorder)?
     /// The latest decisions, in order (memory keeps the last 10,000; the journal has them all).
     public private(set) var decisions = RecentHistory<Decision>(capacity: 10_000)
-    /// Outcomes reported since the last `takeOutcomes()`, each with when its action was decided
-    /// (the journal keys an action by that).
-    private var outcomes: [(outcome: ActionOutcome, decidedAt: Instant, at: Instant)] = []
     /// When each action being carried out was decided, until its outcome comes back.
     private var decidedAt: [Action: Instant] = [:]
 
@@ -34,6 +34,9 @@ public struct ContainmentLoop<H: Host> {
     /// `now` (when the loop handles it). Returns every decision made, outcomes' included.
     @discardableResult
     public mutating func feed(_ event: DeviceEvent, at time: Instant, now: Instant) -> [Decision] {
+        // A host that reports outcomes as events of their own (the simulator's, after an
+        // action's latency) has them recorded like outcomes polled from the host.
+        noteOutcome(event, at: time)
         var made = engine.handle(event, at: time)
         guard !made.isEmpty else { return [] }
         act(on: &made, at: now)
@@ -50,12 +53,6 @@ public struct ContainmentLoop<H: Host> {
         return due
     }
 
-    /// The outcomes reported since the last call, oldest first.
-    public mutating func takeOutcomes() -> [(outcome: ActionOutcome, decidedAt: Instant, at: Instant)] {
-        defer { outcomes.removeAll() }
-        return outcomes
-    }
-
     /// Carries out `decisions` at `now`, feeding the host's outcomes back and appending (and
     /// carrying out) what the engine decides on them. Bounded: an engine and host that kept
     /// answering each other could not spin forever.
@@ -65,6 +62,7 @@ public struct ContainmentLoop<H: Host> {
         while index < decisions.count, rounds < 1000 {
             let decision = decisions[index]
             index += 1
+            recorder?.record(decision)
             if let action = decision.action {
                 if action.changesDevice && !action.isRecommendation {
                     // Bounded: an outcome that never comes back must not grow it for months.
@@ -81,13 +79,18 @@ public struct ContainmentLoop<H: Host> {
         self.decisions.append(contentsOf: decisions)
     }
 
+    /// An action's outcome to the recorder, with when the action was decided.
+    mutating func noteOutcome(_ event: DeviceEvent, at: Instant) {
+        guard case .actionCompleted(let outcome) = event else { return }
+        let decided = decidedAt.removeValue(forKey: outcome.action) ?? at
+        recorder?.record(outcome, decidedAt: decided, at: at)
+    }
+
     /// What the host reported (outcomes, observations), through the engine.
     mutating func handleHostEvents() -> [Decision] {
         var made: [Decision] = []
         for (at, event) in host.takeEvents() {
-            if case .actionCompleted(let outcome) = event {
-                outcomes.append((outcome, decidedAt.removeValue(forKey: outcome.action) ?? at, at))
-            }
+            noteOutcome(event, at: at)
             made += engine.handle(event, at: at)
         }
         return made

@@ -1,5 +1,4 @@
 import CorralCore
-import CorralDecode
 import CorralRuntime
 
 /// A deterministic discrete-event simulation of one scenario under one policy.
@@ -48,6 +47,12 @@ public struct Simulation {
     var backlog: [(DeviceEvent, Instant)] = []
     /// Called for everything a device does (faults, errors, interrupts), e.g. to journal a run.
     public var onEvent: ((SimEvent) -> Void)?
+    /// Told every decision and action outcome of the `corral` policy's loop as it happens (the
+    /// journal), as the daemon's loop tells its own.
+    public var recorder: (any LoopRecorder)? {
+        get { loop?.recorder }
+        set { loop?.recorder = newValue }
+    }
 
     public init(
         scenario: Scenario, policy: SimPolicy, seed: UInt64 = 1, costs: CostModel = CostModel(),

@@ -78,7 +78,9 @@ final class FailingJournal: JournalSink, @unchecked Sendable {
         let path = TemporaryPath.make("failnth")
         let journal = try Journal(path: path)
         let sink = FailingJournal(journal, every: 2)
-        var writer = JournalWriter(journal: sink, run: try journal.run(kind: "test", name: "fail-nth", startedUTC: 0))
+        let recorder = JournalRecorder(
+            writer: JournalWriter(journal: sink, run: try journal.run(kind: "test", name: "fail-nth", startedUTC: 0)))
+        watcher.recorder = recorder
         // 2,000 faults; kmsg fails every 50th read (a failed read ends a step's reading: the
         // rest waits for the next step, 100 ms later).
         let records = WatcherTests.storm(count: 2_000, start: 10)
@@ -86,17 +88,15 @@ final class FailingJournal: JournalSink, @unchecked Sendable {
         var logged = 0
         for step in 0..<60 {
             let now = Instant.seconds(10) + .milliseconds(100 * Int64(step + 1))
-            let decisions = watcher.step(
+            watcher.step(
                 &kmsg, now: now,
                 observe: { event, at, subject in
                     logged += 1
-                    writer.observe(
+                    recorder.writer.observe(
                         Observation(
                             subject: subject, eventClass: ObservedClass(name: event.kind.rawValue), at: at.nanoseconds))
                 })
-            for decision in decisions { writer.record(decision) }
-            for (outcome, decided, at) in watcher.takeOutcomes() { writer.record(outcome, decidedAt: decided, at: at) }
-            writer.flush(at: now.nanoseconds)
+            recorder.writer.flush(at: now.nanoseconds)
         }
         // Nothing the kernel said was lost to a failed read: every record was read in the end.
         #expect(kmsg.failed > 0)
@@ -124,9 +124,9 @@ final class FailingJournal: JournalSink, @unchecked Sendable {
             retrying || busMaster == !(state?.isContained ?? false),
             "\(state?.name ?? "?"): \(reasons.joined(separator: "\n"))")
         // The journal refused every second transaction; what it refused was written later.
-        writer.flush(at: Instant.seconds(20).nanoseconds)
-        if sink.writes % 2 == 0 { writer.flush(at: Instant.seconds(21).nanoseconds) }
-        #expect(sink.refused > 0 && writer.failedWrites == sink.refused && writer.droppedRows == 0)
+        recorder.writer.flush(at: Instant.seconds(20).nanoseconds)
+        if sink.writes % 2 == 0 { recorder.writer.flush(at: Instant.seconds(21).nanoseconds) }
+        #expect(sink.refused > 0 && recorder.writer.failedWrites == sink.refused && recorder.writer.droppedRows == 0)
         let episodes = try journal.episodes()
         #expect(episodes.filter { $0.device == "0000:03:00.0" }.map(\.count).reduce(0, +) == 2_000)
         // No device other than the storming one was ever written to.

@@ -153,18 +153,20 @@ import Testing
         try? FileManager.default.createDirectory(
             atPath: fake.root + device + "/reset", withIntermediateDirectories: true)
         var watcher = Watcher(root: fake.sysRoot, policy: Self.policy(.enforce), startedAt: .zero)
+        let recorder = CollectingRecorder()
+        watcher.recorder = recorder
         var kmsg = FakeKmsg(Self.storm(count: 2_000, start: 10))
         watcher.step(&kmsg, now: .seconds(11))
         var more = FakeKmsg(Self.storm(count: 200, start: 11.5, firstSequence: 2_001))
         watcher.step(&more, now: .seconds(12))
         #expect(watcher.host.log.contains { $0.hasPrefix("failed flr reset of 0000:03:00.0") })
-        // The outcomes, each with when its action was decided (the journal's key for its row).
-        let outcomes = watcher.takeOutcomes()
-        let failed = try #require(outcomes.first { $0.outcome.action.kind == "reset-flr" })
+        // The outcomes, each with when its action was decided (the journal's key for its row),
+        // told to the recorder as they came back; every decision too, once.
+        let failed = try #require(recorder.outcomes.first { $0.outcome.action.kind == "reset-flr" })
         #expect("\(failed.outcome.result)" == "failed: Is a directory (errno 21)")
         let decided = try #require(watcher.decisions.first { $0.action == failed.outcome.action })
         #expect(failed.decidedAt == decided.at)
-        #expect(watcher.takeOutcomes().isEmpty, "taken once")
+        #expect(recorder.decisions == Array(watcher.decisions), "every decision recorded once, in order")
         #expect(
             watcher.decisions.contains { $0.action.map { "\($0)".contains("bus reset") } == true },
             "next rung after the failure")

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralRuntime
 import CorralSim
+import CorralTestSupport
 import Testing
 
 /// The loop's rules — the daemon's (`Watcher`) and the simulator's are one `ContainmentLoop` —
@@ -31,6 +32,22 @@ import Testing
         result.decisions.compactMap { decision in
             decision.action.flatMap { $0.changesDevice && !$0.isRecommendation ? (decision.at, $0) : nil }
         }
+    }
+
+    /// The loop tells its recorder (the journal, in the daemon and in `simulate --journal`)
+    /// every decision as it is made and every outcome as it comes back, with when its action
+    /// was decided.
+    @Test func theRecorderHearsEveryDecisionAndOutcome() throws {
+        var simulation = Simulation(scenario: Self.storm(), policy: .corral(Policy()), seed: 7)
+        let recorder = CollectingRecorder()
+        simulation.recorder = recorder
+        let result = simulation.run()
+        #expect(recorder.decisions == result.decisions)
+        let first = try #require(Self.actions(result).first)
+        let stop = try #require(recorder.outcomes.first { $0.outcome.action == first.action })
+        #expect(stop.outcome.succeeded)
+        let decided = try #require(result.decisions.first { $0.action == stop.outcome.action })
+        #expect(stop.decidedAt == decided.at && stop.at > decided.at, "carried out after its latency")
     }
 
     /// A storm that ended before the daemon started is history: counted, never acted on.

@@ -6,17 +6,20 @@ import CorralStore
 import Foundation
 
 /// Holds a journal writer the simulation's event callback can reach.
+/// One policy's run into the journal: what the devices did (`onEvent`), and the loop's
+/// decisions and action outcomes through the `JournalRecorder` the daemon's loop uses too.
 final class SimJournal {
-    var writer: JournalWriter
+    let recorder: JournalRecorder
 
-    init(writer: JournalWriter) { self.writer = writer }
+    init(writer: JournalWriter) { recorder = JournalRecorder(writer: writer) }
 
-    func observe(_ observation: Observation) { writer.observe(observation) }
+    func observe(_ observation: Observation) { recorder.writer.observe(observation) }
 
     func finish(_ result: SimResult) throws {
-        for decision in result.decisions { writer.record(decision) }
-        if let last = result.decisions.last { writer.record(states: result.finalStates, at: last.at) }
-        if !writer.flush() { throw CommandFailure("journal: \(writer.lastError ?? "write failed")") }
+        if let last = result.decisions.last { recorder.writer.record(states: result.finalStates, at: last.at) }
+        if !recorder.writer.flush() {
+            throw CommandFailure("journal: \(recorder.writer.lastError ?? "write failed")")
+        }
     }
 }
 
@@ -114,6 +117,9 @@ struct SimulateCommand: ParsableCommand {
             var simulation = Simulation(scenario: chosen, policy: simPolicy, seed: seed)
             let writer = try journalWriter(run: "\(chosen.name)/\(name)/seed-\(seed)")
             if let writer {
+                // Decisions come from the engine's loop only under `corral`; the others (EEH's
+                // freezes, linux-today) are in the timeline, not the journal's decisions.
+                simulation.recorder = writer.recorder
                 simulation.onEvent = { event in
                     writer.observe(
                         Observation(

@@ -85,7 +85,12 @@ struct DecodeCommand: ParsableCommand {
         parser.finish(emit: emit)
         progress.finish()
         if !json {
-            print(report.render(source: input.name, statistics: parser.statistics, overlong: splitter.overlongLines))
+            print(
+                report.render(
+                    source: input.name, statistics: parser.statistics, overlong: splitter.overlongLines,
+                    conversions: splitter.conversions))
+        } else {
+            InputFile.noteConversions(splitter.conversions, of: input.name)
         }
     }
 

@@ -101,8 +101,11 @@ struct ReplayCommand: ParsableCommand {
         }
         if json {
             ReplayReport.printJSON(replay, statistics: parser.statistics)
+            InputFile.noteConversions(splitter.conversions, of: input.name)
         } else {
-            print(ReplayReport.text(replay, source: input.name, statistics: parser.statistics))
+            print(
+                ReplayReport.text(
+                    replay, source: input.name, statistics: parser.statistics, conversions: splitter.conversions))
         }
     }
 

@@ -85,12 +85,13 @@ struct DecodeReport {
         return parts.joined(separator: "  ")
     }
 
-    func render(source: String, statistics: LogStatistics, overlong: Int) -> String {
+    func render(source: String, statistics: LogStatistics, overlong: Int, conversions: [String] = []) -> String {
         var out: [String] = []
         let eventCount = statistics.eventCount
         out.append(
             "\(source): \(Count.grouped(statistics.lines)) lines, \(Count.grouped(eventCount)) device event\(eventCount == 1 ? "" : "s")"
                 + (statistics.formats.isEmpty ? "" : "; format " + formats(statistics)))
+        if !conversions.isEmpty { out.append("Read as: " + conversions.joined(separator: "; ") + ".") }
         if eventCount == 0 {
             out.append("No device events found.")
         } else {

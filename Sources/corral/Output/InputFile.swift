@@ -49,6 +49,15 @@ struct InputFile {
     }
 }
 
+extension InputFile {
+    /// With `--json`, how the input was read (UTF-16 converted, CR line ends) goes to standard
+    /// error, so standard output stays the JSON it promises.
+    static func noteConversions(_ conversions: [String], of name: String) {
+        guard !conversions.isEmpty else { return }
+        FileHandle.standardError.write(Data("corral: \(name): read as \(conversions.joined(separator: "; "))\n".utf8))
+    }
+}
+
 /// A progress line on standard error, only when it is a terminal and the input is large.
 struct Progress {
     let total: Int?

@@ -11,9 +11,12 @@ enum ReplayReport {
         }
     }
 
-    static func text(_ replay: LogReplay, source: String, statistics: LogStatistics) -> String {
+    static func text(_ replay: LogReplay, source: String, statistics: LogStatistics, conversions: [String] = [])
+        -> String
+    {
         var out: [String] = []
         out.append("corral replay \(source) — \(timeline(replay)); recommend mode (what Corral would have done)")
+        if !conversions.isEmpty { out.append("Read as: " + conversions.joined(separator: "; ") + ".") }
         out.append(
             "\(Count.grouped(statistics.lines)) lines, \(Count.grouped(statistics.eventCount)) device events over "
                 + "\(Duration.nanoseconds(replay.lastEventAt.nanoseconds).readable) of log time.")

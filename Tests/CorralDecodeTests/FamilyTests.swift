@@ -24,6 +24,24 @@ import Testing
         #expect(found[4].pasid == nil && found[4].reason == 6 && found[4].address == IOVA(0x9c00_0000))
     }
 
+    /// Logs as bug trackers have them (issue 16): a vendor kernel's task prefix, a 3.x
+    /// interrupt-remapping line with its doubled bracket, SMMUv2 lines without `fsr=`.
+    @Test func oldAndDownstreamFormats() {
+        let found = Self.events(
+            """
+            [  123.456789] [pid:123,cpu2,kworker/2:1]DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set
+            INTR-REMAP: Request device [[f0:1f.0] fault index 15
+            [   10.0] arm-smmu 12000000.iommu: Unhandled context fault: iova=0x00001000, fsynr=0x11, cb=3, sid=25(0x19 - AFI)
+            [   11.0] arm-smmu 5040000.smmu: Unexpected context fault (fsr 0x2)
+            """)
+        #expect(found.map(\.kind) == [.dmaFault, .interruptRemapFault, .dmaFault, .dmaFault])
+        #expect(found[0].device?.description == "0000:03:00.0" && found[0].reason == 5)
+        #expect(found[1].device?.description == "0000:f0:1f.0" && found[1].reason == nil)
+        #expect(found[2].streamID == StreamID(25) && found[2].reason == nil && found[2].access == .write)
+        #expect(found[3].reason == 2 && found[3].iommu?.name == "5040000.smmu")
+        #expect(KernelLogParser.parse("arm-smmu 1.smmu: Unhandled context fault: fsr=zz, iova=0x1").1.malformed == 1)
+    }
+
     @Test func vtdStatusRegisterOnlyWithOverflowIsAnEvent() {
         let found = Self.events("DMAR: DRHD: handling fault status reg 2\nDMAR: DRHD: handling fault status reg 103")
         #expect(found.count == 1 && found[0].kind == .queueOverflow && found[0].status == 0x103)

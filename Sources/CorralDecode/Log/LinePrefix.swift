@@ -290,15 +290,23 @@ enum LinePrefix {
         return (message, time)
     }
 
-    /// `[    T140] ` / `[  C3] ` (printk caller ID).
+    /// `[    T140] ` / `[  C3] ` (printk caller ID), or the Android/HiSilicon/Qualcomm vendor
+    /// kernels' task prefix `[pid:123,cpu2,kworker/2:1]` (glued to the message or not).
     static func callerID(_ text: ByteText) -> ByteText {
         guard text.first == 0x5B else { return text }
+        if text.matches(vendorTaskPrefix, at: text.startIndex + 1),
+            let close = text[text.startIndex..<min(text.endIndex, text.startIndex + 80)].firstIndex(of: 0x5D)
+        {
+            return text[text.skippingBlanks(from: close + 1)...]
+        }
         let index = text.skippingBlanks(from: text.startIndex + 1)
         guard index < text.endIndex, text[index] == 0x54 || text[index] == 0x43,
             let id = text.decimalNumber(at: index + 1), id.end < text.endIndex, text[id.end] == 0x5D
         else { return text }
         return text[text.skippingBlanks(from: id.end + 1)...]
     }
+
+    static let vendorTaskPrefix = [UInt8](ascii: "pid:")
 
     /// journalctl -o short-monotonic: `[  12.345678] host kernel: msg`.
     static func syslogAfterBootStamp(_ text: ByteText) -> ByteText {

@@ -5,9 +5,13 @@ import CorralCore
 /// - `Unhandled context fault: fsr=0x402, iova=0x9c4b9000, fsynr=0x7c0020, cbfrsynra=0x800, cb=7`
 ///   (older kernels without `cbfrsynra`); access from FSYNR0.WNR (bit 4, 1 = write).
 ///   `cbfrsynra` is not a stream ID; the v6.11+ follow-up `FSR = ... SID=0x800` line gives it.
+///   Lines without `fsr=` (NVIDIA Tegra's `iova=..., fsynr=..., cb=N, sid=N(...)`, downstream
+///   trees) are faults all the same, with no reason.
+/// - `Unexpected context fault (fsr 0x2)` (3.x `arm_smmu_context_fault()`): a fault, reason FSR.
 /// - `Unexpected global fault, this could be serious` / `Blocked unknown Stream ID 0x..` + `GFSR ...`.
 enum SMMUv2Log: LogEventFamily {
     static let contextFault = [UInt8](ascii: "Unhandled context fault:")
+    static let unexpectedContextFault = [UInt8](ascii: "Unexpected context fault (fsr ")
     static let globalFault = [UInt8](ascii: "Unexpected global fault")
     static let blockedStream = [UInt8](ascii: "Blocked unknown Stream ID ")
     static let fsr = [UInt8](ascii: "fsr=")
@@ -38,10 +42,14 @@ enum SMMUv2Log: LogEventFamily {
             var event = context.event(.dmaFault)
             event.vendor = .armSMMU
             event.iommu = message.iommuInstance
-            guard let fsrValue = text.hexField(fsr, from: at), fsrValue.value <= 0xFFFF_FFFF else {
-                return .malformed("SMMU context fault: fsr= unreadable")
+            var fsrValue: UInt32?
+            if text.find(fsr, from: at) != nil {
+                guard let value = text.hexField(fsr, from: at), value.value <= 0xFFFF_FFFF else {
+                    return .malformed("SMMU context fault: fsr= unreadable")
+                }
+                fsrValue = UInt32(value.value)
             }
-            event.reason = UInt32(fsrValue.value)
+            event.reason = fsrValue
             if let address = text.hexField(iova, from: at) { event.address = IOVA(address.value) }
             // The faulting stream, so the fault is held against it and not the whole SMMU:
             // `cbfrsynra=` (4.x–6.10; CBFRSYNRA[15:0] is the StreamID, `ARM_SMMU_CBFRSYNRA_SID`,
@@ -56,7 +64,18 @@ enum SMMUv2Log: LogEventFamily {
             if let syndrome = text.hexField(fsynr, from: at) {
                 event.access = syndrome.value & SMMUv2ContextFault.fsynr0WNR != 0 ? .write : .read
             }
-            event.reasonText = SMMUv2ContextFault.describe(fsr: UInt32(fsrValue.value))
+            event.reasonText = fsrValue.map { SMMUv2ContextFault.describe(fsr: $0) }
+            return .event(event, .smmuContextDetail)
+        }
+        if text.starts(with: unexpectedContextFault) {
+            guard let value = text.hexNumber(at: text.startIndex + unexpectedContextFault.count),
+                value.value <= 0xFFFF_FFFF
+            else { return .malformed("SMMU context fault: fsr unreadable") }
+            var event = context.event(.dmaFault)
+            event.vendor = .armSMMU
+            event.iommu = message.iommuInstance
+            event.reason = UInt32(value.value)
+            event.reasonText = SMMUv2ContextFault.describe(fsr: UInt32(value.value))
             return .event(event, .smmuContextDetail)
         }
         if text.starts(with: globalFault) || text.starts(with: blockedStream) {

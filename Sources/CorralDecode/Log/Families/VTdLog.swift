@@ -109,6 +109,10 @@ enum VTdLog: LogEventFamily {
 
     /// One `... Request device [BDF] ...` line.
     static func request(_ text: ByteText, deviceAt: Int, _ context: FamilyContext) -> FamilyMatch {
+        // 3.x `intr_remapping.c` printed "Request device [[%02x:%02x.%d] fault index %llx": a
+        // doubled bracket in its format string.
+        var deviceAt = deviceAt
+        if deviceAt < text.endIndex, text[deviceAt] == UInt8(ascii: "[") { deviceAt += 1 }
         guard let (device, afterDevice) = text.pciAddress(at: deviceAt) else {
             return .malformed("VT-d fault: device after 'Request device [' unreadable")
         }
@@ -144,6 +148,8 @@ enum VTdLog: LogEventFamily {
             event.reasonText = reasonText(text, after: reason.end, code: UInt8(reason.value))
             return .event(event, nil)
         }
+        // 3.x interrupt-remapping faults print no reason at all ("... fault index 15").
+        if interruptRemap, text.contains(faultIndex) { return .event(event, nil) }
         // Old two-line form: the reason comes on the next line.
         return .event(event, .vtdReason)
     }

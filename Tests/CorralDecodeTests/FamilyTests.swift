@@ -42,6 +42,42 @@ import Testing
         #expect(KernelLogParser.parse("arm-smmu 1.smmu: Unhandled context fault: fsr=zz, iova=0x1").1.malformed == 1)
     }
 
+    /// The other IOMMUs the kernel has (issue 16): each fault line is a fault of its unit, and
+    /// of the stream or master it names; the units' own errors are iommu errors.
+    @Test func otherIOMMUsAreFaultsOfTheirUnit() {
+        let found = Self.events(
+            """
+            [   11.0] riscv,iommu 10001000.iommu: Fault 15 devid: 0x8 iotval: 80001000 iotval2: 0
+            [   11.1] riscv,iommu 10001000.iommu: Fault 258 devid: 0x10 iotval: 0 iotval2: 0
+            [   12.0] mtk-iommu 10205000.iommu: bank(0) fault type=0x5 iova=0x2000 pa=0x0 master=0x11(larb=1 port=2) layer=1 read
+            [   12.1] mtk-iommu 10205000.iommu: fault type=0x5 iova=0x3000 pa=0x0 larb=1 port=2 layer=0 write
+            [   13.0] ipmmu-vmsa e67b0000.iommu: Unhandled fault: status 0x00000101 iova 0x7000
+            [   13.1] ipmmu-vmsa e67b0000.iommu: Page Table Walk Abort @0x7000
+            [   14.0] rk_iommu ff900800.iommu: Page fault at 0x00000000ff800000 of type write
+            [   14.1] rk_iommu ff900800.iommu: iova = 0x00000000ff800000: dte_index: 0x3fe pte_index: 0x0
+            [   14.2] rk_iommu ff900800.iommu: BUS_ERROR occurred at 0x00000000ff800000
+            [   15.0] apple-dart 382f00000.dart: translation fault: status:0x1 stream:3 code:0x2 (WRITE FAULT) at 0x12345000
+            """)
+        #expect(
+            found.map(\.kind) == [
+                .dmaFault, .iommuError, .dmaFault, .dmaFault, .dmaFault, .iommuError, .dmaFault, .iommuError, .dmaFault,
+            ])
+        #expect(
+            found.map(\.vendor) == [
+                .riscv, .riscv, .mediatek, .mediatek, .renesasIPMMU, .renesasIPMMU, .rockchip, .rockchip, .appleDART,
+            ])
+        #expect(found[0].streamID == StreamID(8) && found[0].address == IOVA(0x8000_1000) && found[0].access == .write)
+        #expect(found[1].reason == 258 && found[1].address == nil)
+        #expect(found[2].streamID == StreamID(0x11) && found[2].access == .read && found[2].address == IOVA(0x2000))
+        #expect(found[3].streamID == nil && found[3].access == .write, "no master= before 5.13: the unit's fault")
+        #expect(found[4].iommu?.name == "e67b0000.iommu" && found[4].reason == 0x101)
+        #expect(found[6].address == IOVA(0xff80_0000) && found[6].access == .write)
+        #expect(found[8].streamID == StreamID(3) && found[8].reasonText == "WRITE FAULT" && found[8].access == .write)
+        // Held against the stream where one is named, else the unit: never against nobody.
+        #expect(LogReplay.subject(found[0]).description == "10001000.iommu/sid=0x8")
+        #expect(LogReplay.subject(found[6]).description == "iommu ff900800.iommu")
+    }
+
     @Test func vtdStatusRegisterOnlyWithOverflowIsAnEvent() {
         let found = Self.events("DMAR: DRHD: handling fault status reg 2\nDMAR: DRHD: handling fault status reg 103")
         #expect(found.count == 1 && found[0].kind == .queueOverflow && found[0].status == 0x103)

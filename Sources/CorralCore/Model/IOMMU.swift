@@ -9,6 +9,15 @@ public enum IOMMUVendor: String, Hashable, Sendable, CaseIterable, CustomStringC
     case armSMMU = "arm-smmu"
     /// Arm SMMUv3 (`drivers/iommu/arm/arm-smmu-v3`).
     case armSMMUv3 = "arm-smmu-v3"
+    /// The other IOMMUs the kernel has, decoded from their fault lines as faults of their unit
+    /// (and of the stream or master ID they print): RISC-V IOMMU (`drivers/iommu/riscv`),
+    /// MediaTek M4U (`mtk_iommu.c`), Renesas IPMMU-VMSA (`ipmmu-vmsa.c`), Rockchip
+    /// (`rockchip-iommu.c`), Apple DART (`apple-dart.c`).
+    case riscv = "riscv-iommu"
+    case mediatek = "mtk-iommu"
+    case renesasIPMMU = "ipmmu-vmsa"
+    case rockchip = "rockchip-iommu"
+    case appleDART = "apple-dart"
 
     public var description: String { rawValue }
 }

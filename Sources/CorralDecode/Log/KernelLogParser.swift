@@ -10,7 +10,8 @@ public struct KernelLogParser {
     /// The families, in the order they are asked. Cheap and common first.
     static let families: [any LogEventFamily.Type] = [
         VTdLog.self, AMDViLog.self, SMMUv3Log.self, SMMUv2Log.self, AERLog.self, DPCLog.self, HotplugLog.self,
-        DeviceLostLog.self, IRQStormLog.self, RateLimitLog.self,
+        DeviceLostLog.self, IRQStormLog.self, RateLimitLog.self, RISCVIOMMULog.self, MediaTekIOMMULog.self,
+        IPMMULog.self, RockchipIOMMULog.self, AppleDARTLog.self,
     ]
 
     public private(set) var statistics = LogStatistics()

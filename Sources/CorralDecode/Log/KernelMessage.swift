@@ -21,7 +21,8 @@ struct KernelMessage {
         let secondStart = text.skippingBlanks(from: afterFirst)
         let (second, afterSecond) = text.token(at: secondStart)
         if !first.isEmpty, first.last != 0x3A, first.first != 0x5B, second.count >= 2, second.last == 0x3A,
-            first.allSatisfy({ $0.isLetter || $0.isDigit || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E })
+            // Driver names: letters, digits, `-`, `_`, `.`, and `,` (`riscv,iommu`).
+            first.allSatisfy({ $0.isLetter || $0.isDigit || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E || $0 == 0x2C })
         {
             driver = first
             deviceName = second.dropLast()

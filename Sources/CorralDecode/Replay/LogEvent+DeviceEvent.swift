@@ -27,6 +27,7 @@ extension LogEvent {
                 case .intelVTd: reasonText?.contains("page request") == true ? .pageRequests : .faultRecords
                 case .amdVi: .eventLog
                 case .armSMMU, .armSMMUv3: reasonText?.contains("page request") == true ? .pageRequests : .eventQueue
+                case .riscv, .mediatek, .renesasIPMMU, .rockchip, .appleDART: .eventQueue
                 }
             return .queueOverflowed(QueueOverflow(vendor: vendor, iommu: iommu, queue: queue))
         case .suppressed:
@@ -84,6 +85,10 @@ extension LogEvent {
                 return .other
             }
             return AMDViEventRecord.faultKind(flags: flags)
+        case .riscv, .mediatek, .renesasIPMMU, .rockchip, .appleDART:
+            // Their families set no reason the engine reads as a kind: the access and the
+            // unit are what the line says.
+            return .other
         }
     }
 

@@ -92,7 +92,7 @@ extension Simulation {
         switch iommus[iommu].vendor {
         case .intelVTd: .faultRecords
         case .amdVi: .eventLog
-        case .armSMMU, .armSMMUv3: .eventQueue
+        case .armSMMU, .armSMMUv3, .riscv, .mediatek, .renesasIPMMU, .rockchip, .appleDART: .eventQueue
         }
     }
 

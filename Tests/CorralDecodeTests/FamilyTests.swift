@@ -78,6 +78,21 @@ import Testing
         #expect(LogReplay.subject(found[6]).description == "iommu ff900800.iommu")
     }
 
+    /// A forum paste joins dmesg lines: each stamp starts its own line again, and a bracketed
+    /// number inside a message ("[fault reason 05]", "[ 12.3]") does not split one.
+    @Test func joinedDmesgLinesAreSplit() {
+        let (found, statistics) = KernelLogParser.parse(
+            "[    1.000000] DMAR: [DMA Write] Request device [03:00.0] fault addr 1000 [fault reason 05] PTE Write "
+                + "access is not set [    1.100000] DMAR: [DMA Write] Request device [03:00.0] fault addr 2000 "
+                + "[fault reason 05] PTE Write access is not set [    1.200000] pcieport 0000:00:1c.0: AER: "
+                + "Corrected error received: 0000:01:00.0\n[    2.000000] nvme nvme0: took [ 12.3] s, [1.000000]")
+        #expect(found.map(\.kind) == [.dmaFault, .dmaFault, .aer])
+        #expect(found.map(\.address) == [IOVA(0x1000), IOVA(0x2000), nil])
+        #expect(found.allSatisfy { $0.line == 1 }, "numbered as the physical line")
+        #expect(found[1].time?.nanoseconds == 1_100_000_000)
+        #expect(statistics.splitJoinedLines == 2 && statistics.lines == 2)
+    }
+
     @Test func vtdStatusRegisterOnlyWithOverflowIsAnEvent() {
         let found = Self.events("DMAR: DRHD: handling fault status reg 2\nDMAR: DRHD: handling fault status reg 103")
         #expect(found.count == 1 && found[0].kind == .queueOverflow && found[0].status == 0x103)

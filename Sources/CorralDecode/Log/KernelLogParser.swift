@@ -30,7 +30,38 @@ public struct KernelLogParser {
         lineNumber += 1
         statistics.lines += 1
         statistics.bytes += line.count + 1
-        if let record = assembler.add(line, line: lineNumber) { handle(record, emit: emit) }
+        // Forum software and copy-paste join dmesg lines into one: each `[ s.us]` stamp after
+        // the first starts a line of its own (all numbered as the physical line).
+        var rest = line
+        while let next = Self.joinedStamp(in: rest) {
+            statistics.splitJoinedLines += 1
+            if let record = assembler.add(rest[rest.startIndex..<next], line: lineNumber) { handle(record, emit: emit) }
+            rest = rest[next...]
+        }
+        if let record = assembler.add(rest, line: lineNumber) { handle(record, emit: emit) }
+    }
+
+    /// Where a second dmesg stamp starts inside a line that begins with one, after a blank; nil
+    /// when there is none. The stamp must be the kernel's own `[%5lu.%06lu]` (seconds padded to
+    /// five places, six fractional digits): with the line's own leading stamp, that keeps a
+    /// bracketed number in a message (`[ 12.3]`, `[1.000000]`) from splitting it.
+    static func joinedStamp(in line: ByteText) -> Int? {
+        guard line.first == 0x5B, line.count > 30, LinePrefix.dmesgStamp(line) != nil,
+            let firstClose = line.firstIndex(of: 0x5D)
+        else { return nil }
+        var index = firstClose + 1
+        while let open = line[index...].firstIndex(of: 0x5B) {
+            index = open + 1
+            guard open > line.startIndex, line[open - 1].isBlank else { continue }
+            let digitsStart = line.skippingBlanks(from: open + 1)
+            guard let seconds = line.decimalNumber(at: digitsStart), seconds.end - (open + 1) >= 5,
+                seconds.end < line.endIndex,
+                line[seconds.end] == 0x2E, let fraction = line.decimalNumber(at: seconds.end + 1),
+                fraction.end - seconds.end - 1 == 6, fraction.end < line.endIndex, line[fraction.end] == 0x5D
+            else { continue }
+            return open
+        }
+        return nil
     }
 
     /// Convenience for tests and small inputs.
@@ -155,6 +186,8 @@ public struct LogStatistics: Sendable {
     public var repairedRecords = 0
     public var joinedLines = 0
     public var dictionaryLines = 0
+    /// Lines that held several dmesg lines joined into one (a forum paste), split apart.
+    public var splitJoinedLines = 0
     /// A family's messages whose fields could not be read.
     public var malformed = 0
     /// The first few malformed records: line and why.

@@ -132,6 +132,9 @@ struct DecodeReport {
             + "\(Count.grouped(statistics.skipped)) skipped (not device events)"
         if statistics.nonKernel > 0 { accounting += ", \(Count.grouped(statistics.nonKernel)) from other programs" }
         if statistics.repairedRecords > 0 { accounting += ", \(Count.grouped(statistics.repairedRecords)) repaired" }
+        if statistics.splitJoinedLines > 0 {
+            accounting += ", \(Count.grouped(statistics.splitJoinedLines)) joined lines split apart"
+        }
         if overlong > 0 { accounting += ", \(overlong) over-long lines cut" }
         out.append(accounting + ".")
         if statistics.malformed > 0 {

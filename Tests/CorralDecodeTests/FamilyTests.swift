@@ -93,6 +93,20 @@ import Testing
         #expect(statistics.splitJoinedLines == 2 && statistics.lines == 2)
     }
 
+    /// Older NVMe and PCI-core wordings of a device that no longer answers (issue 16).
+    @Test func olderDeviceLostWordings() {
+        let found = Self.events(
+            """
+            [    3.0] nvme 0000:05:00.0: Failed status: 0xffffffff, reset controller.
+            [    3.1] nvme 0000:05:00.0: Failed status: 0x3, reset controller.
+            [    3.2] nvme nvme1: Device not ready; aborting reset, CSTS=0xffffffff
+            [    3.3] nvme nvme1: Device not ready; aborting reset, CSTS=0x1
+            """)
+        #expect(found.map(\.kind) == [.deviceLost, .deviceLost])
+        #expect(found.map(\.device?.description) == ["0000:05:00.0", nil])
+        #expect(found.map(\.line) == [1, 3])
+    }
+
     @Test func vtdStatusRegisterOnlyWithOverflowIsAnEvent() {
         let found = Self.events("DMAR: DRHD: handling fault status reg 2\nDMAR: DRHD: handling fault status reg 103")
         #expect(found.count == 1 && found[0].kind == .queueOverflow && found[0].status == 0x103)

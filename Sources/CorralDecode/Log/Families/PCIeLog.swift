@@ -102,9 +102,15 @@ enum HotplugLog: LogEventFamily {
 
 /// A driver saying its device is gone (reference §6.7–6.8; corpus rules):
 /// NVMe `controller is down; will reset: CSTS=0xffffffff` (all-ones: nothing answers config or
-/// MMIO reads), `Removing after probe failure status: -19` (-ENODEV), `device disappeared`.
+/// MMIO reads), `Removing after probe failure status: -19` (-ENODEV), `device disappeared`;
+/// older NVMe wordings with an all-ones status — 3.19–4.4 `nvme_kthread()`'s `Failed status:
+/// 0xffffffff, reset controller`, `nvme_reset_work()`'s `Device not ready; aborting reset,
+/// CSTS=0xffffffff`. Not the PCI core's `Unable to change power state from ..., device
+/// inaccessible`: the corpus's authoritative parse (58-E) counts no event for it.
 enum DeviceLostLog: LogEventFamily {
     static let controllerDown = [UInt8](ascii: "controller is down; will reset: CSTS=")
+    static let failedStatus = [UInt8](ascii: "Failed status: ")
+    static let notReady = [UInt8](ascii: "Device not ready; aborting reset, CSTS=")
     static let probeFailure = [UInt8](ascii: "Removing after probe failure status: -19")
     static let disappeared = [UInt8](ascii: "device disappeared")
 
@@ -114,9 +120,10 @@ enum DeviceLostLog: LogEventFamily {
     /// %d\n")`): the phrase starts the body.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard let text = message.devBody() else { return .notMine }
-        if text.starts(with: controllerDown) {
-            guard let csts = text.hexNumber(at: text.startIndex + controllerDown.count) else {
-                return .malformed("NVMe controller-down: CSTS unreadable")
+        if let anchor = [controllerDown, failedStatus, notReady].first(where: { text.starts(with: $0) }) {
+            // All-ones: nothing answers; any other status is a controller that is still there.
+            guard let csts = text.hexNumber(at: text.startIndex + anchor.count) else {
+                return .malformed("NVMe controller status unreadable")
             }
             guard csts.value == 0xFFFF_FFFF else { return .noEvent }
         } else if !text.starts(with: probeFailure) && !text.starts(with: disappeared)

@@ -107,6 +107,24 @@ import Testing
         #expect(found.map(\.line) == [1, 3])
     }
 
+    /// A fault reporter's line in a format no family knows is shown, not passed over in
+    /// silence; noise and the known lines without an event (AER recovery) are not.
+    @Test func unknownFormatsFromFaultReportersAreCounted() {
+        let (found, statistics) = KernelLogParser.parse(
+            """
+            [    1.0] arm-smmu 15000000.iommu: Unhandled context fault: fsr=0x402, iova=0x1000, fsynr=0x11, cb=3
+            [    1.1] s390-iommu 0001: some future fault wording 0x1000
+            [    1.2] DMAR: a wording from a newer kernel
+            [    1.3] pcieport 0000:00:1c.0: AER: device recovery failed
+            [    1.4] pcieport 0000:00:1c.0: AER: a new AER line
+            [    1.5] usb 1-1: new high-speed USB device number 2 using xhci_hcd
+            [    1.6] arm-smmu 15000000.iommu: FSYNR0 = 007c0020 [S1CBNDX=124 PNU PLVL=0]
+            """)
+        #expect(found.count == 1)
+        #expect(statistics.unrecognized == 3 && statistics.unrecognizedLines == [2, 3, 5])
+        #expect(statistics.knownWithoutEvent >= 1)
+    }
+
     @Test func vtdStatusRegisterOnlyWithOverflowIsAnEvent() {
         let found = Self.events("DMAR: DRHD: handling fault status reg 2\nDMAR: DRHD: handling fault status reg 103")
         #expect(found.count == 1 && found[0].kind == .queueOverflow && found[0].status == 0x103)

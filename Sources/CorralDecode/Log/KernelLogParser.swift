@@ -144,6 +144,20 @@ public struct KernelLogParser {
             }
         }
         statistics.skipped += 1
+        if Self.fromAFaultReporter(message) { statistics.note(unrecognized: record.firstLine) }
+    }
+
+    /// Whether a record no family took was printed by something that reports faults (an IOMMU
+    /// driver, DMAR/AMD-Vi, AER, DPC, pciehp): a format Corral does not know yet, which the
+    /// report shows instead of passing over it in silence. Prefix checks only: noise stays cheap.
+    static func fromAFaultReporter(_ message: KernelMessage) -> Bool {
+        let text = message.text
+        if text.starts(with: Pattern.dmar) || text.starts(with: Pattern.amdVi) { return true }
+        if let driver = message.driver {
+            for fragment in Pattern.faultReporterDrivers where driver.contains(fragment) { return true }
+        }
+        let body = message.body
+        return body.starts(with: Pattern.aer) || body.starts(with: Pattern.dpc)
     }
 
     private mutating func close(_ emit: (LogEvent) -> Void) {
@@ -205,6 +219,16 @@ public struct LogStatistics: Sendable {
             out[format] = formatCounts[format.index]
         }
         return out
+    }
+
+    /// Records from a fault reporter (an IOMMU driver, AER, DPC) in a format no family knows:
+    /// not events, but not silence either (`decode` lists the first lines).
+    public var unrecognized = 0
+    public var unrecognizedLines: [Int] = []
+
+    mutating func note(unrecognized line: Int) {
+        unrecognized += 1
+        if unrecognizedLines.count < 10 { unrecognizedLines.append(line) }
     }
 
     mutating func note(malformed why: String, line: Int) {

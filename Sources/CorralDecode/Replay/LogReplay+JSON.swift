@@ -44,9 +44,11 @@ extension LogReplay {
         public var unattributed: [String: Int]
         public var timeWentBackwards: Int
         public var malformed: Int
+        /// Records from a fault reporter in a format Corral does not know.
+        public var unrecognized: Int
 
         enum CodingKeys: String, CodingKey {
-            case type, lines, events, clock, suppressed, overflows, unattributed, malformed
+            case type, lines, events, clock, suppressed, overflows, unattributed, malformed, unrecognized
             case spanNS = "span_ns"
             case timeWentBackwards = "time_went_backwards"
         }
@@ -63,6 +65,7 @@ extension LogReplay {
             try container.encode(unattributed, forKey: .unattributed)
             try container.encode(timeWentBackwards, forKey: .timeWentBackwards)
             try container.encode(malformed, forKey: .malformed)
+            try container.encode(unrecognized, forKey: .unrecognized)
         }
     }
 
@@ -84,6 +87,7 @@ extension LogReplay {
             lines: statistics.lines, events: statistics.eventCount, clock: clock?.rawValue,
             spanNS: lastEventAt.nanoseconds, suppressed: suppressed, overflows: overflows,
             unattributed: Dictionary(uniqueKeysWithValues: unattributed.map { ($0.key.rawValue, $0.value) }),
-            timeWentBackwards: timeWentBackwards, malformed: statistics.malformed)
+            timeWentBackwards: timeWentBackwards, malformed: statistics.malformed,
+            unrecognized: statistics.unrecognized)
     }
 }

@@ -137,6 +137,14 @@ struct DecodeReport {
         }
         if overlong > 0 { accounting += ", \(overlong) over-long lines cut" }
         out.append(accounting + ".")
+        if statistics.unrecognized > 0 {
+            out.append(
+                "Not understood: \(Count.grouped(statistics.unrecognized)) record(s) from an IOMMU driver, AER or DPC "
+                    + "in a format Corral does not know (lines "
+                    + statistics.unrecognizedLines.map(String.init).joined(separator: ", ")
+                    + (statistics.unrecognized > statistics.unrecognizedLines.count ? ", …" : "")
+                    + "); please report them.")
+        }
         if statistics.malformed > 0 {
             out.append("Malformed: \(statistics.malformed) record(s) with unreadable fields:")
             for (line, why) in statistics.malformedExamples { out.append("  line \(line): \(why)") }

@@ -72,6 +72,11 @@ enum ReplayReport {
         if statistics.malformed > 0 {
             out.append("Malformed records skipped: \(statistics.malformed) (see `corral decode` for lines).")
         }
+        if statistics.unrecognized > 0 {
+            out.append(
+                "Not understood: \(statistics.unrecognized) record(s) from an IOMMU driver, AER or DPC in a format "
+                    + "Corral does not know (see `corral decode` for lines).")
+        }
         return out.joined(separator: "\n")
     }
 

@@ -22,6 +22,12 @@ enum AERLog: LogEventFamily {
     ].map { Array($0.utf8) }
 
     static let aerPrefix = [UInt8](ascii: "AER:")
+    /// Recovery and setup lines of aer.c and err.c (`pcie_do_recovery()`, `report_*()`): known
+    /// to the family, no error of their own.
+    static let recoveryPhrases: [[UInt8]] = [
+        "device recovery", "can't recover", "Downstream Port link has been reset", "Root Port link has been reset",
+        "broadcast ", "enabled with IRQ", "Device recovery", "Port link has been reset",
+    ].map { Array($0.utf8) }
     static let severityWords: [[UInt8]] = ["Corrected", "Correctable", "Uncorrected", "Uncorrectable", "Multiple "]
         .map { Array($0.utf8) }
 
@@ -73,6 +79,9 @@ enum AERLog: LogEventFamily {
                     segment: message.pci?.segment ?? 0, requesterID: RequesterID(rawValue: UInt16(source.value)))
             }
             return .event(event, .aerDetails(busErrorSeen: true, multiple: false))
+        }
+        if message.body.starts(with: aerPrefix), recoveryPhrases.contains(where: { text.starts(with: $0) }) {
+            return .noEvent
         }
         return .notMine
     }

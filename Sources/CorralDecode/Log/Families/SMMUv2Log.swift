@@ -91,6 +91,8 @@ enum SMMUv2Log: LogEventFamily {
             }
             return .event(event, .smmuGlobalDetail)
         }
+        // A decode line whose fault line is not in the log (a paste that starts after it).
+        if detailPrefixes.contains(where: { text.starts(with: $0) }) { return .noEvent }
         return .notMine
     }
 

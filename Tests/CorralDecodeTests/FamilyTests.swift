@@ -125,6 +125,22 @@ import Testing
         #expect(statistics.knownWithoutEvent >= 1)
     }
 
+    /// Asked for (`--in-prose`), a kernel line pasted into prose is found in plain text; not by
+    /// default, and never in a prefixed log (and so in /dev/kmsg), where a format must start
+    /// the message: text inside a message is never read.
+    @Test func pastedLinesInsideProse() {
+        let prose =
+            "I keep getting this: DMAR: [DMA Write] Request device [04:00.0] fault addr 3000 [fault reason 05] "
+            + "PTE Write access is not set, any ideas?"
+        let (found, statistics) = KernelLogParser.parse(prose, findInProse: true)
+        #expect(found.map(\.device?.description) == ["0000:04:00.0"] && statistics.foundInProse == 1)
+        #expect(KernelLogParser.parse(prose).0.isEmpty, "off by default")
+        let (inLog, _) = KernelLogParser.parse(
+            "[    5.000000] usb 1-1: Product: DMAR: [DMA Write] Request device [04:00.0] fault addr 3000 "
+                + "[fault reason 05] PTE Write access is not set", findInProse: true)
+        #expect(inLog.isEmpty, "device-controlled text in a kernel record is never a fault report")
+    }
+
     @Test func vtdStatusRegisterOnlyWithOverflowIsAnEvent() {
         let found = Self.events("DMAR: DRHD: handling fault status reg 2\nDMAR: DRHD: handling fault status reg 103")
         #expect(found.count == 1 && found[0].kind == .queueOverflow && found[0].status == 0x103)

@@ -20,9 +20,16 @@ public struct KernelLogParser {
     private var context = FamilyContext(line: 0)
     private var lineNumber = 0
 
-    /// `format` forces one line format instead of detecting it per line.
-    public init(format: LogFormat? = nil) {
+    /// Whether to look for a kernel line pasted inside prose (plain text only; off by default).
+    public let findInProse: Bool
+
+    /// `format` forces one line format instead of detecting it per line. `findInProse` looks
+    /// for fault reports pasted into prose in plain-text lines (`decode --in-prose`): off by
+    /// default, because in plain text prose and text a device controls look alike (a USB
+    /// product string quoting a DMAR line must not be a fault; `KernelFormatAnchorTests`).
+    public init(format: LogFormat? = nil, findInProse: Bool = false) {
         assembler = RecordAssembler(forced: format)
+        self.findInProse = findInProse
     }
 
     /// Feeds one physical line (without its newline).
@@ -78,8 +85,10 @@ public struct KernelLogParser {
     }
 
     /// Parses a whole text (tests, small files).
-    public static func parse(_ text: String, format: LogFormat? = nil) -> ([LogEvent], LogStatistics) {
-        var parser = KernelLogParser(format: format)
+    public static func parse(_ text: String, format: LogFormat? = nil, findInProse: Bool = false)
+        -> ([LogEvent], LogStatistics)
+    {
+        var parser = KernelLogParser(format: format, findInProse: findInProse)
         var events: [LogEvent] = []
         var lines = text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false)
         // The final newline ends the last line; it does not start another.
@@ -120,16 +129,32 @@ public struct KernelLogParser {
         }
         context.line = record.firstLine
         context.time = record.time
+        if recognize(message, record, emit) { return }
+        // A pasted line with prose around it ("I see this: DMAR: [DMA Write] ... any ideas?"):
+        // when asked, and only in plain text, never in a prefixed log or /dev/kmsg, where a
+        // kernel format must start the message (docs/safety.md, "kernel records only").
+        if findInProse, record.format == .bare, let inner = Self.pastedMessage(in: record.message),
+            recognize(KernelMessage(inner), record, emit)
+        {
+            statistics.foundInProse += 1
+            return
+        }
+        statistics.skipped += 1
+        if Self.fromAFaultReporter(message) { statistics.note(unrecognized: record.firstLine) }
+    }
+
+    /// Asks every family about `message`; false when none took it.
+    private mutating func recognize(_ message: KernelMessage, _ record: LogRecord, _ emit: (LogEvent) -> Void)
+        -> Bool
+    {
         for family in Self.families {
             switch family.recognize(message, &context) {
             case .notMine:
                 continue
             case .noEvent:
                 statistics.knownWithoutEvent += 1
-                return
             case .malformed(let why):
                 statistics.note(malformed: why, line: record.firstLine)
-                return
             case .event(var event, let continuation):
                 event.lastLine = record.lastLine
                 statistics.recordsInEvents += 1
@@ -140,11 +165,23 @@ public struct KernelLogParser {
                 } else {
                     deliver(event, emit)
                 }
-                return
+            }
+            return true
+        }
+        return false
+    }
+
+    /// Where a kernel message starts inside prose: after a blank, one of the prefixes fault
+    /// reports begin with. Nil when the text holds none.
+    static func pastedMessage(in text: ByteText) -> ByteText? {
+        for anchor in Pattern.proseAnchors {
+            var from = text.startIndex + 1
+            while let at = text.find(anchor, from: from) {
+                if text[at - 1].isBlank { return text[at...] }
+                from = at + 1
             }
         }
-        statistics.skipped += 1
-        if Self.fromAFaultReporter(message) { statistics.note(unrecognized: record.firstLine) }
+        return nil
     }
 
     /// Whether a record no family took was printed by something that reports faults (an IOMMU
@@ -202,6 +239,8 @@ public struct LogStatistics: Sendable {
     public var dictionaryLines = 0
     /// Lines that held several dmesg lines joined into one (a forum paste), split apart.
     public var splitJoinedLines = 0
+    /// Events found inside prose around a pasted kernel line (plain text only).
+    public var foundInProse = 0
     /// A family's messages whose fields could not be read.
     public var malformed = 0
     /// The first few malformed records: line and why.

@@ -9,5 +9,9 @@ enum Pattern {
     static let amdVi = [UInt8](ascii: "AMD-Vi")
     static let aer = [UInt8](ascii: "AER:")
     static let dpc = [UInt8](ascii: "DPC:")
+    /// Where a fault report pasted into prose may start (`KernelLogParser.pastedMessage`).
+    static let proseAnchors: [[UInt8]] = [
+        "DMAR:", "AMD-Vi:", "arm-smmu", "pcieport ", "nvme ", "iommu ", "amd_iommu ",
+    ].map { Array($0.utf8) }
     static let faultReporterDrivers: [[UInt8]] = ["iommu", "smmu", "dart", "dmar"].map { Array($0.utf8) }
 }

@@ -46,6 +46,13 @@ struct DecodeCommand: ParsableCommand {
     )
     var format: LogFormat?
 
+    @Flag(
+        name: .customLong("in-prose"),
+        help: ArgumentHelp(
+            "Also find kernel lines pasted inside prose (plain-text pastes from bug reports).",
+            discussion: "Off by default: in plain text, prose and text a device controls look alike."))
+    var inProse = false
+
     @Option(help: "Decode a raw record instead of a log: \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")).")
     var vendor: Vendor?
 
@@ -67,7 +74,7 @@ struct DecodeCommand: ParsableCommand {
             return
         }
         let input = try InputFile(path: inputs.first)
-        var parser = KernelLogParser(format: format)
+        var parser = KernelLogParser(format: format, findInProse: inProse)
         var splitter = LineSplitter()
         var report = DecodeReport(listAll: events)
         var progress = Progress(total: input.size, label: "decode")

@@ -30,6 +30,13 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Force one line format instead of detecting it.")
     var format: LogFormat?
 
+    @Flag(
+        name: .customLong("in-prose"),
+        help: ArgumentHelp(
+            "Also find kernel lines pasted inside prose (plain-text pastes from bug reports).",
+            discussion: "Off by default: in plain text, prose and text a device controls look alike."))
+    var inProse = false
+
     @Option(help: "Time between lines when the log has no timestamps (e.g. 1ms, 10us).")
     var lineInterval: String = "1ms"
 
@@ -57,7 +64,7 @@ struct ReplayCommand: ParsableCommand {
             throw CommandFailure("--line-interval: \(error)")
         }
         let input = try InputFile(path: file)
-        var parser = KernelLogParser(format: format)
+        var parser = KernelLogParser(format: format, findInProse: inProse)
         var splitter = LineSplitter()
         var progress = Progress(total: input.size, label: "replay")
         var bytes = 0

@@ -141,6 +141,20 @@ import Testing
         #expect(inLog.isEmpty, "device-controlled text in a kernel record is never a fault report")
     }
 
+    /// Qualcomm's downstream report: the stream comes from the `SID=` line after
+    /// `soft iova-to-phys=`, not from the first line's `cbfrsynra=`.
+    @Test func qualcommSIDLineWinsOverCbfrsynra() {
+        let found = Self.events(
+            """
+            [   20.0] arm-smmu 15000000.iommu: Unhandled context fault: fsr=0x402, iova=0x00001000, fsynr=0x3a0001, cbfrsynra=0x0, cb=5
+            [   20.0] arm-smmu 15000000.iommu: FAR    = 0x0000000000001000
+            [   20.0] arm-smmu 15000000.iommu: soft iova-to-phys=0x0000000000000000
+            [   20.0] arm-smmu 15000000.iommu: SID=0x1c40
+            [   20.0] arm-smmu 15000000.iommu: Client info: BID=0x5, PID=0x0, MID=0x1
+            """)
+        #expect(found.count == 1 && found.first?.streamID == StreamID(0x1c40) && found.first?.lastLine == 5)
+    }
+
     @Test func vtdStatusRegisterOnlyWithOverflowIsAnEvent() {
         let found = Self.events("DMAR: DRHD: handling fault status reg 2\nDMAR: DRHD: handling fault status reg 103")
         #expect(found.count == 1 && found[0].kind == .queueOverflow && found[0].status == 0x103)

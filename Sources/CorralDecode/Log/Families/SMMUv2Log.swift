@@ -103,7 +103,10 @@ enum SMMUv2Log: LogEventFamily {
         switch open.continuation {
         case .smmuContextDetail:
             guard detailPrefixes.contains(where: { body.starts(with: $0) }) else { return false }
-            if let value = body.hexField(sid), value.value <= 0xFFFF_FFFF, open.event.streamID == nil {
+            // An explicit `SID=` wins over the first line's `cbfrsynra=`: upstream prints the same
+            // value in both; Qualcomm's downstream trees print the real one only here (after
+            // `soft iova-to-phys=`), with a `cbfrsynra` that is not it.
+            if let value = body.hexField(sid), value.value <= 0xFFFF_FFFF {
                 open.event.streamID = StreamID(UInt32(value.value))
             }
             return true

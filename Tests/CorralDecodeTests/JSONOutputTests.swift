@@ -35,6 +35,18 @@ func jsonObject(_ line: String) -> [String: Any]? {
         #expect(!jsonLine(event).contains("\n"), "one line per event")
     }
 
+    /// The fault's kind is shown as the engine reads it, not only computed (issue 16).
+    @Test func dmaFaultsShowTheirKind() throws {
+        let (events, _) = KernelLogParser.parse(
+            """
+            DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set
+            DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1000 [fault reason 0x04] Access beyond MGAW
+            pcieport 0000:00:1c.0: AER: Corrected error received: 0000:01:00.0
+            """)
+        let kinds = events.map { jsonObject(jsonLine($0))?["kind"] as? String }
+        #expect(kinds == ["write-to-read-only", "address-size", nil])
+    }
+
     @Test func timeKeepsTheKernelsMicroseconds() throws {
         var event = LogEvent(line: 1, kind: .aer)
         event.time = LogTime(clock: .sinceBoot, nanoseconds: 12_345_678_901)

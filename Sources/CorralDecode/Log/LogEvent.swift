@@ -109,6 +109,7 @@ extension LogEvent: Encodable {
         case line, vendor, device, iommu, address, access, reason, severity, count, irq, time, clock, pasid
         case function, status, reporter, raw, recoverable, stalled
         case kind = "class"
+        case faultKind = "kind"
         case streamID = "stream_id"
         case lastLine = "last_line"
         case reasonText = "reason_text"
@@ -128,6 +129,9 @@ extension LogEvent: Encodable {
         try container.encodeIfPresent(streamID?.rawValue, forKey: .streamID)
         try container.encodeIfPresent(address?.description, forKey: .address)
         try container.encodeIfPresent(access?.rawValue, forKey: .access)
+        // What the fault was, as the engine reads it (`not-present`, `write-to-read-only`, ...):
+        // shown, not only computed.
+        if kind == .dmaFault, vendor != nil { try container.encode(faultKind.rawValue, forKey: .faultKind) }
         try container.encodeIfPresent(reason, forKey: .reason)
         try container.encodeIfPresent(severity?.rawValue, forKey: .severity)
         try container.encodeIfPresent(count, forKey: .count)

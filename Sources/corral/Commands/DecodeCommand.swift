@@ -40,18 +40,7 @@ struct DecodeCommand: ParsableCommand {
     @Flag(help: "One JSON object per event (JSON Lines); with --vendor, the record as one event.")
     var json = false
 
-    @Option(
-        help:
-            "Force one line format instead of detecting it: \(LogFormat.allCases.map(\.rawValue).joined(separator: ", "))."
-    )
-    var format: LogFormat?
-
-    @Flag(
-        name: .customLong("in-prose"),
-        help: ArgumentHelp(
-            "Also find kernel lines pasted inside prose (plain-text pastes from bug reports).",
-            discussion: "Off by default: in plain text, prose and text a device controls look alike."))
-    var inProse = false
+    @OptionGroup var reading: LogReadingOptions
 
     @Option(help: "Decode a raw record instead of a log: \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")).")
     var vendor: Vendor?
@@ -74,7 +63,7 @@ struct DecodeCommand: ParsableCommand {
             return
         }
         let input = try InputFile(path: inputs.first)
-        var parser = KernelLogParser(format: format, findInProse: inProse)
+        var parser = reading.parser()
         var splitter = LineSplitter()
         var report = DecodeReport(listAll: events)
         var progress = Progress(total: input.size, label: "decode")

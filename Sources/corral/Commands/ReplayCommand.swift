@@ -27,15 +27,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("config"), help: "A policy YAML file for thresholds (see `corral policy defaults`).")
     var configFile: String?
 
-    @Option(help: "Force one line format instead of detecting it.")
-    var format: LogFormat?
-
-    @Flag(
-        name: .customLong("in-prose"),
-        help: ArgumentHelp(
-            "Also find kernel lines pasted inside prose (plain-text pastes from bug reports).",
-            discussion: "Off by default: in plain text, prose and text a device controls look alike."))
-    var inProse = false
+    @OptionGroup var reading: LogReadingOptions
 
     @Option(help: "Time between lines when the log has no timestamps (e.g. 1ms, 10us).")
     var lineInterval: String = "1ms"
@@ -64,7 +56,7 @@ struct ReplayCommand: ParsableCommand {
             throw CommandFailure("--line-interval: \(error)")
         }
         let input = try InputFile(path: file)
-        var parser = KernelLogParser(format: format, findInProse: inProse)
+        var parser = reading.parser()
         var splitter = LineSplitter()
         var progress = Progress(total: input.size, label: "replay")
         var bytes = 0

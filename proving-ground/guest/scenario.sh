@@ -447,8 +447,8 @@ smmuv3-storm)
     check bus-master-cleared bus_master_off $edu
     check no-fault-after-containment [ $STORM_FAULTS_AFTER -le 1 ]
     check stream-pinned-on-pci-function decided $edu "bus master"
-    check journal-files-events-under-the-function grep -q "\"type\": \"episode\", \"device\": \"$edu\", \"class\": \"dma-fault\"" /tmp/history.json
-    check not-left-as-a-stream not grep -q '"9050000.smmuv3' /tmp/history.json
+    check journal-files-events-under-the-function episode $edu dma-fault
+    check not-left-as-a-stream not grep -q -E '"(iommu )?9050000.smmuv3' /tmp/history.json
     storm_figures $edu "$first" "$logged" event-records-logged
     ;;
 backlog)
@@ -469,7 +469,7 @@ backlog)
     if [ $BASELINE = 0 ]; then
         check nothing-written not grep -q -E 'did |would ' /tmp/watch.log
         check journaled-as-history grep -q 'history: logged before corral started' /tmp/history.json
-        check storm-counted grep -q "\"type\": \"episode\", \"device\": \"$edu\", \"class\": \"dma-fault\"" /tmp/history.json
+        check storm-counted episode $edu dma-fault
         check not-contained sh -c "[ \"$(state_of $edu)\" != stopped ] && [ \"$(state_of $edu)\" != retired ]"
     fi
     figure "faults=$faults fault-lines-logged=$logged corral-started-at=${started_at}s" \
@@ -548,10 +548,10 @@ forged-usb)
     check kernel-printed-the-forgery [ $forged -ge 10 ]
     check edu-untouched bus_master_on $edu
     if [ $BASELINE = 0 ]; then
-        check nothing-decided not grep -q "\"subject\": \"$edu\"" /tmp/history.json
+        check nothing-decided not grep -q "\"subject\":\"$edu\"" /tmp/history.json
         check nothing-written not grep -q -E 'did |would ' /tmp/watch.log
     fi
-    figure "forged-lines-printed=$forged decisions-about-edu=$(grep -c "\"subject\": \"$edu\"" /tmp/history.json 2>/dev/null)" \
+    figure "forged-lines-printed=$forged decisions-about-edu=$(grep -c "\"subject\":\"$edu\"" /tmp/history.json 2>/dev/null)" \
         "bus-master=$(bus_master_on $edu && echo on || echo off)"
     ;;
 root-protected)
@@ -619,7 +619,7 @@ root-protected)
         check nothing-written not grep -q 'did ' /newroot/tmp/watch.log
     fi
     figure "errors-injected=5 errors-logged=$(dmesg | grep -c "error message received from $port")" \
-        "recommendations=$(grep "\"subject\": \"$port\"" /tmp/history.json 2>/dev/null | grep -c '"recommendation": true')" \
+        "recommendations=$(grep "\"subject\":\"$port\"" /tmp/history.json 2>/dev/null | grep -c '"recommendation":true')" \
         "writes=$(grep -c 'did ' /newroot/tmp/watch.log 2>/dev/null) port-bus-master=$(bus_master_on $port && echo on || echo off)"
     ;;
 probe)

@@ -2,7 +2,6 @@ import ArgumentParser
 import CorralConfig
 import CorralCore
 import CorralDaemon
-import CorralDecode
 import CorralLinux
 import CorralServe
 import CorralStore
@@ -52,7 +51,6 @@ struct WatchCommand: AsyncParsableCommand {
     var once = false
 
     func run() async throws {
-        let sysRoot = SysRoot(root)
         if root == "/" && geteuid() != 0 {
             throw CommandFailure(
                 "corral watch reads /dev/kmsg and writes sysfs: run it as root (or with --root for a fake tree)")
@@ -61,124 +59,14 @@ struct WatchCommand: AsyncParsableCommand {
         guard let pause = try? Duration(parsing: interval) else {
             throw CommandFailure("--interval: '\(interval)' is not a duration")
         }
-        let journal: Journal
+        let settings = DaemonService.Settings(
+            root: root, journalPath: journalPath, metricsPort: metricsPort, pause: pause, once: once,
+            configDescription: configPath ?? "none (built-in defaults; \(Self.defaultConfig) is read when it exists)")
         do {
-            journal = try Journal(path: journalPath)
-        } catch {
+            try await DaemonService.run(settings, policy: policy, reload: loadPolicy, logger: Self.logger)
+        } catch let error as DaemonStartError {
             throw CommandFailure(error.description)
         }
-        let bootID = sysRoot.read("/proc/sys/kernel/random/boot_id") ?? "unknown-boot"
-        let cursor = try? journal.cursor(source: "kmsg")
-        // kmsg sequence numbers are u64; the journal's column is SQLite's signed 64 bits: the
-        // bits are kept as they are both ways (a number above Int64.max trapped on every start).
-        let resume = cursor?.bootID == bootID ? cursor?.sequence.map { UInt64(bitPattern: $0) } : nil
-        // Kernel records older than this are history: journaled and reported, never acted on.
-        let startedAt = Instant(nanoseconds: monotonicNow())
-        var watcher = Watcher(
-            root: sysRoot, policy: policy, startedAt: startedAt, resumeAfter: resume, protectedPaths: [journalPath])
-        watcher.inventoryInterval = .seconds(5)
-        // On the real host, the kernel's uevents make inventory changes known at once.
-        if root == "/" { watcher.uevents = UeventMonitor() }
-        // A quiet machine is sampled every 5 s; any kernel message or event brings it back to 1 s.
-        watcher.idleCounterInterval = .seconds(5)
-        var kmsg: KmsgDevice
-        do {
-            kmsg = try KmsgDevice(root: sysRoot)
-        } catch {
-            throw CommandFailure("\(error.localizedDescription)")
-        }
-        // The start marker: its kernel timestamp, read back from kmsg, is the start on the
-        // kernel's own clock (unique per run, so an earlier run's marker in the backlog is not it).
-        let marker =
-            "corral[\(getpid())]: watch started at \(startedAt.nanoseconds); kernel records before this one are history"
-        let markerWrittenAt = Instant(nanoseconds: monotonicNow())
-        if kmsg.writeMarker(marker, root: sysRoot) {
-            watcher.startMarker = Array(marker.utf8)
-            watcher.startMarkerWrittenAt = markerWrittenAt
-        }
-        let run = try journal.run(kind: "daemon", name: bootID, startedUTC: utcNow())
-        let protection = watcher.protection
-        try? journal.recordProtection(
-            run: run,
-            protection.devices.sorted().flatMap { device in
-                (protection.reasons[device] ?? []).map { (device.description, $0.description) }
-            })
-        // Hooks fire from the daemon: on-owner when a VM's device storms, on-containment,
-        // on-re-enable, on-retirement (each run journaled by the runner).
-        var daemon = Daemon(
-            watcher: watcher, writer: JournalWriter(journal: journal, run: run),
-            hooks: HookRunner(policy: policy.hooks, journal: journal), bootID: bootID, logger: Self.logger)
-        let signals = SignalFlags()
-        signals.install()
-        var server: Task<Void, any Error>?
-        if metricsPort != 0 {
-            let status = try await StatusServer(journal: journal, port: metricsPort)
-            server = Task {
-                do {
-                    try await status.run()
-                } catch {
-                    log(.error, "the status endpoint stopped: \(error); the daemon goes on without it")
-                }
-            }
-        }
-        log(
-            .info,
-            "watching \(root) in \(policy.mode) mode; \(watcher.host.inventory.devices.count) PCI functions, "
-                + "\(watcher.protected.count) protected; journal \(journalPath)\(resume.map { "; resuming after kmsg #\($0)" } ?? "")"
-                + "; config \(configPath ?? "none (built-in defaults; \(Self.defaultConfig) is read when it exists)")"
-        )
-        for device in protection.devices.sorted() {
-            log(.info, "protected (recommendations only): \(device): \(protection.explain(device))")
-        }
-        var notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-        var announced = false
-        while true {
-            let now = Instant(nanoseconds: monotonicNow())
-            daemon.step(&kmsg, now: now, utc: utcNow())
-            // Ready once the backlog is handled; the watchdog is pinged from here, so a loop that
-            // stops turning stops the pings.
-            if !announced {
-                announced = true
-                notifier.ready(status: "watching in \(policy.mode) mode, \(daemon.watcher.protected.count) protected")
-            }
-            notifier.watchdogIfDue(at: now)
-            if once || signals.stop { break }
-            if signals.takeReload() {
-                notifier.reloading(monotonicMicroseconds: monotonicNow() / 1_000)
-                do {
-                    let reloaded = try loadPolicy()
-                    daemon.reload(reloaded, hooks: HookRunner(policy: reloaded.hooks, journal: journal))
-                    log(.notice, "configuration reloaded (mode \(reloaded.mode))")
-                    notifier.ready(status: "watching in \(reloaded.mode) mode (reloaded)")
-                } catch {
-                    log(.error, "configuration reload failed (\(error)); keeping the current one")
-                    notifier.ready(status: "reload failed; still on the previous configuration")
-                }
-            }
-            if kmsg.isRegularFile {
-                try? await Task.sleep(for: pause)
-            } else {
-                // Wait until the kernel says something — a record wakes the loop at once, so a
-                // fault that crosses a threshold is acted on within one step — or until the
-                // engine, a quiescence poll or the counters need the loop. Only after a burst
-                // (a backlog, a flood of lines) is the next read held back by `interval`.
-                if daemon.watcher.lastStepRecords >= 256 { try? await Task.sleep(for: pause) }
-                let wake = daemon.watcher.nextWake(after: Instant(nanoseconds: monotonicNow()))
-                let wait = (wake - Instant(nanoseconds: monotonicNow())).nanosecondsClamped / 1_000_000
-                let descriptors = [kmsg.fileDescriptor] + (daemon.watcher.uevents.map { [$0.fileDescriptor] } ?? [])
-                _ = KmsgDevice.waitReadable(descriptors, milliseconds: Int32(max(1, min(wait, 1_000))))
-            }
-        }
-        notifier.stopping()
-        if !daemon.hooks.drain(timeout: policy.hooks.timeout + .seconds(2)) {
-            log(.warning, "hooks still running at exit; their outcomes are journaled when they end, if they do")
-        }
-        daemon.flush(at: monotonicNow())
-        server?.cancel()
-        log(
-            .info,
-            "stopped: \(daemon.watcher.follower.records) kernel records, \(daemon.watcher.follower.notKernel) not from "
-                + "the kernel (ignored), \(daemon.watcher.follower.lost) lost to ring-buffer overruns; journal flushed")
     }
 
     /// Read when `--config` is not given (under `--root`).
@@ -214,37 +102,4 @@ struct WatchCommand: AsyncParsableCommand {
     func log(_ level: Logger.Level, _ message: String) {
         Self.logger.log(level: level, "\(message)")
     }
-}
-
-/// SIGTERM/SIGINT (stop) and SIGHUP (reload): plain sigaction handlers that only set a flag
-/// (async-signal-safe), read by the loop between steps.
-nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0
-nonisolated(unsafe) private var reloadSignal: sig_atomic_t = 0
-
-final class SignalFlags: @unchecked Sendable {
-    var stop: Bool { stopSignal != 0 }
-
-    func takeReload() -> Bool {
-        defer { reloadSignal = 0 }
-        return reloadSignal != 0
-    }
-
-    func install() {
-        var stopAction = sigaction()
-        stopAction.__sigaction_handler.sa_handler = { _ in stopSignal = 1 }
-        sigemptyset(&stopAction.sa_mask)
-        sigaction(SIGTERM, &stopAction, nil)
-        sigaction(SIGINT, &stopAction, nil)
-        var reloadAction = sigaction()
-        reloadAction.__sigaction_handler.sa_handler = { _ in reloadSignal = 1 }
-        sigemptyset(&reloadAction.sa_mask)
-        sigaction(SIGHUP, &reloadAction, nil)
-    }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds: the clock of kmsg's timestamps.
-func monotonicNow() -> Int64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
 }

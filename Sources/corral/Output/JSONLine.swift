@@ -11,7 +11,7 @@ enum JSONLine {
     }
 
     /// One encoder for the process: `decode --json` writes one line per event.
-    nonisolated(unsafe) private static let encoder: JSONEncoder = {
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder

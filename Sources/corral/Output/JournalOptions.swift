@@ -1,5 +1,6 @@
 import ArgumentParser
 import CorralCore
+import CorralDaemon
 import CorralDecode
 import CorralStore
 import Foundation
@@ -30,4 +31,4 @@ struct JournalOption: ParsableArguments {
 }
 
 /// Nanoseconds since the Unix epoch, now (the journal's UTC timestamps).
-func utcNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }
+func utcNow() -> Int64 { SystemClock.utc() }

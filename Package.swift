@@ -20,8 +20,9 @@
 //   (docs/linux.md has both figures); Hummingbird would add its own layer on top of NIO.
 // - CorralLinux: the Linux host (sysfs inventory, /dev/kmsg, actuators), every path under one
 //   injectable root so tests run on fake trees.
-// - CorralDaemon: one pass of `corral watch` (watcher → journal, hooks, log), tested in-process;
-//   the CLI only sets it up and turns the clock.
+// - CorralDaemon: `corral watch` as a service (DaemonService: setup, signals, systemd, the
+//   wait) and one pass of it (watcher → journal, hooks, log), tested in-process; the CLI parses
+//   flags.
 // - swift-log gives the daemon structured, journald-friendly logging (a tiny package).
 // - The `corral` executable adds swift-argument-parser for a `--help` that teaches.
 import PackageDescription

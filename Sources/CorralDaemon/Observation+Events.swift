@@ -22,7 +22,8 @@ extension LogEvent {
             }
         return Observation(
             subject: subject, eventClass: eventClass, at: at.nanoseconds, count: kind == .suppressed ? (count ?? 1) : 1,
-            address: address?.rawValue, status: status, lowerBound: kind == .suppressed)
+            address: address?.rawValue, status: status, lowerBound: kind == .suppressed,
+            faultKind: kind == .dmaFault && vendor != nil ? faultKind : nil)
     }
 }
 
@@ -35,7 +36,7 @@ extension DeviceEvent {
         case .dmaFault(let fault):
             Observation(
                 subject: Subject(name: fault.source.description), eventClass: .event(.dmaFault), at: at.nanoseconds,
-                count: fault.count, address: fault.address?.rawValue)
+                count: fault.count, address: fault.address?.rawValue, faultKind: fault.kind)
         case .messagesSuppressed(let suppressed):
             // From the counters this is faults the IOMMU's interrupt counted and the log did not
             // name, with more than one device that could have made them: real faults, counted

@@ -33,6 +33,13 @@ public enum MetricsExposition {
         for row in snapshot.events where row.lowerBound {
             out += "corral_events_lower_bound{device=\"\(escape(row.device))\",class=\"\(escape(row.eventClass))\"} 1\n"
         }
+        family(
+            "corral_dma_fault_kinds_total", "counter",
+            "DMA faults by device and kind (not-present, write-to-read-only, ...), where the record said.")
+        for row in snapshot.faultKinds {
+            out +=
+                "corral_dma_fault_kinds_total{device=\"\(escape(row.device))\",kind=\"\(escape(row.kind))\"} \(row.count)\n"
+        }
         family("corral_actions_total", "counter", "Actions Corral carried out, by device and action.")
         for row in snapshot.actions {
             out +=

@@ -55,3 +55,40 @@ extension Journal.DecisionEntry: Encodable {
         try container.encode(reason, forKey: .reason)
     }
 }
+
+extension Journal {
+    /// `{"type": "fault-kinds", "device", "kinds": {"write-to-read-only": 900, ...}}`: what a
+    /// device's DMA faults were, summed over runs.
+    public struct FaultKindsLine: Encodable, Sendable {
+        public var device: Subject
+        /// Most frequent first (`other` for a kind this version does not know).
+        public var kinds: [(kind: String, count: Int64)]
+
+        enum CodingKeys: String, CodingKey { case type, device, kinds }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode("fault-kinds", forKey: .type)
+            try container.encode(device, forKey: .device)
+            try container.encode(
+                Dictionary(kinds.map { ($0.kind, $0.count) }, uniquingKeysWith: +), forKey: .kinds)
+        }
+
+        /// "900 write-to-read-only, 100 not-present".
+        public var summary: String { kinds.map { "\($0.count) \($0.kind)" }.joined(separator: ", ") }
+
+        /// One line per device, from `Journal.faultKinds`.
+        public static func lines(_ rows: [(device: Subject, kind: DMAFaultKind?, count: Int64)]) -> [FaultKindsLine] {
+            var out: [FaultKindsLine] = []
+            for row in rows {
+                let entry = (kind: row.kind?.rawValue ?? "other", count: row.count)
+                if out.last?.device == row.device {
+                    out[out.count - 1].kinds.append(entry)
+                } else {
+                    out.append(FaultKindsLine(device: row.device, kinds: [entry]))
+                }
+            }
+            return out
+        }
+    }
+}

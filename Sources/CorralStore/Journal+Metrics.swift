@@ -18,6 +18,8 @@ extension Journal {
         /// Hook runs by trigger and outcome (`succeeded`, `failed`, `timed out`, `could not
         /// start`, `skipped`).
         public var hookRuns: [(trigger: String, outcome: String, count: Int64)] = []
+        /// DMA faults by device and kind (`DMAFaultKind`: a bounded label), summed over runs.
+        public var faultKinds: [(device: String, kind: String, count: Int64)] = []
     }
 
     /// A hook outcome's class, without its details ("failed (exit 1)" → "failed").
@@ -77,9 +79,17 @@ extension Journal {
                 let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
                 return (trigger: parts[0], outcome: parts.count > 1 ? parts[1] : "other", count: count)
             }
+            // Schema v4; a reader may be looking at an older journal.
+            let faultKinds =
+                try db.tableExists("fault_kinds")
+                ? Row.fetchAll(
+                    db,
+                    sql:
+                        "SELECT device, kind, sum(count) FROM fault_kinds GROUP BY device, kind ORDER BY device, kind"
+                ).map { (device: $0[0] as String, kind: $0[1] as String, count: $0[2] as Int64) } : []
             return MetricsSnapshot(
                 events: events, actions: actions, recommendations: recommendations, ownerNotifications: owners,
-                states: states, writeLosses: losses, counters: counters, hookRuns: hookRuns)
+                states: states, writeLosses: losses, counters: counters, hookRuns: hookRuns, faultKinds: faultKinds)
         }
     }
 }

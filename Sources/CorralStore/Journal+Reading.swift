@@ -85,6 +85,25 @@ extension Journal {
         }
     }
 
+    /// DMA faults per device and kind, summed over runs; the most frequent kind first per device. Empty for a journal older than schema v4.
+    public func faultKinds(device: Subject? = nil) throws(JournalError) -> [(
+        device: Subject, kind: DMAFaultKind?, count: Int64
+    )] {
+        try read { db in
+            guard try db.tableExists("fault_kinds") else { return [] }
+            var sql = "SELECT device, kind, sum(count) AS total FROM fault_kinds"
+            var arguments: [any DatabaseValueConvertible] = []
+            if let device {
+                sql += " WHERE device = ?"
+                arguments.append(device)
+            }
+            sql += " GROUP BY device, kind ORDER BY device, total DESC, kind"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map {
+                (device: $0[0] as Subject, kind: DMAFaultKind(rawValue: $0[1] as String), count: $0[2] as Int64)
+            }
+        }
+    }
+
     /// Every action carried out, oldest first, with its outcome (`done`, `failed: … (errno N)`,
     /// `unsupported: …`; nil while none came back).
     public func actions() throws(JournalError) -> [(device: String?, action: String, outcome: String?)] {

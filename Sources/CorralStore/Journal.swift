@@ -213,6 +213,14 @@ public final class Journal: Sendable {
                             state.containments, state.updated,
                         ])
                 }
+                for row in batch.faultKinds {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO fault_kinds (run, device, kind, count) VALUES (?, ?, ?, ?)
+                            ON CONFLICT(run, device, kind) DO UPDATE SET count = excluded.count
+                            """,
+                        arguments: [batch.run, row.subject, row.kind.rawValue, Int64(clamping: row.count)])
+                }
                 for (counter, value) in batch.counters.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                     try db.execute(
                         sql: """
@@ -284,6 +292,8 @@ public struct JournalBatch: Sendable {
     public var cursor: CursorRow?
     /// The daemon's own counts, as they stand (replacing the run's previous values).
     public var counters: [DaemonCounter: Int64] = [:]
+    /// DMA fault totals per device and kind (absolute: the latest value replaces the row).
+    public var faultKinds: [FaultKindRow] = []
     /// When `counters` were taken (UTC nanoseconds).
     public var countersUpdated: Int64 = 0
 
@@ -291,6 +301,19 @@ public struct JournalBatch: Sendable {
 
     public var rowCount: Int {
         episodes.count + decisions.count + actions.count + states.count + (cursor == nil ? 0 : 1) + counters.count
+            + faultKinds.count
+    }
+}
+
+/// How many DMA faults of one kind a device made in a run (its total so far).
+public struct FaultKindRow: Hashable, Sendable {
+    public var subject: Subject
+    public var kind: DMAFaultKind
+    public var count: UInt64
+
+    struct Key: Hashable, Sendable {
+        var subject: Subject
+        var kind: DMAFaultKind
     }
 }
 

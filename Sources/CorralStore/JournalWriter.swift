@@ -20,6 +20,9 @@ public struct JournalWriter {
     private var lastStates: [StateRow]?
     private var lastCursor: CursorRow?
     private var lastCounters: [DaemonCounter: Int64]?
+    /// DMA faults per (subject, kind) in this run, and which totals changed since the last write.
+    private var kindTotals: [FaultKindRow.Key: UInt64] = [:]
+    private var kindsChanged: Set<FaultKindRow.Key> = []
     public private(set) var transactions = 0
     public private(set) var failedWrites = 0
     public private(set) var droppedRows = 0
@@ -37,6 +40,11 @@ public struct JournalWriter {
 
     public mutating func observe(_ observation: Observation) {
         book.add(observation)
+        if let kind = observation.faultKind {
+            let key = FaultKindRow.Key(subject: observation.subject, kind: kind)
+            kindTotals[key, default: 0] &+= observation.count
+            kindsChanged.insert(key)
+        }
         flushIfDue(at: observation.at)
     }
 
@@ -118,6 +126,10 @@ public struct JournalWriter {
         if let now { lastFlush = now }
         var batch = pending
         batch.episodes = book.takeChanged()
+        batch.faultKinds = kindsChanged.sorted { ($0.subject, $0.kind.rawValue) < ($1.subject, $1.kind.rawValue) }.map {
+            FaultKindRow(subject: $0.subject, kind: $0.kind, count: kindTotals[$0] ?? 0)
+        }
+        kindsChanged.removeAll(keepingCapacity: true)
         guard batch.rowCount > 0 else { return true }
         do {
             try sink.write(batch, midTransaction: nil)
@@ -131,6 +143,8 @@ public struct JournalWriter {
             // book's change list so their latest values go out with the next batch.
             pending.episodes = []
             book.requeue(batch.episodes)
+            // Totals stay in memory: the next write carries their latest values.
+            for row in batch.faultKinds { kindsChanged.insert(.init(subject: row.subject, kind: row.kind)) }
             sink.noteLoss(rows: batch.rowCount, reason: error.description, atUTC: now ?? 0)
             return false
         }

@@ -14,11 +14,14 @@ public struct Observation: Hashable, Sendable {
     public var status: UInt32?
     /// The real count is higher (the kernel dropped messages, a queue overflowed).
     public var lowerBound: Bool
+    /// What a DMA fault was (not-present, write-to-read-only, ...), when known.
+    public var faultKind: DMAFaultKind?
 
     public init(
         subject: Subject, eventClass: ObservedClass, at: Int64, count: UInt64 = 1, address: UInt64? = nil,
-        status: UInt32? = nil, lowerBound: Bool = false
+        status: UInt32? = nil, lowerBound: Bool = false, faultKind: DMAFaultKind? = nil
     ) {
+        self.faultKind = faultKind
         self.subject = subject
         self.eventClass = eventClass
         self.at = at

@@ -3,7 +3,7 @@ import GRDB
 /// The journal's schema, as migrations: a journal written by an older Corral is upgraded in
 /// place, and one written by a newer Corral is refused instead of damaged.
 enum Schema {
-    static let version = 3
+    static let version = 4
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -72,6 +72,17 @@ enum Schema {
                         run INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, value INTEGER NOT NULL,
                         updated_ns INTEGER NOT NULL, PRIMARY KEY(run, name));
                     UPDATE meta SET value = '3' WHERE key = 'schema';
+                    """)
+        }
+        // How many of a device's DMA faults were of each kind (`DMAFaultKind`), per run: totals,
+        // written again as they grow (bounded: devices × kinds).
+        migrator.registerMigration("v4") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE fault_kinds (
+                        run INTEGER NOT NULL REFERENCES runs(id), device TEXT NOT NULL, kind TEXT NOT NULL,
+                        count INTEGER NOT NULL, PRIMARY KEY(run, device, kind));
+                    UPDATE meta SET value = '4' WHERE key = 'schema';
                     """)
         }
         return migrator

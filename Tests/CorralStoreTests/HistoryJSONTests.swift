@@ -51,3 +51,35 @@ import Testing
         #expect(decision["at_ns"] as? Int == 7_000)
     }
 }
+
+/// What a device's DMA faults were, by kind: journaled as totals per run (written again as they
+/// grow, never added twice), summed over runs for history and metrics.
+@Suite struct FaultKindJournalTests {
+    @Test func totalsPerKindSurviveRewritesAndSumOverRuns() throws {
+        let journal = try Journal(path: temporaryJournalPath("fault-kinds"))
+        for name in ["a.log", "b.log"] {
+            let run = try journal.run(kind: "replay", name: name, startedUTC: 0)
+            var writer = JournalWriter(journal: journal, run: run)
+            for index in 0..<10 {
+                writer.observe(
+                    Observation(
+                        subject: "0000:03:00.0", eventClass: "dma-fault", at: Int64(index), count: 3,
+                        faultKind: index < 7 ? .writeToReadOnly : .notPresent))
+                // Written after every observation: the row is replaced by the total, not added to.
+                let written = writer.flush(at: Int64(index))
+                #expect(written)
+            }
+            writer.observe(Observation(subject: "0000:01:00.0", eventClass: "aer-corrected", at: 20))
+            let written = writer.flush()
+            #expect(written)
+        }
+        let rows = try journal.faultKinds()
+        #expect(rows.map(\.kind) == [.writeToReadOnly, .notPresent], "most frequent first")
+        #expect(rows.map(\.count) == [42, 18])
+        let line = try #require(Journal.FaultKindsLine.lines(rows).first)
+        #expect(line.summary == "42 write-to-read-only, 18 not-present")
+        let snapshot = try journal.metricsSnapshot()
+        #expect(snapshot.faultKinds.map(\.kind) == ["not-present", "write-to-read-only"])
+        #expect(snapshot.faultKinds.map(\.count) == [18, 42])
+    }
+}

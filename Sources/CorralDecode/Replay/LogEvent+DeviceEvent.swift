@@ -71,7 +71,8 @@ extension LogEvent {
         return nil
     }
 
-    var faultKind: DMAFaultKind {
+    /// What a DMA fault was, from the vendor's reason (`other` when the log does not say).
+    public var faultKind: DMAFaultKind {
         guard let vendor, let reason else { return .other }
         switch vendor {
         case .intelVTd:

@@ -8,6 +8,8 @@ public struct SimEvent: Sendable {
     public var count: UInt64
     public var address: UInt64?
     public var status: UInt32?
+    /// What a DMA fault was, as the domain walk found it.
+    public var faultKind: DMAFaultKind?
 }
 
 /// One line of a run's story.

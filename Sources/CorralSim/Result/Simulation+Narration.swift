@@ -6,12 +6,12 @@ extension Simulation {
 
     func emit(
         _ device: Int, _ eventClass: ObservedClass, count: UInt64, address: UInt64? = nil, status: UInt32? = nil,
-        at: Instant? = nil
+        at: Instant? = nil, faultKind: DMAFaultKind? = nil
     ) {
         onEvent?(
             SimEvent(
                 subject: .device(devices[device].address), eventClass: eventClass, at: at ?? now, count: count,
-                address: address, status: status))
+                address: address, status: status, faultKind: faultKind))
     }
 
     mutating func record(_ decision: Decision) {

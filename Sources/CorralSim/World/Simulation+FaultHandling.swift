@@ -7,7 +7,7 @@ extension Simulation {
 
     mutating func fault(_ device: Int, address: UInt64, write: Bool, lookup: IOMMUDomain.Lookup) {
         tallies[device].faults += 1
-        emit(device, .event(.dmaFault), count: 1, address: address)
+        emit(device, .event(.dmaFault), count: 1, address: address, faultKind: DMAFaultKind(rawValue: lookup.rawValue))
         let sim = devices[device]
         let fault = SimFault(
             device: device, requesterID: sim.requesterID, streamID: sim.streamID, address: address, write: write,

@@ -106,9 +106,14 @@ struct HistoryCommand: ParsableCommand {
             }
             let episodes = try store.episodes(device: subject, eventClass: observedClass, since: sinceNS)
             let decisions = try store.decisions(subject: subject, since: sinceNS)
+            // What the DMA faults were, per device (all runs: the totals carry no time).
+            let kinds = Journal.FaultKindsLine.lines(try store.faultKinds(device: subject))
             if json {
                 for episode in episodes { print(JSONLine.encode(episode)) }
                 for decision in decisions { print(JSONLine.encode(decision)) }
+                for line in kinds where observedClass == nil || observedClass == .event(.dmaFault) {
+                    print(JSONLine.encode(line))
+                }
                 return
             }
             let devices = Set(episodes.map(\.device) + decisions.map(\.subject)).sorted()
@@ -122,6 +127,9 @@ struct HistoryCommand: ParsableCommand {
                             + "\(Count.grouped(episode.count))\(episode.lowerBound ? "+" : "") \(episode.eventClass)"
                             + (episode.sampleAddresses.isEmpty ? "" : "  (e.g. \(episode.sampleAddresses))")
                             + (episode.statusBits.map { "  status \($0)" } ?? ""))
+                }
+                if !mine.isEmpty, let line = kinds.first(where: { $0.device == name }) {
+                    print("  DMA faults whose record said its kind: " + line.summary)
                 }
                 for decision in decisions where decision.subject == name && decision.action != nil {
                     print(

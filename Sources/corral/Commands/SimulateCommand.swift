@@ -125,7 +125,7 @@ struct SimulateCommand: ParsableCommand {
                         Observation(
                             subject: event.subject, eventClass: event.eventClass, at: event.at.nanoseconds,
                             count: event.count,
-                            address: event.address, status: event.status))
+                            address: event.address, status: event.status, faultKind: event.faultKind))
                 }
             }
             let result = simulation.run()

@@ -53,18 +53,20 @@ public struct KernelLogParser {
     /// five places, six fractional digits): with the line's own leading stamp, that keeps a
     /// bracketed number in a message (`[ 12.3]`, `[1.000000]`) from splitting it.
     static func joinedStamp(in line: ByteText) -> Int? {
-        guard line.first == 0x5B, line.count > 30, LinePrefix.dmesgStamp(line) != nil,
-            let firstClose = line.firstIndex(of: 0x5D)
-        else { return nil }
+        // Every line passes here: look only at each `]` after the first, and only where the
+        // seven bytes before it read `.dddddd` (a fault line's `]`s fail at the first byte).
+        guard line.count > 30, line.first == 0x5B, let firstClose = line.firstIndex(of: 0x5D) else { return nil }
         var index = firstClose + 1
-        while let open = line[index...].firstIndex(of: 0x5B) {
-            index = open + 1
-            guard open > line.startIndex, line[open - 1].isBlank else { continue }
-            let digitsStart = line.skippingBlanks(from: open + 1)
-            guard let seconds = line.decimalNumber(at: digitsStart), seconds.end - (open + 1) >= 5,
-                seconds.end < line.endIndex,
-                line[seconds.end] == 0x2E, let fraction = line.decimalNumber(at: seconds.end + 1),
-                fraction.end - seconds.end - 1 == 6, fraction.end < line.endIndex, line[fraction.end] == 0x5D
+        while index < line.endIndex, let close = line[index...].firstIndex(of: 0x5D) {
+            index = close + 1
+            guard close - firstClose > 9, line[close - 7] == 0x2E, line[close - 8].isDigit,
+                line[(close - 6)..<close].allSatisfy(\.isDigit)
+            else { continue }
+            var open = close - 8
+            while open > firstClose, line[open].isDigit { open -= 1 }
+            while open > firstClose, line[open].isBlank { open -= 1 }
+            guard open > firstClose, line[open] == 0x5B, line[open - 1].isBlank, (close - 7) - (open + 1) >= 5,
+                LinePrefix.dmesgStamp(line) != nil
             else { continue }
             return open
         }

@@ -81,16 +81,18 @@ import Testing
     /// A forum paste joins dmesg lines: each stamp starts its own line again, and a bracketed
     /// number inside a message ("[fault reason 05]", "[ 12.3]") does not split one.
     @Test func joinedDmesgLinesAreSplit() {
-        let (found, statistics) = KernelLogParser.parse(
+        let joined =
             "[    1.000000] DMAR: [DMA Write] Request device [03:00.0] fault addr 1000 [fault reason 05] PTE Write "
-                + "access is not set [    1.100000] DMAR: [DMA Write] Request device [03:00.0] fault addr 2000 "
-                + "[fault reason 05] PTE Write access is not set [    1.200000] pcieport 0000:00:1c.0: AER: "
-                + "Corrected error received: 0000:01:00.0\n[    2.000000] nvme nvme0: took [ 12.3] s, [1.000000]")
+            + "access is not set [    1.100000] DMAR: [DMA Write] Request device [03:00.0] fault addr 2000 "
+            + "[fault reason 05] PTE Write access is not set [    1.200000] pcieport 0000:00:1c.0: AER: "
+            + "Corrected error received: 0000:01:00.0\n[    2.000000] nvme nvme0: took [ 12.3] s, [1.000000]"
+        let (found, statistics) = KernelLogParser.parse(joined, pasted: true)
         #expect(found.map(\.kind) == [.dmaFault, .dmaFault, .aer])
         #expect(found.map(\.address) == [IOVA(0x1000), IOVA(0x2000), nil])
         #expect(found.allSatisfy { $0.line == 1 }, "numbered as the physical line")
         #expect(found[1].time?.nanoseconds == 1_100_000_000)
         #expect(statistics.splitJoinedLines == 2 && statistics.lines == 2)
+        #expect(KernelLogParser.parse(joined).0.count == 1, "not split unless asked")
     }
 
     /// Older NVMe and PCI-core wordings of a device that no longer answers (issue 16).
@@ -125,19 +127,19 @@ import Testing
         #expect(statistics.knownWithoutEvent >= 1)
     }
 
-    /// Asked for (`--in-prose`), a kernel line pasted into prose is found in plain text; not by
+    /// Asked for (`--pasted`), a kernel line pasted into prose is found in plain text; not by
     /// default, and never in a prefixed log (and so in /dev/kmsg), where a format must start
     /// the message: text inside a message is never read.
     @Test func pastedLinesInsideProse() {
         let prose =
             "I keep getting this: DMAR: [DMA Write] Request device [04:00.0] fault addr 3000 [fault reason 05] "
             + "PTE Write access is not set, any ideas?"
-        let (found, statistics) = KernelLogParser.parse(prose, findInProse: true)
+        let (found, statistics) = KernelLogParser.parse(prose, pasted: true)
         #expect(found.map(\.device?.description) == ["0000:04:00.0"] && statistics.foundInProse == 1)
         #expect(KernelLogParser.parse(prose).0.isEmpty, "off by default")
         let (inLog, _) = KernelLogParser.parse(
             "[    5.000000] usb 1-1: Product: DMAR: [DMA Write] Request device [04:00.0] fault addr 3000 "
-                + "[fault reason 05] PTE Write access is not set", findInProse: true)
+                + "[fault reason 05] PTE Write access is not set", pasted: true)
         #expect(inLog.isEmpty, "device-controlled text in a kernel record is never a fault report")
     }
 

@@ -44,6 +44,14 @@ import Testing
         #expect(events.isEmpty, "\(events)")
     }
 
+    /// A device string holding a dmesg stamp and a fault line, in a dmesg log: by default the
+    /// line is not split at the stamp (that is the opt-in `pasted` reading of forum pastes).
+    @Test func forgedStampInADeviceStringSplitsNothing() {
+        let line = "[    5.000000] usb 1-1: Product: x [    5.100000] \(Self.vtd)"
+        #expect(KernelLogParser.parse(line).0.isEmpty)
+        #expect(KernelLogParser.parse(line, format: .dmesg).0.isEmpty)
+    }
+
     /// The same lines as the kernel prints them are still records (the anchors are not too strict).
     @Test func realRecordsStillDecode() {
         let real = [

@@ -20,16 +20,18 @@ public struct KernelLogParser {
     private var context = FamilyContext(line: 0)
     private var lineNumber = 0
 
-    /// Whether to look for a kernel line pasted inside prose (plain text only; off by default).
-    public let findInProse: Bool
+    /// Whether to read the text as pasted into a bug report (off by default): several dmesg
+    /// lines joined into one are split apart, and a kernel line inside prose is looked for.
+    public let pasted: Bool
 
-    /// `format` forces one line format instead of detecting it per line. `findInProse` looks
-    /// for fault reports pasted into prose in plain-text lines (`decode --in-prose`): off by
-    /// default, because in plain text prose and text a device controls look alike (a USB
-    /// product string quoting a DMAR line must not be a fault; `KernelFormatAnchorTests`).
-    public init(format: LogFormat? = nil, findInProse: Bool = false) {
+    /// `format` forces one line format instead of detecting it per line. `pasted` undoes what
+    /// forum software and people do to a log (`decode --pasted`). Off by default because what
+    /// it looks for is also what a device could put in its own strings: a USB product string
+    /// holding `[    5.100000] DMAR: [DMA Write] ...` must not read as a fault
+    /// (`KernelFormatAnchorTests`). The daemon reads `/dev/kmsg` records, never with it.
+    public init(format: LogFormat? = nil, pasted: Bool = false) {
         assembler = RecordAssembler(forced: format)
-        self.findInProse = findInProse
+        self.pasted = pasted
     }
 
     /// Feeds one physical line (without its newline).
@@ -37,10 +39,10 @@ public struct KernelLogParser {
         lineNumber += 1
         statistics.lines += 1
         statistics.bytes += line.count + 1
-        // Forum software and copy-paste join dmesg lines into one: each `[ s.us]` stamp after
-        // the first starts a line of its own (all numbered as the physical line).
+        // Forum software and copy-paste join dmesg lines into one: when asked, each `[ s.us]`
+        // stamp after the first starts a line of its own (all numbered as the physical line).
         var rest = line
-        while let next = Self.joinedStamp(in: rest) {
+        while pasted, let next = Self.joinedStamp(in: rest) {
             statistics.splitJoinedLines += 1
             if let record = assembler.add(rest[rest.startIndex..<next], line: lineNumber) { handle(record, emit: emit) }
             rest = rest[next...]
@@ -87,10 +89,10 @@ public struct KernelLogParser {
     }
 
     /// Parses a whole text (tests, small files).
-    public static func parse(_ text: String, format: LogFormat? = nil, findInProse: Bool = false)
+    public static func parse(_ text: String, format: LogFormat? = nil, pasted: Bool = false)
         -> ([LogEvent], LogStatistics)
     {
-        var parser = KernelLogParser(format: format, findInProse: findInProse)
+        var parser = KernelLogParser(format: format, pasted: pasted)
         var events: [LogEvent] = []
         var lines = text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false)
         // The final newline ends the last line; it does not start another.
@@ -133,9 +135,9 @@ public struct KernelLogParser {
         context.time = record.time
         if recognize(message, record, emit) { return }
         // A pasted line with prose around it ("I see this: DMAR: [DMA Write] ... any ideas?"):
-        // when asked, and only in plain text, never in a prefixed log or /dev/kmsg, where a
+        // when asked (`pasted`), and only in plain text, never in a prefixed log or /dev/kmsg, where a
         // kernel format must start the message (docs/safety.md, "kernel records only").
-        if findInProse, record.format == .bare, let inner = Self.pastedMessage(in: record.message),
+        if pasted, record.format == .bare, let inner = Self.pastedMessage(in: record.message),
             recognize(KernelMessage(inner), record, emit)
         {
             statistics.foundInProse += 1

@@ -10,11 +10,12 @@ struct LogReadingOptions: ParsableArguments {
     var format: LogFormat?
 
     @Flag(
-        name: .customLong("in-prose"),
         help: ArgumentHelp(
-            "Also find kernel lines pasted inside prose (plain-text pastes from bug reports).",
-            discussion: "Off by default: in plain text, prose and text a device controls look alike."))
-    var inProse = false
+            "Read the log as pasted into a bug report: split dmesg lines joined into one, find kernel lines inside prose.",
+            discussion:
+                "Off by default: what it looks for is also what a device could put in its own strings (a USB product string holding a dmesg stamp and a DMAR line)."
+        ))
+    var pasted = false
 
-    func parser() -> KernelLogParser { KernelLogParser(format: format, findInProse: inProse) }
+    func parser() -> KernelLogParser { KernelLogParser(format: format, pasted: pasted) }
 }

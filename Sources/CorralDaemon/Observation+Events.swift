@@ -35,7 +35,7 @@ extension DeviceEvent {
         switch self {
         case .dmaFault(let fault):
             Observation(
-                subject: Subject(name: fault.source.description), eventClass: .event(.dmaFault), at: at.nanoseconds,
+                subject: fault.source.subject, eventClass: .event(.dmaFault), at: at.nanoseconds,
                 count: fault.count, address: fault.address?.rawValue, faultKind: fault.kind)
         case .messagesSuppressed(let suppressed):
             // From the counters this is faults the IOMMU's interrupt counted and the log did not

@@ -124,3 +124,14 @@ struct EngineDemoTests {
         #expect(Set(ObservedClass.known.map(\.description)).count == ObservedClass.known.count, "names are unique")
     }
 }
+
+@Suite struct FaultSourceSubjectTests {
+    /// The subject a fault is journaled under is the name its source prints as.
+    @Test func subjectIsTheSourcesName() {
+        let rid = RequesterID(rawValue: 0x0300)
+        let stream = SMMUStream(iommu: IOMMUInstance("5040000.smmu"), streamID: StreamID(0x10))
+        for source in [FaultSource.requester(segment: 1, rid), .stream(stream), .device(.pci(EngineDemo.nic))] {
+            #expect(source.subject == Subject(name: source.description), "\(source)")
+        }
+    }
+}

@@ -92,6 +92,16 @@ public enum EventClass: String, Hashable, Sendable, CaseIterable, CustomStringCo
 
 /// How an IOMMU names the master that caused a fault, before alias resolution.
 public enum FaultSource: Hashable, Sendable, CustomStringConvertible {
+    /// Who the journal files the fault under, as named (a requester ID as its PCI function,
+    /// before any alias resolution).
+    public var subject: Subject {
+        switch self {
+        case .device(let device): .device(device)
+        case .requester(let segment, let rid): .device(.pci(PCIAddress(segment: segment, requesterID: rid)))
+        case .stream(let stream): .device(.stream(stream))
+        }
+    }
+
     /// The log or record already names a device.
     case device(DeviceAddress)
     /// A PCI requester ID within a segment (VT-d SID, AMD-Vi DeviceID): may be a DMA alias.

@@ -19,6 +19,8 @@ public struct Watcher {
     public var decisions: RecentHistory<Decision> { loop.decisions }
     public var sampler = InterruptSampler()
     public var aerCounters = AERCounters()
+    /// The kernel half's exact per-device fault counts, when the kernel has them.
+    public var faultCounters = IOMMUFaultCounters()
     /// Tracepoints, when tracefs is there: preferred over kmsg for what they cover.
     public let trace: TraceSource?
     /// The kernel's uevents, on a real host: a PCI add, remove, bind or unbind makes this step
@@ -45,6 +47,7 @@ public struct Watcher {
     /// Log counts since the last counter sample (de-duplication spans the whole interval).
     private var pendingLogged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
     private var pendingAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
+    private var pendingKinds: [PCIAddress: [DMAFaultKind: UInt64]] = [:]
     let root: SysRoot
 
     /// When the daemon started, on the clock of kmsg's timestamps. What the kernel logged
@@ -114,6 +117,7 @@ public struct Watcher {
         var new: [Decision] = []
         let trace = self.trace
         var logged: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
+        var loggedKinds: [PCIAddress: [DMAFaultKind: UInt64]] = [:]
         var loggedAER: [PCIAddress: [AERSeverity: UInt64]] = [:]
         let inventory = host.inventory
         let root = self.root
@@ -141,6 +145,9 @@ public struct Watcher {
             let live = at >= startedAt
             if live, event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
                 logged[vendor, default: [:]][device, default: 0] += 1
+                if case .dmaFault(let fault)? = event.deviceEvent {
+                    loggedKinds[device, default: [:]][fault.kind, default: 0] += 1
+                }
             }
             if live, event.kind == .aer, trace?.enabled.contains("ras/aer_event") != true,
                 let device = event.device, let severity = event.severity
@@ -173,7 +180,25 @@ public struct Watcher {
         let countersDue = lastCounters.map { now - $0 >= currentCounterInterval(at: now, engine) } ?? true
         if countersDue {
             lastCounters = now
-            for event in sampler.sample(root, inventory: host.inventory, at: now, logged: pendingLogged.merging(logged))
+            // The kernel half's exact counts first: what they counted, the interrupt sampler
+            // must not count again from the IOMMU's fault interrupts.
+            let exact = faultCounters.poll(
+                root, inventory: host.inventory, logged: pendingKinds.mergingCounts(loggedKinds))
+            for event in exact.events {
+                lastActivity = now
+                counted(event, now)
+                feed(event, at: now, now: now, into: &new)
+            }
+            pendingKinds = [:]
+            var accountedFor = pendingLogged.merging(logged)
+            for (vendor, devices) in exact.counted {
+                for (device, count) in devices {
+                    accountedFor[vendor, default: [:]][device] = Swift.max(accountedFor[vendor]?[device] ?? 0, count)
+                }
+            }
+            for event in sampler.sample(
+                root, inventory: host.inventory, at: now, logged: accountedFor,
+                exactlyCounted: faultCounters.counting)
             {
                 lastActivity = now
                 counted(event, now)
@@ -182,6 +207,7 @@ public struct Watcher {
             pendingLogged = [:]
         } else {
             pendingLogged = pendingLogged.merging(logged)
+            pendingKinds = pendingKinds.mergingCounts(loggedKinds)
         }
         // Devices added, removed, bound or unbound since the last look (re-enable triggers): at
         // once when the kernel's uevents say a PCI function changed, else at the next poll.
@@ -336,11 +362,12 @@ extension Dictionary where Value == [PCIAddress: UInt64] {
     }
 }
 
-extension Dictionary where Key == PCIAddress, Value == [AERSeverity: UInt64] {
-    func mergingCounts(_ other: Self) -> Self {
+extension Dictionary where Key == PCIAddress, Value: ExpressibleByDictionaryLiteral {
+    /// Adds `other`'s counts per device and key (AER severities, fault kinds).
+    func mergingCounts<Inner: Hashable>(_ other: Self) -> Self where Value == [Inner: UInt64] {
         var out = self
         for (device, counts) in other {
-            for (severity, count) in counts { out[device, default: [:]][severity, default: 0] += count }
+            for (key, count) in counts { out[device, default: [:]][key, default: 0] += count }
         }
         return out
     }

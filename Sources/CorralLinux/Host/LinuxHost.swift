@@ -126,9 +126,20 @@ public struct LinuxHost: CorralCore.Host {
             failure = root.write("1", to: "/sys/bus/pci/rescan")
         case .unbindDriver(let device, let driver):
             failure = root.write(device.description, to: "/sys/bus/pci/drivers/\(driver)/unbind")
-        case .silenceFaultReporting, .restoreFaultReporting, .blockDMA, .unblockDMA:
+        case .silenceFaultReporting(let device), .restoreFaultReporting(let device):
+            let silence: Bool
+            if case .silenceFaultReporting = action { silence = true } else { silence = false }
+            switch setFaultReporting(device, silenced: silence) {
+            case .done: failure = nil
+            case .failed(let errno): failure = errno
+            case .unsupported(let why):
+                log.append("cannot \(action): \(why)")
+                complete(action, .unsupported(why), at: now)
+                return
+            }
+        case .blockDMA, .unblockDMA:
             complete(
-                action, .unsupported("the kernel has no interface for this (FPD/DTE/CD bits are not exposed)"), at: now)
+                action, .unsupported("the kernel has no interface to block a device's DMA at its IOMMU"), at: now)
             return
         default:
             return
@@ -164,6 +175,31 @@ public struct LinuxHost: CorralCore.Host {
             log.append("did \(action)")
             complete(action, .succeeded, at: now)
         }
+    }
+
+    /// Silences (or restores) the fault reporting of `device` at its IOMMU through Corral's
+    /// kernel half: `iommu_faults/silenced` (kernel/patches, docs/kernel.md), which asks the
+    /// IOMMU driver to stop recording the device's faults (VT-d: FPD in its context entry).
+    /// Its translations are untouched. The kernel's answer is read back; whether the faults
+    /// really stopped is what the per-device counts show next (`IOMMUFaultCounters`): the
+    /// engine escalates a device still reported while silenced.
+    mutating func setFaultReporting(_ device: DeviceAddress, silenced: Bool) -> ResetResult {
+        guard let pci = device.pciAddress else {
+            return .unsupported("only PCI functions have a fault-reporting switch in the kernel")
+        }
+        let file = "/sys/bus/pci/devices/\(pci)/iommu_faults/silenced"
+        guard root.exists(file) else {
+            return .unsupported(
+                "this kernel has no \(file) (Corral's kernel half, docs/kernel.md, is not in it)")
+        }
+        if let errno = root.write(silenced ? "1" : "0", to: file) {
+            if errno == EOPNOTSUPP || errno == ENOTSUP {
+                return .unsupported("the IOMMU driver of \(pci) cannot silence its faults (set_fault_reporting)")
+            }
+            return .failed(errno)
+        }
+        let now = root.read(file)?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return now == (silenced ? "1" : "0") ? .done : .failed(EIO)
     }
 
     enum ResetResult: Equatable {

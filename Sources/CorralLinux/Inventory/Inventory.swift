@@ -32,6 +32,9 @@ public struct PCIDeviceInfo: Sendable {
     public var nvmeSerial: String? = nil
     /// Another function sits on the same bus (a secondary bus reset would reset it too).
     public var sharesBus = false
+    /// The kernel can silence this device's fault reporting at its IOMMU: Corral's kernel half
+    /// (`iommu_faults/silenced`, kernel/patches) with a driver that implements it.
+    public var faultSilencing = false
 
     public var isBridge: Bool { (classCode ?? 0) >> 16 == 0x06 }
     /// Who the device is across removal and re-insertion: the PCIe Device Serial Number, else
@@ -49,7 +52,7 @@ public struct PCIDeviceInfo: Sendable {
         return DeviceProfile(
             address: .pci(address), resetMethods: methods, busMasterControl: true,
             transactionsPending: config.transactionsPending != nil, slotPowerControl: slotPower,
-            faultSilencing: false, driver: driver.map { DriverName($0) }, untrusted: untrusted,
+            faultSilencing: faultSilencing, driver: driver.map { DriverName($0) }, untrusted: untrusted,
             parent: parent.map { .pci($0) },
             children: children.map { .pci($0) }, sharesBus: sharesBus, serial: serial.map { SerialNumber($0) })
     }
@@ -162,6 +165,7 @@ public struct Inventory: Sendable {
             }
             devices[devices.count - 1].msiIRQs = root.list("\(path)/msi_irqs").compactMap { Int($0) }.sorted()
             devices[devices.count - 1].enabled = attribute("enable").map { $0 != "0" }
+            devices[devices.count - 1].faultSilencing = root.exists("\(path)/iommu_faults/silenced")
             if devices[devices.count - 1].driver == "nvme",
                 let controller = root.list("\(path)/nvme").first,
                 let serial = root.read("\(path)/nvme/\(controller)/serial"), !serial.isEmpty

@@ -58,9 +58,11 @@ public struct InterruptSampler {
     /// last sample; what the interrupts counted beyond that is what the log hid. Hidden faults
     /// are counted against a device only when the log named no other device on that IOMMU in
     /// the ratelimit window (no guess); otherwise they are reported as suppressed, a lower
-    /// bound the engine never contains on.
+    /// bound the engine never contains on. Devices in `exactlyCounted` (the kernel half's
+    /// per-device counts, `IOMMUFaultCounters`) are never candidates: their counts are exact.
     public mutating func sample(
-        _ root: SysRoot, inventory: Inventory, at now: Instant, logged: [IOMMUVendor: [PCIAddress: UInt64]]
+        _ root: SysRoot, inventory: Inventory, at now: Instant, logged: [IOMMUVendor: [PCIAddress: UInt64]],
+        exactlyCounted: Set<PCIAddress> = []
     ) -> [DeviceEvent] {
         for (vendor, devices) in logged {
             for device in devices.keys { recentLoggers[vendor, default: [:]][device] = now }
@@ -114,7 +116,9 @@ public struct InterruptSampler {
             let seen = logged[vendor]?.values.reduce(0, +) ?? 0
             guard count > seen else { continue }
             let hidden = count - seen
-            let candidates = (recentLoggers[vendor] ?? [:]).keys.filter { !silentSinceLastSample.contains($0) }
+            let candidates = (recentLoggers[vendor] ?? [:]).keys.filter {
+                !silentSinceLastSample.contains($0) && !exactlyCounted.contains($0)
+            }
             if candidates.count == 1, let device = candidates.first {
                 events.append(
                     .dmaFault(

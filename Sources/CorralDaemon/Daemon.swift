@@ -77,6 +77,9 @@ public struct Daemon {
 
     /// Writes what is pending; returns whether it reached the journal.
     @discardableResult
+    /// Gives the kernel back the storms Corral claimed (the daemon stopping).
+    public mutating func releaseKernelStormClaims() { watcher.releaseKernelStormClaims() }
+
     public mutating func flush(at now: Int64) -> Bool { recorder.journal.writer.flush(at: now) }
 
     /// The daemon's counts about itself, for the journal and `/metrics`.

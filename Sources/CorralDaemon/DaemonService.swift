@@ -150,6 +150,7 @@ public enum DaemonService {
             }
         }
         notifier.stopping()
+        daemon.releaseKernelStormClaims()
         if !daemon.hooks.drain(timeout: policy.hooks.timeout + .seconds(2)) {
             log(.warning, "hooks still running at exit; their outcomes are journaled when they end, if they do")
         }

@@ -230,9 +230,13 @@ public struct Watcher {
         }
         // A driver setting bus master again on a device we stopped: its re-enable.
         for event in loop.host.busMasterRestored() { feed(event, at: now, now: now, into: &new) }
+        loop.host.claimKernelStorms(at: now)
         new += loop.advance(to: now)
         return new
     }
+
+    /// The daemon is stopping: the kernel handles storms again at once (`LinuxHost`).
+    public mutating func releaseKernelStormClaims() { loop.host.releaseKernelStormClaims() }
 
     /// One event through the loop: decided, carried out at once, outcomes fed back.
     mutating func feed(_ event: DeviceEvent, at time: Instant, now: Instant, into new: inout [Decision]) {
@@ -349,6 +353,9 @@ public struct Watcher {
         loop.host.mode = policy.mode
         for device in policy.protectedDevices { protection.add(device, .policy) }
         loop.host.protection = protection
+        // A new mode or new protected devices: claims are made afresh from the new policy
+        // (none outside enforce mode) at the next step.
+        loop.host.releaseKernelStormClaims()
     }
 }
 

@@ -159,3 +159,57 @@ import Testing
         #expect(suppressed == [6])
     }
 }
+
+@Suite struct KernelStormClaimTests {
+    static let claim = "\(KernelHalfTests.nic)/iommu_faults/claim"
+
+    @Test func enforceClaimsRenewsAtHalfTheLeaseAndGivesBackAtExit() {
+        let fake = KernelHalfTests.machine()
+        fake.file(Self.claim, "0")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(1))
+        #expect(fake.sysRoot.read(Self.claim) == "120")
+        // The kernel counts the lease down; not renewed before half of it has passed.
+        fake.file(Self.claim, "61")
+        watcher.step(&nothing, now: .seconds(59))
+        #expect(fake.sysRoot.read(Self.claim) == "61")
+        watcher.step(&nothing, now: .seconds(62))
+        #expect(fake.sysRoot.read(Self.claim) == "120")
+        watcher.releaseKernelStormClaims()
+        #expect(fake.sysRoot.read(Self.claim) == "0")
+    }
+
+    @Test(arguments: [Policy.Mode.observe, .recommend])
+    func otherModesLeaveTheKernelInCharge(_ mode: Policy.Mode) {
+        let fake = KernelHalfTests.machine()
+        fake.file(Self.claim, "0")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(mode), startedAt: .zero)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(1))
+        #expect(fake.sysRoot.read(Self.claim) == "0")
+    }
+
+    @Test func aProtectedDeviceIsNeverClaimed() throws {
+        let fake = KernelHalfTests.machine()
+        fake.file(Self.claim, "0")
+        var policy = WatcherTests.policy(.enforce)
+        policy.protectedDevices = [.pci(KernelHalfTests.address)]
+        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(1))
+        #expect(fake.sysRoot.read(Self.claim) == "0")
+    }
+
+    @Test func aReloadOutOfEnforceGivesTheClaimsBack() {
+        let fake = KernelHalfTests.machine()
+        fake.file(Self.claim, "0")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(1))
+        #expect(fake.sysRoot.read(Self.claim) == "120")
+        watcher.reload(WatcherTests.policy(.recommend))
+        watcher.step(&nothing, now: .seconds(2))
+        #expect(fake.sysRoot.read(Self.claim) == "0")
+    }
+}

@@ -28,6 +28,12 @@ public struct LinuxHost: CorralCore.Host {
     /// with it.
     private var stoppedBelow: [PCIAddress: [PCIAddress]] = [:]
 
+    /// How long each claim on the kernel half's storm handling lasts (`claimKernelStorms`).
+    public var claimLease: Duration = .seconds(120)
+    private var claimsRenewedAt: Instant?
+    /// Devices whose storms Corral claimed from the kernel, to give back at exit.
+    public private(set) var claimed: Set<PCIAddress> = []
+
     public init(root: SysRoot, mode: Policy.Mode, inventory: Inventory, protection: Protection = Protection()) {
         self.root = root
         self.mode = mode
@@ -275,6 +281,34 @@ public struct LinuxHost: CorralCore.Host {
         guard let stopped = stoppedBelow.removeValue(forKey: bridge) else { return }
         for device in stopped { _ = updateCommand(device, set: true, bit: ConfigSpace.busMasterBit) }
         log.append("did set bus master below \(bridge) too: \(stopped.map(\.description).joined(separator: ", "))")
+    }
+
+    /// In enforce mode, Corral's ladder decides for the devices it may act on: it claims their
+    /// storms from the kernel half (`iommu_faults/claim`, kernel/patches), which then only
+    /// reports a storm (uevent, one log line) instead of silencing the device itself. Each
+    /// claim is a lease of `claimLease`, renewed at half of it: if the daemon dies, the kernel
+    /// protects the device again when the lease runs out. Protected devices are never
+    /// claimed — Corral only recommends for them, so the kernel's own handling stays theirs —
+    /// and neither is anything in observe or recommend mode.
+    public mutating func claimKernelStorms(at now: Instant) {
+        guard mode == .enforce else { return }
+        if let last = claimsRenewedAt, now - last < claimLease / 2 { return }
+        claimsRenewedAt = now
+        let seconds = max(1, min(3_600, Int(claimLease.nanosecondsClamped / 1_000_000_000)))
+        for device in inventory.devices where device.faultSilencing && !protection.contains(.pci(device.address)) {
+            let file = "/sys/bus/pci/devices/\(device.address)/iommu_faults/claim"
+            if root.write("\(seconds)", to: file) == nil { claimed.insert(device.address) }
+        }
+    }
+
+    /// Gives every claim back (the daemon stopping): the kernel handles the storms again now,
+    /// not when the leases run out.
+    public mutating func releaseKernelStormClaims() {
+        for device in claimed.sorted() {
+            _ = root.write("0", to: "/sys/bus/pci/devices/\(device)/iommu_faults/claim")
+        }
+        claimed.removeAll()
+        claimsRenewedAt = nil
     }
 
     /// Devices whose bus master a driver set again since we cleared it (the driver's

@@ -247,6 +247,38 @@ kernel-storm)
     kernel_log
     dmesg | grep -E 'IOMMU fault' | tail -n 20
     ;;
+kernel-corral)
+    # corral watch --mode enforce on the patched kernel: it claims the edu's storms from the
+    # kernel, silences it through iommu_faults/silenced, restores it after the silence hold,
+    # and stops its DMA when the storm goes on; its journal's count is the kernel's.
+    # (bound to pci-stub: a driven device, for which the ladder starts at silence; a
+    # driverless one is strict and goes straight to stopping its DMA)
+    edu=$(edu_devices | head -n 1)
+    faults=$(faults_dir $edu)
+    echo 1234 11e8 >/sys/bus/pci/drivers/pci-stub/new_id
+    wait_for 5 [ -e /sys/bus/pci/devices/$edu/driver ]
+    prepare_edu $edu
+    start_corral enforce
+    check claimed-by-corral wait_for 10 sh -c "[ \$(cat $faults/claim) -gt 0 ]"
+    storm_and_watch $edu 100 0x100000
+    sleep 2  # a counter sample after the last fault
+    kernel_total=$(fault_file $edu total)
+    stop_corral
+    check claim-given-back-at-exit [ "$(fault_file $edu claim)" = 0 ]
+    check journal-silence-carried-out decided $edu "silence fault reporting"
+    check silenced-through-sysfs sh -c "dmesg | grep -q '$edu: IOMMU fault reporting silenced (user)'"
+    check restored-through-sysfs sh -c "dmesg | grep -q '$edu: IOMMU fault reporting restored (user)'"
+    check kernel-left-the-storm-to-corral not sh -c "dmesg | grep -q 'IOMMU fault storm: .*; fault reporting silenced'"
+    check bus-master-cleared-on-relapse bus_master_off $edu
+    journal_total=$(grep -F '"type":"fault-kinds"' /tmp/history.json | grep -F "\"device\":\"$edu\"" \
+        | sed 's/.*"kinds":{\([^}]*\)}.*/\1/' | tr ',' '\n' | sed 's/.*://' | awk '{ s += $1 } END { print s + 0 }')
+    say "faults: kernel counted $kernel_total, corral journaled $journal_total"
+    check journal-count-is-the-kernels [ "$journal_total" = "$kernel_total" ]
+    figure "kernel-counted=$kernel_total journaled=$journal_total dmas=$STORM_DMAS" \
+        "faults-before-containment=$STORM_FAULTS_AT_CONTAINMENT faults-after=$STORM_FAULTS_AFTER"
+    kernel_log
+    dmesg | grep -E 'IOMMU fault' | tail -n 20
+    ;;
 vtd-storm)
     edu=$(edu_devices | head -n 1)
     prepare_edu $edu

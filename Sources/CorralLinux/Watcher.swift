@@ -21,6 +21,8 @@ public struct Watcher {
     public var aerCounters = AERCounters()
     /// The kernel half's exact per-device fault counts, when the kernel has them.
     public var faultCounters = IOMMUFaultCounters()
+    /// Fault lines read after the kernel's counts that already held them (not counted twice).
+    public private(set) var faultLinesAlreadyCounted = 0
     /// Tracepoints, when tracefs is there: preferred over kmsg for what they cover.
     public let trace: TraceSource?
     /// The kernel's uevents, on a real host: a PCI add, remove, bind or unbind makes this step
@@ -125,12 +127,25 @@ public struct Watcher {
         var heard = false
         let recordsBefore = follower.records
         var read: [(LogEvent, Instant)] = []
+        // A fault line from before the kernel's counts were last read is in those counts
+        // already (the kernel counts a fault before printing it): read late, it is not counted
+        // again — neither by the engine nor in the journal.
+        let countedThrough = faultCounters.lastPoll.flatMap { poll in kernelClockAhead.map { poll + $0 } }
+        let exactlyCounted = faultCounters.counting
+        var alreadyCounted = 0
         follower.poll(&source) { event in
             heard = true
             let at = event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now
+            if let countedThrough, event.kind == .dmaFault, at <= countedThrough,
+                let device = event.device, exactlyCounted.contains(device)
+            {
+                alreadyCounted += 1
+                return
+            }
             observe(event, at, Self.subject(of: event, resolver))
             read.append((event, at))
         }
+        faultLinesAlreadyCounted += alreadyCounted
         // The start marker read in this batch anchors "live" on the kernel's own clock.
         if let marker = follower.startMarkerTime, marker != startedAt {
             if kernelClockAhead == nil, let written = startMarkerWrittenAt { kernelClockAhead = marker - written }
@@ -183,11 +198,11 @@ public struct Watcher {
             // The kernel half's exact counts first: what they counted, the interrupt sampler
             // must not count again from the IOMMU's fault interrupts.
             let exact = faultCounters.poll(
-                root, inventory: host.inventory, logged: pendingKinds.mergingCounts(loggedKinds))
+                root, inventory: host.inventory, at: now, logged: pendingKinds.mergingCounts(loggedKinds))
             for event in exact.events {
                 lastActivity = now
                 counted(event, now)
-                feed(event, at: now, now: now, into: &new)
+                feed(event, at: exact.since ?? now, now: now, into: &new)
             }
             pendingKinds = [:]
             var accountedFor = pendingLogged.merging(logged)

@@ -33,11 +33,11 @@ import Testing
         let inventory = Inventory.load(fake.sysRoot)
         var counters = IOMMUFaultCounters()
         // The first look is the baseline: what was counted before the daemon is history.
-        #expect(counters.poll(fake.sysRoot, inventory: inventory, logged: [:]) == .init())
+        #expect(counters.poll(fake.sysRoot, inventory: inventory, at: .seconds(1), logged: [:]) == .init())
         Self.counts(fake, total: 7 + 1_000, kinds: ["not_present": 7 + 990, "write_to_read_only": 10])
         // The log showed 4 of the write faults and 2 of the others.
         let poll = counters.poll(
-            fake.sysRoot, inventory: inventory,
+            fake.sysRoot, inventory: inventory, at: .seconds(2),
             logged: [Self.address: [.writeToReadOnly: 4, .notPresent: 2]])
         let faults = poll.events.compactMap { event -> DMAFault? in
             if case .dmaFault(let fault) = event { return fault } else { return nil }
@@ -47,15 +47,16 @@ import Testing
         #expect(faults.first { $0.kind == .writeToReadOnly }?.count == 6)
         #expect(faults.allSatisfy { $0.vendor == .intelVTd && $0.source.subject == .device(.pci(Self.address)) })
         #expect(poll.counted == [.intelVTd: [Self.address: 1_000]])
+        #expect(poll.since == .seconds(1), "a count says how many, not when: since the previous poll")
         // Nothing new: nothing fed.
-        #expect(counters.poll(fake.sysRoot, inventory: inventory, logged: [:]).events.isEmpty)
+        #expect(counters.poll(fake.sysRoot, inventory: inventory, at: .seconds(3), logged: [:]).events.isEmpty)
     }
 
     @Test func aKernelWithoutTheSeriesIsNotRead() {
         let fake = FakeSysfs.machine()
         var counters = IOMMUFaultCounters()
         let inventory = Inventory.load(fake.sysRoot)
-        #expect(counters.poll(fake.sysRoot, inventory: inventory, logged: [:]) == .init())
+        #expect(counters.poll(fake.sysRoot, inventory: inventory, at: .seconds(1), logged: [:]) == .init())
         #expect(inventory.devices.allSatisfy { !$0.faultSilencing })
     }
 
@@ -102,6 +103,59 @@ import Testing
         watcher.step(&quiet, now: .seconds(3))
         watcher.step(&quiet, now: .seconds(4))
         #expect(watcher.host.log.contains("did clear bus master of 0000:03:00.0"))
+    }
+
+    /// The faults that made the device be silenced are counted at the next poll, after the
+    /// silence: they are no evidence that it did not hold (found on the arm64 proving ground,
+    /// where corral under qemu-user polled just after silencing and escalated at once).
+    @Test func faultsFromBeforeTheSilenceDoNotEscalate() {
+        let fake = Self.machine()
+        var policy = WatcherTests.policy(.enforce)
+        policy.timing.silenceHold = .seconds(30)
+        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(1))
+        // The storm, in the log and (more of it) in the counts, read in the same pass.
+        Self.counts(fake, total: 5_000, kinds: ["write_to_read_only": 5_000])
+        var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 1.2))
+        watcher.step(&kmsg, now: .seconds(2))
+        #expect(watcher.host.log.contains("did silence fault reporting of 0000:03:00.0"))
+        #expect(!watcher.host.log.contains("did clear bus master of 0000:03:00.0"))
+        // Silenced, the counts stay still: nothing more happens.
+        watcher.step(&nothing, now: .seconds(3))
+        #expect(!watcher.host.log.contains("did clear bus master of 0000:03:00.0"))
+    }
+
+    /// The kernel counts a fault before printing it: a line read after the counts that already
+    /// held it is not counted a second time (found on the arm64 proving ground, where corral
+    /// under qemu-user read the counts before the lines and journaled 34 faults for 26).
+    @Test func aLineReadAfterTheCountsIsNotCountedTwice() {
+        let fake = Self.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.observe), startedAt: .zero)
+        let marker = "corral[42]: watch started at 500000000; kernel records before this one are history"
+        watcher.startMarker = Array(marker.utf8)
+        watcher.startMarkerWrittenAt = .milliseconds(500)
+        var start = FakeKmsg(["14,1,500000,-;\(marker)"])
+        watcher.step(&start, now: .seconds(1))  // the kernel's clock is the daemon's here; counts read
+        // Ten faults at 1.2 s: counted by the kernel, their lines not read yet when the counts are.
+        Self.counts(fake, total: 10, kinds: ["write_to_read_only": 10])
+        var counted: [UInt64] = []
+        var nothing = FakeKmsg([])
+        watcher.step(
+            &nothing, now: .seconds(2),
+            counted: { event, _ in
+                if case .dmaFault(let fault) = event { counted.append(fault.count) }
+            })
+        #expect(counted == [10])
+        // Their lines now, late, and one fault from after the counts were read.
+        var observed = 0
+        var late = FakeKmsg(
+            WatcherTests.storm(count: 10, start: 1.2, firstSequence: 2)
+                + WatcherTests.storm(count: 1, start: 2.2, firstSequence: 12))
+        watcher.step(
+            &late, now: .milliseconds(2_500), observe: { event, _, _ in if event.kind == .dmaFault { observed += 1 } })
+        #expect(watcher.faultLinesAlreadyCounted == 10)
+        #expect(observed == 1, "only the fault after the counts is new")
     }
 
     @Test func withoutTheSeriesSilencingIsUnsupportedAndNothingIsWritten() {

@@ -19,6 +19,8 @@ public struct IOMMUFaultCounters {
         ("configuration", .configuration), ("access_flag", .accessFlag), ("other", .other),
     ]
     private var lastTotal: [PCIAddress: UInt64] = [:]
+    /// When the counts were last read (the daemon's clock).
+    public private(set) var lastPoll: Instant?
     /// Devices the kernel counts exactly: no fault of theirs is hidden from these counts.
     public var counting: Set<PCIAddress> { Set(lastTotal.keys) }
     private var last: [PCIAddress: [DMAFaultKind: UInt64]] = [:]
@@ -29,6 +31,12 @@ public struct IOMMUFaultCounters {
     public struct Poll: Equatable {
         /// Faults beyond the log's, per device and kind.
         public var events: [DeviceEvent] = []
+        /// When they happened at the earliest: the previous poll. A count says how many, not
+        /// when; fed at this time, faults from before an action taken since the previous poll
+        /// are never taken as evidence that the action did not hold (a device silenced
+        /// mid-interval is not escalated on the faults that made it be silenced). Faults that
+        /// really go on are at the next poll, one interval later.
+        public var since: Instant?
         /// Every fault counted since the last poll, per IOMMU vendor and device (what the
         /// interrupt sampler must not count again).
         public var counted: [IOMMUVendor: [PCIAddress: UInt64]] = [:]
@@ -51,9 +59,10 @@ public struct IOMMUFaultCounters {
 
     /// `logged`: DMA faults per device and kind the log reported since the last poll.
     public mutating func poll(
-        _ root: SysRoot, inventory: Inventory, logged: [PCIAddress: [DMAFaultKind: UInt64]]
+        _ root: SysRoot, inventory: Inventory, at now: Instant, logged: [PCIAddress: [DMAFaultKind: UInt64]]
     ) -> Poll {
-        var result = Poll()
+        var result = Poll(since: lastPoll)
+        lastPoll = now
         for device in inventory.devices {
             let directory = "/sys/bus/pci/devices/\(device.address)/iommu_faults"
             guard let total = Self.count(root, "\(directory)/total") else { continue }

@@ -133,11 +133,16 @@ public struct Watcher {
         let countedThrough = faultCounters.lastPoll.flatMap { poll in kernelClockAhead.map { poll + $0 } }
         let exactlyCounted = faultCounters.counting
         var alreadyCounted = 0
+        // Everything read in this step happened before anything this step does: an event is
+        // stamped at most just before `now`, when this step's actions are carried out. (A
+        // kernel clock ahead of CLOCK_MONOTONIC, as under emulation, would otherwise stamp a
+        // line from before an action at the action's own time, and make it evidence against it.)
+        let readBefore = now - .nanoseconds(1)
         follower.poll(&source) { event in
             heard = true
-            let at = event.time.map { min(Instant(nanoseconds: $0.nanoseconds), now) } ?? now
+            let at = event.time.map { min(Instant(nanoseconds: $0.nanoseconds), readBefore) } ?? readBefore
             if let countedThrough, event.kind == .dmaFault, at <= countedThrough,
-                let device = event.device, exactlyCounted.contains(device)
+                let device = Self.faultDevice(event, resolver), exactlyCounted.contains(device)
             {
                 alreadyCounted += 1
                 return
@@ -158,7 +163,9 @@ public struct Watcher {
             // The samplers compare the log with counters that start at the daemon's start:
             // only live lines are what the counters also saw.
             let live = at >= startedAt
-            if live, event.kind == .dmaFault, let vendor = event.vendor, let device = event.device {
+            if live, event.kind == .dmaFault, let vendor = event.vendor,
+                let device = Self.faultDevice(event, resolver)
+            {
                 logged[vendor, default: [:]][device, default: 0] += 1
                 if case .dmaFault(let fault)? = event.deviceEvent {
                     loggedKinds[device, default: [:]][fault.kind, default: 0] += 1
@@ -278,6 +285,14 @@ public struct Watcher {
     /// Who a kernel log event is about, for the journal: the device the engine holds accountable
     /// (an SMMU stream resolved to its PCI function, a DMA alias to its bridge), else the log's
     /// own subject.
+    /// The PCI function a fault line is about: the one it names, or the one its stream ID maps
+    /// to (SMMU lines name a StreamID, not an address).
+    static func faultDevice(_ event: LogEvent, _ resolver: DeviceResolver) -> PCIAddress? {
+        if let device = event.device { return device }
+        if case .device(let device) = subject(of: event, resolver) { return device.pciAddress }
+        return nil
+    }
+
     static func subject(of event: LogEvent, _ resolver: DeviceResolver) -> Subject {
         if case .dmaFault(let fault)? = event.deviceEvent {
             return .device(resolver.resolve(fault.source).device)

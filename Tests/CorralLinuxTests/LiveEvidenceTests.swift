@@ -68,6 +68,21 @@ import Testing
         #expect(!Self.busMaster(fake))
     }
 
+    /// The kernel's log clock ahead of the daemon's (kmsg stamps with `local_clock()`, which
+    /// drifts from CLOCK_MONOTONIC; under emulation by milliseconds): the later lines of a batch
+    /// are stamped past `now`. Clamped to `now`, they counted as evidence against the step this
+    /// batch decided (carried out at `now`), and one pass climbed the whole ladder to removal.
+    /// Everything read in a step happened before what the step does.
+    @Test func aKernelClockAheadDoesNotClimbTheLadderInOnePass() {
+        let fake = FakeSysfs.machine()
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
+        // 2,000 lines from 1.0 s to 1.2 s by the kernel's clock, read at 1.1 s by the daemon's.
+        var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 1))
+        watcher.step(&kmsg, now: .milliseconds(1_100))
+        #expect(watcher.host.log.contains("did clear bus master of 0000:03:00.0"))
+        #expect(!watcher.host.log.contains { $0.contains("reset") || $0.contains("remove") })
+    }
+
     @Test func liveStormIsContained() {
         let fake = FakeSysfs.machine()
         var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .seconds(300))

@@ -158,6 +158,55 @@ import Testing
         #expect(observed == 1, "only the fault after the counts is new")
     }
 
+    /// A kernel clock ahead of the daemon's (as under emulation) stamps the storm's later lines
+    /// past `now`; read in the same batch as the silence they led to, they happened before it
+    /// and are no evidence that it did not hold (found on the arm64 proving ground).
+    @Test func aBatchReadBeforeTheSilenceIsNoEvidenceAgainstIt() {
+        let fake = Self.machine()
+        var policy = WatcherTests.policy(.enforce)
+        policy.timing.silenceHold = .seconds(30)
+        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
+        // 2,000 lines from 1.0 s to 1.2 s by the kernel's clock, read at 1.1 s by the daemon's.
+        var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 1))
+        watcher.step(&kmsg, now: .milliseconds(1_100))
+        #expect(watcher.host.log.contains("did silence fault reporting of 0000:03:00.0"))
+        #expect(!watcher.host.log.contains("did clear bus master of 0000:03:00.0"))
+    }
+
+    /// SMMUv3 lines name a StreamID, not a PCI address: what they showed is subtracted from the
+    /// kernel's counts of the function the stream maps to, not counted twice.
+    @Test func smmuLinesAreSubtractedFromTheirFunctionsCounts() {
+        let fake = StreamMapTests.virtBoard(map: [0, 0x8002, 0, 0x10000])
+        let edu = "/sys/devices/platform/4010000000.pcie/pci0000:00/0000:00:02.0"
+        fake.file("/sys/devices/virtual/iommu/smmu3.0x0000000009050000/name", "smmu3.0x0000000009050000")
+        fake.link("\(edu)/iommu", to: "/sys/devices/virtual/iommu/smmu3.0x0000000009050000")
+        fake.file("\(edu)/iommu_faults/total", "0")
+        for (file, _) in IOMMUFaultCounters.kinds { fake.file("\(edu)/iommu_faults/\(file)", "0") }
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.observe), startedAt: .zero)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(1))
+        // Three F_TRANSLATION events logged, five counted by the kernel.
+        fake.file("\(edu)/iommu_faults/total", "5")
+        fake.file("\(edu)/iommu_faults/not_present", "5")
+        var lines: [String] = []
+        for index in 0..<3 {
+            let at = 1_500_000 + index * 1000
+            lines += [
+                "3,\(index * 5 + 1),\(at),-;arm-smmu-v3 9050000.smmuv3: event 0x10 received:",
+                "3,\(index * 5 + 2),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000001000000010",
+                "3,\(index * 5 + 3),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000",
+                "3,\(index * 5 + 4),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000100000",
+                "3,\(index * 5 + 5),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000",
+            ]
+        }
+        var kmsg = FakeKmsg(lines)
+        var counted: [UInt64] = []
+        watcher.step(
+            &kmsg, now: .seconds(2),
+            counted: { event, _ in if case .dmaFault(let fault) = event { counted.append(fault.count) } })
+        #expect(counted == [2], "5 counted, 3 of them logged")
+    }
+
     @Test func withoutTheSeriesSilencingIsUnsupportedAndNothingIsWritten() {
         let fake = FakeSysfs.machine()
         var host = LinuxHost(root: fake.sysRoot, mode: .enforce, inventory: Inventory.load(fake.sysRoot))

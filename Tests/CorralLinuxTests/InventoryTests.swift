@@ -68,6 +68,22 @@ import Testing
         return fake
     }
 
+    /// `count` F_TRANSLATION events from StreamID 0x10 as arm-smmu-v3 prints them, 1 ms apart:
+    /// the lab's record (shared/lab/qemu FINDINGS §4), with the tab before each dword escaped
+    /// as /dev/kmsg writes it.
+    static func translationFaults(count: Int, startMicros: Int) -> [String] {
+        (0..<count).flatMap { index in
+            let at = startMicros + index * 1000
+            return [
+                "3,\(index * 5 + 1),\(at),-;arm-smmu-v3 9050000.smmuv3: event 0x10 received:",
+                "3,\(index * 5 + 2),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000001000000010",
+                "3,\(index * 5 + 3),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000",
+                "3,\(index * 5 + 4),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000100000",
+                "3,\(index * 5 + 5),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000",
+            ]
+        }
+    }
+
     @Test func identityMapGivesEduStream0x10() throws {
         let fake = Self.virtBoard(map: [0, 0x8002, 0, 0x10000])
         let map = StreamMap.load(fake.sysRoot, inventory: Inventory.load(fake.sysRoot))
@@ -90,19 +106,7 @@ import Testing
         var policy = WatcherTests.policy(.enforce)
         policy.classes[.dmaFault].thresholds.storm = RateThreshold(5, per: .seconds(1))
         var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
-        // The lab's record (shared/lab/qemu FINDINGS §4): F_TRANSLATION from StreamID 0x10, with
-        // the tab before each dword escaped as /dev/kmsg writes it.
-        var lines: [String] = []
-        for index in 0..<10 {
-            let at = 1_661_710 + index * 1000
-            lines += [
-                "3,\(index * 5 + 1),\(at),-;arm-smmu-v3 9050000.smmuv3: event 0x10 received:",
-                "3,\(index * 5 + 2),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000001000000010",
-                "3,\(index * 5 + 3),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000",
-                "3,\(index * 5 + 4),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000100000",
-                "3,\(index * 5 + 5),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000",
-            ]
-        }
+        let lines = Self.translationFaults(count: 10, startMicros: 1_661_710)
         var kmsg = FakeKmsg(lines)
         var subjects: Set<Subject> = []
         watcher.step(&kmsg, now: .seconds(2), observe: { _, _, subject in subjects.insert(subject) })

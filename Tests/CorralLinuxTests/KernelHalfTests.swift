@@ -28,6 +28,13 @@ import Testing
 
     static let address = PCIAddress(bus: 3, device: 0, function: 0)!
 
+    /// A watcher in enforce mode whose silence rung holds for `silenceHold`.
+    static func enforcing(_ fake: FakeSysfs, silenceHold: Duration) -> Watcher {
+        var policy = WatcherTests.policy(.enforce)
+        policy.timing.silenceHold = silenceHold
+        return Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
+    }
+
     @Test func countsBeyondTheLogAreFedWithTheirKind() throws {
         let fake = Self.machine(total: 7, kinds: ["not_present": 7])
         let inventory = Inventory.load(fake.sysRoot)
@@ -72,9 +79,7 @@ import Testing
     /// through sysfs, its bus master untouched, and restores it after the hold.
     @Test func theSilenceRungIsCarriedOutThroughSysfs() {
         let fake = Self.machine()
-        var policy = WatcherTests.policy(.enforce)
-        policy.timing.silenceHold = .seconds(2)
-        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
+        var watcher = Self.enforcing(fake, silenceHold: .seconds(2))
         #expect(watcher.host.inventory.device(Self.address)?.faultSilencing == true)
         var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 1))
         watcher.step(&kmsg, now: .seconds(2))
@@ -91,9 +96,7 @@ import Testing
     /// and the ladder climbs to stopping its DMA.
     @Test func faultsCountedWhileSilencedEscalate() {
         let fake = Self.machine()
-        var policy = WatcherTests.policy(.enforce)
-        policy.timing.silenceHold = .seconds(30)
-        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
+        var watcher = Self.enforcing(fake, silenceHold: .seconds(30))
         var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 1))
         watcher.step(&kmsg, now: .seconds(2))
         #expect(watcher.host.log.contains("did silence fault reporting of 0000:03:00.0"))
@@ -110,9 +113,7 @@ import Testing
     /// where corral under qemu-user polled just after silencing and escalated at once).
     @Test func faultsFromBeforeTheSilenceDoNotEscalate() {
         let fake = Self.machine()
-        var policy = WatcherTests.policy(.enforce)
-        policy.timing.silenceHold = .seconds(30)
-        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
+        var watcher = Self.enforcing(fake, silenceHold: .seconds(30))
         var nothing = FakeKmsg([])
         watcher.step(&nothing, now: .seconds(1))
         // The storm, in the log and (more of it) in the counts, read in the same pass.
@@ -163,9 +164,7 @@ import Testing
     /// and are no evidence that it did not hold (found on the arm64 proving ground).
     @Test func aBatchReadBeforeTheSilenceIsNoEvidenceAgainstIt() {
         let fake = Self.machine()
-        var policy = WatcherTests.policy(.enforce)
-        policy.timing.silenceHold = .seconds(30)
-        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
+        var watcher = Self.enforcing(fake, silenceHold: .seconds(30))
         // 2,000 lines from 1.0 s to 1.2 s by the kernel's clock, read at 1.1 s by the daemon's.
         var kmsg = FakeKmsg(WatcherTests.storm(count: 2_000, start: 1))
         watcher.step(&kmsg, now: .milliseconds(1_100))
@@ -188,17 +187,7 @@ import Testing
         // Three F_TRANSLATION events logged, five counted by the kernel.
         fake.file("\(edu)/iommu_faults/total", "5")
         fake.file("\(edu)/iommu_faults/not_present", "5")
-        var lines: [String] = []
-        for index in 0..<3 {
-            let at = 1_500_000 + index * 1000
-            lines += [
-                "3,\(index * 5 + 1),\(at),-;arm-smmu-v3 9050000.smmuv3: event 0x10 received:",
-                "3,\(index * 5 + 2),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000001000000010",
-                "3,\(index * 5 + 3),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000",
-                "3,\(index * 5 + 4),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000100000",
-                "3,\(index * 5 + 5),\(at),-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000",
-            ]
-        }
+        let lines = StreamMapTests.translationFaults(count: 3, startMicros: 1_500_000)
         var kmsg = FakeKmsg(lines)
         var counted: [UInt64] = []
         watcher.step(

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vfio-open.h"
+
 enum { EDU_DMA_SRC = 0x80, EDU_DMA_DST = 0x88, EDU_DMA_LEN = 0x90, EDU_DMA_CMD = 0x98 };
 static const uint64_t edu_buffer = 0x40000, mapped_iova = 0x100000, unmapped_iova = 0x400000;
 
@@ -74,20 +76,8 @@ int main(int argc, char **argv) {
     }
     const char *bdf = argv[1], *wait_file = argv[3];
     long storm = strtol(argv[2], NULL, 0), after = strtol(argv[4], NULL, 0);
-    char path[256], link[256];
-    snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/iommu_group", bdf);
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n < 0) die("iommu_group");
-    link[n] = 0;
-    int container = open("/dev/vfio/vfio", O_RDWR);
-    if (container < 0) die("/dev/vfio/vfio");
-    snprintf(path, sizeof path, "/dev/vfio/%s", basename(link));
-    int group = open(path, O_RDWR);
-    if (group < 0) die(path);
-    if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) < 0) die("VFIO_GROUP_SET_CONTAINER");
-    if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0) die("VFIO_SET_IOMMU");
-    int device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
-    if (device < 0) die("VFIO_GROUP_GET_DEVICE_FD");
+    int container;
+    int device = vfio_open_device(bdf, &container);
 
     volatile uint8_t *ram = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (ram == MAP_FAILED) die("mmap buffer");

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vfio-open.h"
+
 static void die(const char *what) {
     perror(what);
     exit(2);
@@ -45,26 +47,7 @@ int main(int argc, char **argv) {
     }
     const char *bdf = argv[1];
     double seconds = atof(argv[2]);
-    char path[256], link[256];
-    snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/iommu_group", bdf);
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n < 0) die("iommu_group");
-    link[n] = 0;
-    int container = open("/dev/vfio/vfio", O_RDWR);
-    if (container < 0) die("/dev/vfio/vfio");
-    snprintf(path, sizeof path, "/dev/vfio/%s", basename(link));
-    int group = open(path, O_RDWR);
-    if (group < 0) die(path);
-    struct vfio_group_status status = {.argsz = sizeof status};
-    if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) < 0) die("VFIO_GROUP_GET_STATUS");
-    if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-        fprintf(stderr, "vfio-msi: group %s is not viable\n", basename(link));
-        return 2;
-    }
-    if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) < 0) die("VFIO_GROUP_SET_CONTAINER");
-    if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0) die("VFIO_SET_IOMMU");
-    int device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
-    if (device < 0) die("VFIO_GROUP_GET_DEVICE_FD");
+    int device = vfio_open_device(bdf, NULL);
 
     struct vfio_region_info bar0 = {.argsz = sizeof bar0, .index = VFIO_PCI_BAR0_REGION_INDEX};
     if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar0) < 0) die("VFIO_DEVICE_GET_REGION_INFO");

@@ -110,14 +110,8 @@ public struct LinuxHost: CorralCore.Host {
             poll(at: now)
             return
         case .reset(let pci, let method):
-            switch reset(pci, method) {
-            case .done: failure = nil
-            case .failed(let errno): failure = errno
-            case .unsupported(let why):
-                log.append("cannot \(action): \(why)")
-                complete(action, .unsupported(why), at: now)
-                return
-            }
+            guard let result = report(reset(pci, method), of: action, at: now) else { return }
+            failure = result
         case .powerCycleSlot(let pci):
             guard let slot = inventory.device(pci)?.slot else {
                 complete(action, .unsupported("no hot-plug slot with power control"), at: now)
@@ -135,14 +129,10 @@ public struct LinuxHost: CorralCore.Host {
         case .silenceFaultReporting(let device), .restoreFaultReporting(let device):
             let silence: Bool
             if case .silenceFaultReporting = action { silence = true } else { silence = false }
-            switch setFaultReporting(device, silenced: silence) {
-            case .done: failure = nil
-            case .failed(let errno): failure = errno
-            case .unsupported(let why):
-                log.append("cannot \(action): \(why)")
-                complete(action, .unsupported(why), at: now)
+            guard let result = report(setFaultReporting(device, silenced: silence), of: action, at: now) else {
                 return
             }
+            failure = result
         case .blockDMA, .unblockDMA:
             complete(
                 action, .unsupported("the kernel has no interface to block a device's DMA at its IOMMU"), at: now)
@@ -189,7 +179,7 @@ public struct LinuxHost: CorralCore.Host {
     /// Its translations are untouched. The kernel's answer is read back; whether the faults
     /// really stopped is what the per-device counts show next (`IOMMUFaultCounters`): the
     /// engine escalates a device still reported while silenced.
-    mutating func setFaultReporting(_ device: DeviceAddress, silenced: Bool) -> ResetResult {
+    mutating func setFaultReporting(_ device: DeviceAddress, silenced: Bool) -> WriteResult {
         guard let pci = device.pciAddress else {
             return .unsupported("only PCI functions have a fault-reporting switch in the kernel")
         }
@@ -208,7 +198,21 @@ public struct LinuxHost: CorralCore.Host {
         return now == (silenced ? "1" : "0") ? .done : .failed(EIO)
     }
 
-    enum ResetResult: Equatable {
+    /// What a write that can also be unsupported came to, as `perform` goes on with it: the
+    /// errno (`.some(nil)` when done), or nil when it was unsupported and already reported.
+    private mutating func report(_ result: WriteResult, of action: Action, at now: Instant) -> Int32?? {
+        switch result {
+        case .done: return .some(nil)
+        case .failed(let errno): return .some(errno)
+        case .unsupported(let why):
+            log.append("cannot \(action): \(why)")
+            complete(action, .unsupported(why), at: now)
+            return nil
+        }
+    }
+
+    /// A reset or a fault-reporting switch: done, failed with an errno, or not possible here.
+    enum WriteResult: Equatable {
         case done
         case failed(Int32)
         case unsupported(String)
@@ -226,7 +230,7 @@ public struct LinuxHost: CorralCore.Host {
     /// not the engine's choice, the reset is reported unsupported (the ladder moves on) instead of
     /// doing a different one behind its back. A device-specific quirk cannot be seen from config
     /// space: such a device may be reset by its quirk instead.
-    mutating func reset(_ pci: PCIAddress, _ method: ResetMethod) -> ResetResult {
+    mutating func reset(_ pci: PCIAddress, _ method: ResetMethod) -> WriteResult {
         let path = "/sys/bus/pci/devices/\(pci)"
         guard root.exists("\(path)/reset") else {
             return .unsupported("no \(path)/reset: the kernel knows no reset for this function")

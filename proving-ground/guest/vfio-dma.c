@@ -90,16 +90,8 @@ int main(int argc, char **argv) {
     };
     if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map) < 0) die("VFIO_IOMMU_MAP_DMA");
 
-    struct vfio_region_info bar0 = {.argsz = sizeof bar0, .index = VFIO_PCI_BAR0_REGION_INDEX};
-    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar0) < 0) die("VFIO_DEVICE_GET_REGION_INFO");
-    volatile uint8_t *bar = mmap(NULL, bar0.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, bar0.offset);
-    if (bar == MAP_FAILED) die("mmap BAR0");
-    struct vfio_region_info config = {.argsz = sizeof config, .index = VFIO_PCI_CONFIG_REGION_INDEX};
-    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &config) < 0) die("VFIO_DEVICE_GET_REGION_INFO (config)");
-    uint16_t command;
-    if (pread(device, &command, 2, config.offset + 4) != 2) die("read command");
-    command |= 0x6;
-    if (pwrite(device, &command, 2, config.offset + 4) != 2) die("write command");
+    volatile uint8_t *bar = vfio_map_bar0(device);
+    vfio_set_command(device, 0x6); /* memory space, bus master */
 
     for (long i = 0; i < storm; i++) dma(bar, unmapped_iova + (uint64_t)i * 4096, 0, 1);
     printf("vfio-dma: %s: %ld DMAs to unmapped addresses done\n", bdf, storm);

@@ -49,19 +49,11 @@ int main(int argc, char **argv) {
     double seconds = atof(argv[2]);
     int device = vfio_open_device(bdf, NULL);
 
-    struct vfio_region_info bar0 = {.argsz = sizeof bar0, .index = VFIO_PCI_BAR0_REGION_INDEX};
-    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar0) < 0) die("VFIO_DEVICE_GET_REGION_INFO");
-    volatile uint32_t *regs = mmap(NULL, bar0.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, bar0.offset);
-    if (regs == MAP_FAILED) die("mmap BAR0");
+    volatile uint32_t *regs = vfio_map_bar0(device);
 
     /* An MSI is a memory write by the device: no Bus Master Enable, no MSI (QEMU sends it through
-     * the device's bus-master address space). Set it through VFIO's config region, as a VMM does. */
-    struct vfio_region_info config = {.argsz = sizeof config, .index = VFIO_PCI_CONFIG_REGION_INDEX};
-    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &config) < 0) die("VFIO_DEVICE_GET_REGION_INFO (config)");
-    uint16_t command;
-    if (pread(device, &command, 2, config.offset + 4) != 2) die("read command");
-    command |= 0x4;
-    if (pwrite(device, &command, 2, config.offset + 4) != 2) die("write command");
+     * the device's bus-master address space). */
+    vfio_set_command(device, 0x4);
 
     /* MSI vector 0 -> an eventfd: vfio-pci enables MSI and requests the interrupt. */
     int event = eventfd(0, EFD_NONBLOCK);

@@ -13,7 +13,9 @@
 #include <linux/vfio.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static void vfio_die(const char *what) {
@@ -45,5 +47,25 @@ static int vfio_open_device(const char *bdf, int *container_out) {
     if (device < 0) vfio_die("VFIO_GROUP_GET_DEVICE_FD");
     if (container_out) *container_out = container;
     return device;
+}
+
+/* BAR0, mapped through VFIO's region (edu's registers). */
+static volatile void *vfio_map_bar0(int device) {
+    struct vfio_region_info bar0 = {.argsz = sizeof bar0, .index = VFIO_PCI_BAR0_REGION_INDEX};
+    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar0) < 0) vfio_die("VFIO_DEVICE_GET_REGION_INFO");
+    void *bar = mmap(NULL, bar0.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, bar0.offset);
+    if (bar == MAP_FAILED) vfio_die("mmap BAR0");
+    return bar;
+}
+
+/* Sets bits of the command register (0x4: Bus Master Enable) through VFIO's config region, as a
+ * VMM does. */
+static void vfio_set_command(int device, uint16_t bits) {
+    struct vfio_region_info config = {.argsz = sizeof config, .index = VFIO_PCI_CONFIG_REGION_INDEX};
+    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &config) < 0) vfio_die("VFIO_DEVICE_GET_REGION_INFO (config)");
+    uint16_t command;
+    if (pread(device, &command, 2, config.offset + 4) != 2) vfio_die("read command");
+    command |= bits;
+    if (pwrite(device, &command, 2, config.offset + 4) != 2) vfio_die("write command");
 }
 #endif

@@ -241,6 +241,18 @@ kernel-storm)
         /edu-dma storm $edu 0x300000 30 w
         check silenced-again-on-relapse wait_for 5 grep -qx 1 $faults/silenced
         check two-storms [ "$(fault_file $edu storms)" = 2 ]
+        if [ "$(uname -m)" != aarch64 ]; then
+            # Enabled again through the enable file (pci_disable_device, pci_enable_device):
+            # reporting comes back; a relapse is silenced again. (On arm64 the edu has a
+            # driver, pci-stub, and the enable file refuses a device with a driver.)
+            echo 0 >/sys/bus/pci/devices/$edu/enable
+            echo 1 >/sys/bus/pci/devices/$edu/enable
+            check restored-when-enabled-again wait_for 5 grep -qx 0 $faults/silenced
+            check enable-restore-logged sh -c "dmesg | grep -q 'IOMMU fault reporting restored (device re-enabled)'"
+            /edu-dma bm $edu on >/dev/null
+            /edu-dma storm $edu 0x380000 30 w
+            check silenced-again-after-enable wait_for 5 grep -qx 1 $faults/silenced
+        fi
         # 4. Silenced, its mapped DMA still works: bound to vfio-pci (its own domain, which must
         # stay silenced), a round trip through a mapped buffer, then unmapped DMAs not recorded.
         [ -e /sys/bus/pci/devices/$edu/driver ] && echo $edu >/sys/bus/pci/devices/$edu/driver/unbind

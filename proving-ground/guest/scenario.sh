@@ -253,17 +253,22 @@ kernel-storm)
             /edu-dma storm $edu 0x380000 30 w
             check silenced-again-after-enable wait_for 5 grep -qx 1 $faults/silenced
         fi
-        # 4. Silenced, its mapped DMA still works: bound to vfio-pci (its own domain, which must
-        # stay silenced), a round trip through a mapped buffer, then unmapped DMAs not recorded.
+        # 4. Silenced, its mapped DMA still works: bound to vfio-pci (its own domain: a domain
+        # change keeps the silence), a storm through VFIO (silenced already, or again where
+        # VFIO's takeover was a new start: on arm64 it clears bus master and enables the
+        # device), a round trip through a mapped buffer, then unmapped DMAs not recorded.
         [ -e /sys/bus/pci/devices/$edu/driver ] && echo $edu >/sys/bus/pci/devices/$edu/driver/unbind
         echo 1234 11e8 >/sys/bus/pci/drivers/vfio-pci/new_id
         wait_for 5 [ -e /sys/bus/pci/drivers/vfio-pci/$edu ]
-        total_before=$(fault_file $edu total)
-        /vfio-dma $edu 0 $faults/silenced 10 >/tmp/vfio-dma.log 2>&1
+        /vfio-dma $edu 20 $faults 10 >/tmp/vfio-dma.log 2>&1
         cat /tmp/vfio-dma.log
+        check silenced-in-vfio-domain grep -q 'iommu_faults/silenced reads 1' /tmp/vfio-dma.log
         check mapped-dma-works-while-silenced grep -q 'mapped round trip ok' /tmp/vfio-dma.log
-        check silence-survives-a-new-domain [ "$(fault_file $edu silenced)" = 1 ]
-        check unmapped-dma-not-recorded-while-silenced [ "$(fault_file $edu total)" = "$total_before" ]
+        unrecorded() {
+            set -- $(sed -n 's/.*total before \([0-9-]*\) after \([0-9-]*\)$/\1 \2/p' /tmp/vfio-dma.log)
+            [ -n "${1:-}" ] && [ "$1" != -1 ] && [ "$1" = "$2" ]
+        }
+        check unmapped-dma-not-recorded-while-silenced unrecorded
         figure "storms=$(fault_file $edu storms) counted-total=$(fault_file $edu total)"
     fi
     echo "===== uevents"

@@ -4,12 +4,13 @@
  * Bound to vfio-pci, the edu gets a type1 container with one 4 KiB buffer mapped at IOVA
  * 0x100000 (VFIO_IOMMU_MAP_DMA). Then, in order:
  *   1. STORM DMAs to unmapped IOVAs (0x400000 + i pages): each one faults;
- *   2. wait (at most 20 s) until WAIT_FILE reads "1" (the device's iommu_faults/silenced);
+ *   2. wait (at most 20 s) until FAULTS/silenced reads "1" (the device's iommu_faults/);
  *   3. a round trip through the mapping: RAM -> edu buffer -> RAM (another offset), checked;
  *   4. AFTER more DMAs to unmapped IOVAs, which fault without being recorded if silenced.
- * It prints "vfio-dma: mapped round trip ok" or "... FAILED", and the counts.
+ * It prints "vfio-dma: mapped round trip ok" or "... FAILED", and FAULTS/total before and
+ * after step 4 ("vfio-dma: total before N after M").
  *
- *   vfio-dma BDF STORM WAIT_FILE AFTER
+ *   vfio-dma BDF STORM FAULTS AFTER
  *
  * edu registers as in edu-dma.c (QEMU docs/specs/edu.rst); the engine runs one transfer per
  * 100 ms timer tick. Bus master is set through VFIO's config region, as a VMM does. Exit
@@ -60,21 +61,23 @@ static void dma(volatile uint8_t *bar, uint64_t iova, uint64_t device_offset, in
     exit(2);
 }
 
-static int reads_one(const char *path) {
-    char text[8] = {0};
+/* The number in FAULTS/NAME, or -1. */
+static long long read_number(const char *faults, const char *name) {
+    char path[512], text[32] = {0};
+    snprintf(path, sizeof path, "%s/%s", faults, name);
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return 0;
+    if (fd < 0) return -1;
     ssize_t n = read(fd, text, sizeof text - 1);
     close(fd);
-    return n > 0 && text[0] == '1';
+    return n > 0 ? strtoll(text, NULL, 10) : -1;
 }
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: vfio-dma BDF STORM WAIT_FILE AFTER\n");
+        fprintf(stderr, "usage: vfio-dma BDF STORM FAULTS AFTER\n");
         return 2;
     }
-    const char *bdf = argv[1], *wait_file = argv[3];
+    const char *bdf = argv[1], *faults = argv[3];
     long storm = strtol(argv[2], NULL, 0), after = strtol(argv[4], NULL, 0);
     int container;
     int device = vfio_open_device(bdf, &container);
@@ -96,9 +99,9 @@ int main(int argc, char **argv) {
     for (long i = 0; i < storm; i++) dma(bar, unmapped_iova + (uint64_t)i * 4096, 0, 1);
     printf("vfio-dma: %s: %ld DMAs to unmapped addresses done\n", bdf, storm);
     fflush(stdout);
-    int silenced = 0;
-    for (int i = 0; i < 200 && !(silenced = reads_one(wait_file)); i++) sleep_ms(100);
-    printf("vfio-dma: %s reads %d\n", wait_file, silenced);
+    long long silenced = 0;
+    for (int i = 0; i < 200 && (silenced = read_number(faults, "silenced")) != 1; i++) sleep_ms(100);
+    printf("vfio-dma: %s/silenced reads %lld\n", faults, silenced);
 
     const uint64_t pattern = 0xc0441a1d5eedf00dULL;
     *(volatile uint64_t *)ram = pattern;
@@ -110,7 +113,9 @@ int main(int argc, char **argv) {
     printf("vfio-dma: mapped round trip %s (0x%016llx)\n", ok ? "ok" : "FAILED", (unsigned long long)back);
     fflush(stdout);
 
+    long long before = read_number(faults, "total");
     for (long i = 0; i < after; i++) dma(bar, unmapped_iova + (uint64_t)(storm + i) * 4096, 0, 1);
     printf("vfio-dma: %s: %ld more DMAs to unmapped addresses done\n", bdf, after);
+    printf("vfio-dma: total before %lld after %lld\n", before, read_number(faults, "total"));
     return ok ? 0 : 1;
 }

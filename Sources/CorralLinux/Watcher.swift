@@ -95,9 +95,9 @@ public struct Watcher {
         }
         var engine = Engine(policy: policy, profiles: profiles, resolver: resolver)
         engine.liveFrom = startedAt
-        loop = ContainmentLoop(
-            engine: engine, host: LinuxHost(root: root, mode: policy.mode, inventory: inventory, protection: protection)
-        )
+        var host = LinuxHost(root: root, mode: policy.mode, inventory: inventory, protection: protection)
+        host.ownerDrivers = policy.ownerDrivers
+        loop = ContainmentLoop(engine: engine, host: host)
         follower = KmsgFollower(resumeAfter: resumeAfter)
         sampler.floodRate = policy.interruptFloodRate
         trace = TraceSource(root: root)
@@ -381,6 +381,7 @@ public struct Watcher {
         loop.engine.update(policy: policy)
         sampler.floodRate = policy.interruptFloodRate
         loop.host.mode = policy.mode
+        loop.host.ownerDrivers = policy.ownerDrivers
         for device in policy.protectedDevices { protection.add(device, .policy) }
         loop.host.protection = protection
         // A new mode or new protected devices: claims are made afresh from the new policy

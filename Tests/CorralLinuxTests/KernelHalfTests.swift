@@ -293,6 +293,21 @@ import Testing
         #expect(fake.sysRoot.read(Self.claim) == "0")
     }
 
+    /// A VM's device (vfio-pci): Corral tells its owner and may never act, so the kernel keeps
+    /// silencing it in a storm.
+    @Test func aVMsDeviceIsNeverClaimed() {
+        let fake = KernelHalfTests.machine()
+        fake.file(Self.claim, "0")
+        fake.file("/sys/bus/pci/drivers/vfio-pci/unbind", "")
+        fake.remove("\(KernelHalfTests.nic)/driver")
+        fake.link("\(KernelHalfTests.nic)/driver", to: "/sys/bus/pci/drivers/vfio-pci")
+        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
+        var nothing = FakeKmsg([])
+        watcher.step(&nothing, now: .seconds(1))
+        #expect(watcher.host.inventory.device(KernelHalfTests.address)?.driver == "vfio-pci")
+        #expect(fake.sysRoot.read(Self.claim) == "0")
+    }
+
     @Test func aReloadOutOfEnforceGivesTheClaimsBack() {
         let fake = KernelHalfTests.machine()
         fake.file(Self.claim, "0")

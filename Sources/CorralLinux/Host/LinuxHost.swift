@@ -33,6 +33,9 @@ public struct LinuxHost: CorralCore.Host {
     private var claimsRenewedAt: Instant?
     /// Devices whose storms Corral claimed from the kernel, to give back at exit.
     public private(set) var claimed: Set<PCIAddress> = []
+    /// Drivers whose devices belong to a user-space owner (`Policy.ownerDrivers`, a VM's
+    /// vfio-pci): never claimed, as Corral only tells their owner and may never act itself.
+    public var ownerDrivers: Set<DriverName> = [.vfioPCI]
 
     public init(root: SysRoot, mode: Policy.Mode, inventory: Inventory, protection: Protection = Protection()) {
         self.root = root
@@ -293,13 +296,17 @@ public struct LinuxHost: CorralCore.Host {
     /// claim is a lease of `claimLease`, renewed at half of it: if the daemon dies, the kernel
     /// protects the device again when the lease runs out. Protected devices are never
     /// claimed — Corral only recommends for them, so the kernel's own handling stays theirs —
-    /// and neither is anything in observe or recommend mode.
+    /// nor a device a user-space owner holds (a VM's), nor anything in observe or recommend
+    /// mode: a claim must never leave a storm that Corral will not act on unsilenced.
     public mutating func claimKernelStorms(at now: Instant) {
         guard mode == .enforce else { return }
         if let last = claimsRenewedAt, now - last < claimLease / 2 { return }
         claimsRenewedAt = now
         let seconds = max(1, min(3_600, Int(claimLease.nanosecondsClamped / 1_000_000_000)))
-        for device in inventory.devices where device.faultSilencing && !protection.contains(.pci(device.address)) {
+        for device in inventory.devices
+        where device.faultSilencing && !protection.contains(.pci(device.address))
+            && !(device.driver.map { ownerDrivers.contains(DriverName($0)) } ?? false)
+        {
             let file = "/sys/bus/pci/devices/\(device.address)/iommu_faults/claim"
             if root.write("\(seconds)", to: file) == nil { claimed.insert(device.address) }
         }

@@ -282,9 +282,6 @@ public struct Watcher {
         return recentlyActive || engine.nextDeadline != nil ? counterInterval : idle
     }
 
-    /// Who a kernel log event is about, for the journal: the device the engine holds accountable
-    /// (an SMMU stream resolved to its PCI function, a DMA alias to its bridge), else the log's
-    /// own subject.
     /// The PCI function a fault line is about: the one it names, or the one its stream ID maps
     /// to (SMMU lines name a StreamID, not an address).
     static func faultDevice(_ event: LogEvent, _ resolver: DeviceResolver) -> PCIAddress? {
@@ -293,6 +290,9 @@ public struct Watcher {
         return nil
     }
 
+    /// Who a kernel log event is about, for the journal: the device the engine holds accountable
+    /// (an SMMU stream resolved to its PCI function, a DMA alias to its bridge), else the log's
+    /// own subject.
     static func subject(of event: LogEvent, _ resolver: DeviceResolver) -> Subject {
         if case .dmaFault(let fault)? = event.deviceEvent {
             return .device(resolver.resolve(fault.source).device)

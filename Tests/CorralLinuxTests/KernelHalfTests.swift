@@ -255,12 +255,25 @@ import Testing
 @Suite struct KernelStormClaimTests {
     static let claim = "\(KernelHalfTests.nic)/iommu_faults/claim"
 
-    @Test func enforceClaimsRenewsAtHalfTheLeaseAndGivesBackAtExit() {
+    /// The kernel-half machine, nothing claimed yet.
+    static func machine() -> FakeSysfs {
         let fake = KernelHalfTests.machine()
-        fake.file(Self.claim, "0")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
+        fake.file(claim, "0")
+        return fake
+    }
+
+    /// A watcher with `policy` after its first pass (at 1 s), where claims are made.
+    static func watcherAfterFirstPass(_ fake: FakeSysfs, _ policy: Policy) -> Watcher {
+        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
         var nothing = FakeKmsg([])
         watcher.step(&nothing, now: .seconds(1))
+        return watcher
+    }
+
+    @Test func enforceClaimsRenewsAtHalfTheLeaseAndGivesBackAtExit() {
+        let fake = Self.machine()
+        var watcher = Self.watcherAfterFirstPass(fake, WatcherTests.policy(.enforce))
+        var nothing = FakeKmsg([])
         #expect(fake.sysRoot.read(Self.claim) == "120")
         // The kernel counts the lease down; not renewed before half of it has passed.
         fake.file(Self.claim, "61")
@@ -274,46 +287,35 @@ import Testing
 
     @Test(arguments: [Policy.Mode.observe, .recommend])
     func otherModesLeaveTheKernelInCharge(_ mode: Policy.Mode) {
-        let fake = KernelHalfTests.machine()
-        fake.file(Self.claim, "0")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(mode), startedAt: .zero)
-        var nothing = FakeKmsg([])
-        watcher.step(&nothing, now: .seconds(1))
+        let fake = Self.machine()
+        _ = Self.watcherAfterFirstPass(fake, WatcherTests.policy(mode))
         #expect(fake.sysRoot.read(Self.claim) == "0")
     }
 
     @Test func aProtectedDeviceIsNeverClaimed() throws {
-        let fake = KernelHalfTests.machine()
-        fake.file(Self.claim, "0")
+        let fake = Self.machine()
         var policy = WatcherTests.policy(.enforce)
         policy.protectedDevices = [.pci(KernelHalfTests.address)]
-        var watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .zero)
-        var nothing = FakeKmsg([])
-        watcher.step(&nothing, now: .seconds(1))
+        _ = Self.watcherAfterFirstPass(fake, policy)
         #expect(fake.sysRoot.read(Self.claim) == "0")
     }
 
     /// A VM's device (vfio-pci): Corral tells its owner and may never act, so the kernel keeps
     /// silencing it in a storm.
     @Test func aVMsDeviceIsNeverClaimed() {
-        let fake = KernelHalfTests.machine()
-        fake.file(Self.claim, "0")
+        let fake = Self.machine()
         fake.file("/sys/bus/pci/drivers/vfio-pci/unbind", "")
         fake.remove("\(KernelHalfTests.nic)/driver")
         fake.link("\(KernelHalfTests.nic)/driver", to: "/sys/bus/pci/drivers/vfio-pci")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
-        var nothing = FakeKmsg([])
-        watcher.step(&nothing, now: .seconds(1))
+        let watcher = Self.watcherAfterFirstPass(fake, WatcherTests.policy(.enforce))
         #expect(watcher.host.inventory.device(KernelHalfTests.address)?.driver == "vfio-pci")
         #expect(fake.sysRoot.read(Self.claim) == "0")
     }
 
     @Test func aReloadOutOfEnforceGivesTheClaimsBack() {
-        let fake = KernelHalfTests.machine()
-        fake.file(Self.claim, "0")
-        var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
+        let fake = Self.machine()
+        var watcher = Self.watcherAfterFirstPass(fake, WatcherTests.policy(.enforce))
         var nothing = FakeKmsg([])
-        watcher.step(&nothing, now: .seconds(1))
         #expect(fake.sysRoot.read(Self.claim) == "120")
         watcher.reload(WatcherTests.policy(.recommend))
         watcher.step(&nothing, now: .seconds(2))

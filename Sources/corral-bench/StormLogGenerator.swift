@@ -9,8 +9,32 @@ struct StormLogGenerator {
     var random: SplitMix64
     var micros: UInt64 = 1_000_000
     var lines = 0
+    /// Percent of lines that are ordinary kernel messages instead of the storm mix (the
+    /// "mostly noise" log: a machine's log with a few faults in it).
+    var noisePercent: UInt64
 
-    init(seed: UInt64) { random = SplitMix64(seed: seed) }
+    init(seed: UInt64, noisePercent: UInt64 = 0) {
+        random = SplitMix64(seed: seed)
+        self.noisePercent = noisePercent
+    }
+
+    /// Messages a busy machine logs that no family takes (drivers, filesystems, network, audit).
+    static let noise: [String] = [
+        "usb 1-1.2: new high-speed USB device number 7 using xhci_hcd",
+        "EXT4-fs (nvme0n1p2): mounted filesystem with ordered data mode. Quota mode: none.",
+        "audit: type=1400 audit(1701234567.123:456): apparmor=\"STATUS\" operation=\"profile_load\" name=\"snap\"",
+        "e1000e 0000:00:1f.6 eno1: NIC Link is Up 1000 Mbps Full Duplex, Flow Control: Rx/Tx",
+        "IPv6: ADDRCONF(NETDEV_CHANGE): eno1: link becomes ready",
+        "systemd-journald[412]: Received client request to flush runtime journal.",
+        "Bluetooth: hci0: Firmware revision 0.0 build 14 week 44 2021",
+        "wlp2s0: authenticated",
+        "kauditd_printk_skb: 12 callbacks suppressed",
+        "docker0: port 1(veth3c2a1b4) entered forwarding state",
+        "CPU3: Core temperature above threshold, cpu clock throttled (total events = 1)",
+        "perf: interrupt took too long (2504 > 2500), lowering kernel.perf_event_max_sample_rate to 79750",
+        "ata1.00: configured for UDMA/133",
+        "input: Logitech USB Receiver as /devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/input/input12",
+    ]
 
     mutating func stamp() -> String {
         micros += random.next() % 200
@@ -23,6 +47,10 @@ struct StormLogGenerator {
     mutating func append(bytes target: Int, to out: inout [UInt8]) {
         let start = out.count
         while out.count - start < target {
+            if noisePercent > 0, random.next() % 100 < noisePercent {
+                line(Self.noise[Int(random.next() % UInt64(Self.noise.count))], &out)
+                continue
+            }
             let roll = random.next() % 100
             let device = Hex.padded(random.next() % 8, width: 2)
             switch roll {

@@ -35,17 +35,19 @@ func rate(_ count: Double, _ duration: Duration) -> String {
 print(
     "corral-bench: kernel log parsing and raw record decoding (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
 
-func ensureStormLog(path: String, megabytes: Int) {
+func ensureStormLog(path: String, megabytes: Int, noisePercent: UInt64 = 0) {
     let wanted = megabytes << 20
     let existing = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
     guard existing < wanted || existing > wanted + (1 << 20) else { return }
-    print("generating \(megabytes) MB storm log at \(path) (seeded; reused by later runs) ...")
+    print(
+        "generating \(megabytes) MB \(noisePercent > 0 ? "mostly-noise" : "storm") log at \(path) (seeded; reused by later runs) ..."
+    )
     guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
     else {
         print("cannot write \(path)")
         exit(1)
     }
-    var generator = StormLogGenerator(seed: 42)
+    var generator = StormLogGenerator(seed: 42, noisePercent: noisePercent)
     var written = 0
     while written < wanted {
         var chunk: [UInt8] = []
@@ -67,7 +69,10 @@ if let resultsPath = resultsPath ?? (only.isEmpty ? nil : "") {
     if wanted("records") { suite.records() }
     if wanted("replay") {
         ensureStormLog(path: path, megabytes: sizeMB)
-        suite.replay(path: path)
+        suite.replay(path: path, label: "storm log")
+        let noisePath = path.hasSuffix(".log") ? String(path.dropLast(4)) + "-noise.log" : path + "-noise"
+        ensureStormLog(path: noisePath, megabytes: sizeMB, noisePercent: 97)
+        suite.replay(path: noisePath, label: "mostly-noise log (97 % ordinary messages)", decode: false)
     }
     if wanted("memory") { suite.memory() }
     if wanted("journal") { suite.journal() }

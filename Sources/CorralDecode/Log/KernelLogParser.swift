@@ -34,6 +34,70 @@ public struct KernelLogParser {
         self.pasted = pasted
     }
 
+    /// A parser for the same input that starts at line `after + 1`, as if nothing but this
+    /// parser's lasting state came before (`ParallelLogParser` parses a block this way, then
+    /// checks that guess): the same settings, whether the text is quoted-printable and the last
+    /// `nobody cared` IRQ; no pending record, no open event, no counts.
+    func startingAfresh(after line: Int) -> KernelLogParser {
+        var fresh = KernelLogParser(format: assembler.forced, pasted: pasted)
+        fresh.lineNumber = line
+        fresh.assembler.quotedPrintable = assembler.quotedPrintable
+        fresh.context.lastNobodyCared = context.lastNobodyCared
+        return fresh
+    }
+
+    /// Lines fed so far (the number of the last one).
+    var linesFed: Int { lineNumber }
+
+    /// What must be equal for this parser to go on exactly as another one would from here: nil
+    /// unless it holds nothing but the record of the line just fed (no open event, no record
+    /// joined from several lines). Two parsers with equal keys at the same line produce the
+    /// same events and counts from then on (`ParallelLogParser`'s splice).
+    var spliceKey: SpliceKey? {
+        guard open == nil, let assembly = assembler.spliceKey(line: lineNumber) else { return nil }
+        return SpliceKey(line: lineNumber, assembly: assembly, lastNobodyCared: context.lastNobodyCared)
+    }
+
+    struct SpliceKey: Equatable {
+        var line: Int
+        var assembly: RecordAssembler.SpliceKey
+        var lastNobodyCared: UInt32?
+    }
+
+    /// Statistics and assembler counts taken at a splice point, to add what came after it to
+    /// another parser's.
+    struct Counts {
+        var statistics: LogStatistics
+        var joinedLines: Int
+        var dictionaryLines: Int
+    }
+
+    var counts: Counts {
+        Counts(
+            statistics: statistics, joinedLines: assembler.joinedLines, dictionaryLines: assembler.dictionaryLines)
+    }
+
+    /// Takes over the counts of `earlier` (a parser that read everything before this one's
+    /// splice point) plus what this one counted after `point`.
+    mutating func rebase(onto earlier: Counts, since point: Counts) {
+        var merged = earlier.statistics
+        merged.add(statistics, since: point.statistics)
+        statistics = merged
+        assembler.rebaseCounts(
+            joined: earlier.joinedLines + assembler.joinedLines - point.joinedLines,
+            dictionary: earlier.dictionaryLines + assembler.dictionaryLines - point.dictionaryLines)
+    }
+
+    /// How many examples (malformed records, unrecognized lines) the statistics keep: a block
+    /// parser keeps them all, so that a splice loses none the whole-input parser would keep.
+    var exampleLimit: Int {
+        get { statistics.exampleLimit }
+        set {
+            statistics.exampleLimit = newValue
+            statistics.trimExamples()
+        }
+    }
+
     /// Feeds one physical line (without its newline).
     public mutating func add(line: ByteText, emit: (LogEvent) -> Void) {
         lineNumber += 1
@@ -269,14 +333,60 @@ public struct LogStatistics: Sendable {
     public var unrecognized = 0
     public var unrecognizedLines: [Int] = []
 
+    /// How many malformed examples are kept (unrecognized lines: half as many).
+    var exampleLimit = 20
+
     mutating func note(unrecognized line: Int) {
         unrecognized += 1
-        if unrecognizedLines.count < 10 { unrecognizedLines.append(line) }
+        if unrecognizedLines.count < exampleLimit / 2 { unrecognizedLines.append(line) }
     }
 
     mutating func note(malformed why: String, line: Int) {
         malformed += 1
-        if malformedExamples.count < 20 { malformedExamples.append((line, why)) }
+        if malformedExamples.count < exampleLimit { malformedExamples.append((line, why)) }
+    }
+
+    mutating func trimExamples() {
+        if malformedExamples.count > exampleLimit {
+            malformedExamples.removeLast(malformedExamples.count - exampleLimit)
+        }
+        if unrecognizedLines.count > exampleLimit / 2 {
+            unrecognizedLines.removeLast(unrecognizedLines.count - exampleLimit / 2)
+        }
+    }
+
+    /// Adds what `later` counted after `point` (an earlier copy of `later`): the statistics of
+    /// one input read as two parts, joined where the second part's parser took over.
+    mutating func add(_ later: LogStatistics, since point: LogStatistics) {
+        lines += later.lines - point.lines
+        bytes += later.bytes - point.bytes
+        records += later.records - point.records
+        recordsInEvents += later.recordsInEvents - point.recordsInEvents
+        knownWithoutEvent += later.knownWithoutEvent - point.knownWithoutEvent
+        skipped += later.skipped - point.skipped
+        nonKernel += later.nonKernel - point.nonKernel
+        repairedRecords += later.repairedRecords - point.repairedRecords
+        splitJoinedLines += later.splitJoinedLines - point.splitJoinedLines
+        foundInProse += later.foundInProse - point.foundInProse
+        malformed += later.malformed - point.malformed
+        unrecognized += later.unrecognized - point.unrecognized
+        suppressedMessages &+= later.suppressedMessages &- point.suppressedMessages
+        for (kind, count) in later.events {
+            let delta = count - (point.events[kind] ?? 0)
+            if delta != 0 { events[kind, default: 0] += delta }
+        }
+        for index in formatCounts.indices {
+            formatCounts[index] += later.formatCounts[index] - point.formatCounts[index]
+        }
+        // Examples in line order: the earlier part's first, then the later part's after the point.
+        for example in later.malformedExamples.dropFirst(point.malformedExamples.count)
+        where malformedExamples.count < exampleLimit {
+            malformedExamples.append(example)
+        }
+        for line in later.unrecognizedLines.dropFirst(point.unrecognizedLines.count)
+        where unrecognizedLines.count < exampleLimit / 2 {
+            unrecognizedLines.append(line)
+        }
     }
 
     public var eventCount: Int { events.values.reduce(0, +) }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Splits a byte stream into lines without holding more than one chunk and one partial line.
 ///
 /// The bytes first go through a `TextTranscoder` (UTF-16 and byte-order marks, as Windows tools
@@ -70,6 +76,118 @@ public struct LineSplitter {
         if !carry.isEmpty {
             line(carry[...])
             carry.removeAll()
+        }
+    }
+
+    // MARK: - Blocks of whole lines
+
+    /// Feeds the next chunk; `block` gets the text of every line completed by it at once (one
+    /// array, line ends included), for a parser that splits it itself (`LineBlock`): the lines
+    /// are exactly those `feed(_:_:)` gives, without one slice per line.
+    public mutating func feedBlocks(_ chunk: [UInt8], _ block: (LineBlock) -> Void) {
+        splitBlock(transcoder.feed(chunk), block)
+    }
+
+    /// Ends the stream in block mode: a last line without a line end is a block of its own.
+    public mutating func finishBlocks(_ block: (LineBlock) -> Void) {
+        splitBlock(transcoder.finish(), block)
+        if !carry.isEmpty {
+            block(LineBlock(text: carry, separator: lineEnd ?? 0x0A))
+            carry.removeAll()
+        }
+    }
+
+    private mutating func splitBlock(_ chunk: [UInt8], _ block: (LineBlock) -> Void) {
+        guard !chunk.isEmpty else { return }
+        if lineEnd == nil { lineEnd = !chunk.contains(0x0A) && chunk.contains(0x0D) ? 0x0D : 0x0A }
+        let separator = lineEnd ?? 0x0A
+        guard let last = chunk.lastIndex(of: separator) else {
+            carry.append(contentsOf: chunk)
+            if carry.count >= Self.maximumLineBytes {
+                overlongLines += 1
+                block(LineBlock(text: carry, separator: separator, unterminated: true))
+                carry.removeAll(keepingCapacity: true)
+            }
+            return
+        }
+        var text: [UInt8]
+        if carry.isEmpty {
+            text = last == chunk.count - 1 ? chunk : Array(chunk[...last])
+        } else {
+            text = carry
+            text.append(contentsOf: chunk[...last])
+            carry.removeAll(keepingCapacity: true)
+        }
+        block(LineBlock(text: text, separator: separator))
+        if last + 1 < chunk.count {
+            carry.append(contentsOf: chunk[(last + 1)...])
+            if carry.count >= Self.maximumLineBytes {
+                overlongLines += 1
+                block(LineBlock(text: carry, separator: separator, unterminated: true))
+                carry.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+}
+
+/// Whole lines of text in one array: every line ends with `separator`, except a last piece
+/// without one (the end of the input, or a line cut at `LineSplitter.maximumLineBytes`).
+public struct LineBlock: Sendable {
+    public var text: [UInt8]
+    public var separator: UInt8
+    /// The whole block is one line with no separator in it (an overlong piece, cut).
+    public var unterminated = false
+
+    public init(text: [UInt8], separator: UInt8 = 0x0A, unterminated: Bool = false) {
+        self.text = text
+        self.separator = separator
+        self.unterminated = unterminated
+    }
+
+    /// Calls `line` for each line, without its separator.
+    public func forEachLine(_ line: (ByteText) -> Void) {
+        eachLine(while: { text in
+            line(text)
+            return true
+        })
+    }
+
+    /// Calls `line` for each line until it returns false.
+    func eachLine(while line: (ByteText) -> Bool) {
+        if unterminated {
+            _ = line(text[...])
+            return
+        }
+        text.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var start = 0
+            let count = buffer.count
+            while start < count {
+                guard let found = memchr(base + start, Int32(separator), count - start) else {
+                    _ = line(text[start..<count])
+                    return
+                }
+                let end = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                guard line(text[start..<end]) else { return }
+                start = end + 1
+            }
+        }
+    }
+
+    /// How many lines `forEachLine` gives.
+    public var lineCount: Int {
+        if unterminated { return text.isEmpty ? 0 : 1 }
+        return text.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return 0 }
+            var lines = 0
+            var start = 0
+            let count = buffer.count
+            while start < count {
+                guard let found = memchr(base + start, Int32(separator), count - start) else { return lines + 1 }
+                lines += 1
+                start = base.distance(to: found.assumingMemoryBound(to: UInt8.self)) + 1
+            }
+            return lines
         }
     }
 }

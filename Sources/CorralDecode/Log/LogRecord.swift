@@ -35,7 +35,8 @@ struct RecordAssembler {
     private var softBreak = false
     /// Length of the last physical line, counted across quoted-printable soft breaks.
     private var lastLineLength = 0
-    private var quotedPrintable = false
+    /// Set for good once the text shows it is quoted-printable (`=3D`).
+    var quotedPrintable = false
     private(set) var joinedLines = 0
     private(set) var dictionaryLines = 0
 
@@ -83,6 +84,23 @@ struct RecordAssembler {
     /// Ends the input: returns the last record.
     mutating func finish() -> LogRecord? {
         flush()
+    }
+
+    /// What a splice compares (`KernelLogParser.spliceKey`): the pending record is the one
+    /// line `line` alone, so what follows is read the same whatever came before it, given the
+    /// same quoted-printable state.
+    struct SpliceKey: Equatable {
+        var quotedPrintable: Bool
+    }
+
+    func spliceKey(line: Int) -> SpliceKey? {
+        guard let pending, pending.firstLine == line, pending.lastLine == line, pendingBytes == nil else { return nil }
+        return SpliceKey(quotedPrintable: quotedPrintable)
+    }
+
+    mutating func rebaseCounts(joined: Int, dictionary: Int) {
+        joinedLines = joined
+        dictionaryLines = dictionary
     }
 
     private mutating func append(_ text: ByteText, separator: Bool, line: Int) {

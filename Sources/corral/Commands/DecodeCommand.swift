@@ -63,7 +63,7 @@ struct DecodeCommand: ParsableCommand {
             return
         }
         let input = try InputFile(path: inputs.first)
-        var parser = reading.parser()
+        var parser = reading.parallelParser()
         var splitter = LineSplitter()
         var report = DecodeReport(listAll: events)
         var progress = Progress(total: input.size, label: "decode")
@@ -74,10 +74,10 @@ struct DecodeCommand: ParsableCommand {
         }
         try input.forEachChunk { chunk in
             bytes += chunk.count
-            splitter.feed(chunk) { line in parser.add(line: line, emit: emit) }
+            splitter.feedBlocks(chunk) { block in parser.add(block, emit: emit) }
             progress.update(bytes: bytes, lines: parser.statistics.lines)
         }
-        splitter.finish { line in parser.add(line: line, emit: emit) }
+        splitter.finishBlocks { block in parser.add(block, emit: emit) }
         parser.finish(emit: emit)
         progress.finish()
         if !json {

@@ -56,7 +56,7 @@ struct ReplayCommand: ParsableCommand {
             throw CommandFailure("--line-interval: \(error)")
         }
         let input = try InputFile(path: file)
-        var parser = reading.parser()
+        var parser = reading.parallelParser()
         var splitter = LineSplitter()
         var progress = Progress(total: input.size, label: "replay")
         var bytes = 0
@@ -73,10 +73,10 @@ struct ReplayCommand: ParsableCommand {
         }
         try input.forEachChunk { chunk in
             bytes += chunk.count
-            splitter.feed(chunk) { line in parser.add(line: line, emit: emit) }
+            splitter.feedBlocks(chunk) { block in parser.add(block, emit: emit) }
             progress.update(bytes: bytes, lines: parser.statistics.lines)
         }
-        splitter.finish { line in parser.add(line: line, emit: emit) }
+        splitter.finishBlocks { block in parser.add(block, emit: emit) }
         parser.finish(emit: emit)
         replay.finish()
         progress.finish()

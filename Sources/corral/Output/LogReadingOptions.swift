@@ -18,4 +18,7 @@ struct LogReadingOptions: ParsableArguments {
     var pasted = false
 
     func parser() -> KernelLogParser { KernelLogParser(format: format, pasted: pasted) }
+
+    /// The same parser over every core, for a file (blocks of lines from `LineSplitter`).
+    func parallelParser() -> ParallelLogParser { ParallelLogParser(format: format, pasted: pasted) }
 }

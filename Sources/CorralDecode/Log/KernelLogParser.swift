@@ -216,6 +216,10 @@ public struct KernelLogParser {
         -> Bool
     {
         for family in Self.families {
+            guard family.mayTake(message) else {
+                assert(Self.refusedRightly(family, message, context), "\(family).mayTake refused a message it takes")
+                continue
+            }
             switch family.recognize(message, &context) {
             case .notMine:
                 continue
@@ -236,6 +240,15 @@ public struct KernelLogParser {
             }
             return true
         }
+        return false
+    }
+
+    /// Whether `family` really takes nothing of `message` (the debug check of `mayTake`).
+    static func refusedRightly(_ family: any LogEventFamily.Type, _ message: KernelMessage, _ context: FamilyContext)
+        -> Bool
+    {
+        var scratch = context
+        if case .notMine = family.recognize(message, &scratch) { return true }
         return false
     }
 

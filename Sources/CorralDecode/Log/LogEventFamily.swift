@@ -4,6 +4,12 @@
 /// each family says whether a record starts one of its events and which following records
 /// belong to an event it opened (multi-line reports are assembled into one event).
 protocol LogEventFamily: Sendable {
+    /// Whether `recognize` could take `message` at all: a few prefix checks on what
+    /// `KernelMessage` already split, so that a line no family takes costs no family's
+    /// parsing (issue 16: most lines of a log are not events). Must hold whenever `recognize`
+    /// returns anything but `.notMine`; debug builds check that on every message the tests
+    /// parse (`KernelLogParser.recognize`).
+    static func mayTake(_ message: KernelMessage) -> Bool
     /// Whether `message` starts an event (or is one of this family's lines without an event).
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch
     /// Whether `message` continues `open` (an event this family opened); updates it if so.

@@ -31,6 +31,14 @@ enum AERLog: LogEventFamily {
     static let severityWords: [[UInt8]] = ["Corrected", "Correctable", "Uncorrected", "Uncorrectable", "Multiple "]
         .map { Array($0.utf8) }
 
+    /// The gate: a device prefix, then `AER:`, a severity word or `PCIe Bus Error: severity=`.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        guard message.driver != nil else { return false }
+        let body = message.body
+        return body.starts(with: aerPrefix) || body.starts(with: busError)
+            || severityWords.contains(where: { body.starts(with: $0) })
+    }
+
     /// Anchored after the `dev_printk` prefix of the port or device aer.c prints for
     /// (`pci_info(dev, "%s%s error message received from %s\n")`, `aer_print_error()`'s
     /// `"PCIe Bus Error: severity=%s, type=%s, (%s)\n"`), with its `dev_fmt` `AER: ` when

@@ -46,6 +46,13 @@ enum AMDViLog: LogEventFamily {
         return message.pci != nil && body.starts(with: eventLogged) ? body : nil
     }
 
+    /// The gate: `anchored(_:)` needs `AMD-Vi:` first, or after a device prefix, or `Event logged [` there.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        if message.text.starts(with: amdViPrefix) { return true }
+        guard message.driver != nil else { return false }
+        return message.body.starts(with: amdViPrefix) || message.body.starts(with: eventLogged)
+    }
+
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard let text = anchored(message) else { return .notMine }
         if text.starts(with: eventLogged) {

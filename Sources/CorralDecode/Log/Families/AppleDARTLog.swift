@@ -11,6 +11,9 @@ enum AppleDARTLog: LogEventFamily {
     static let at = [UInt8](ascii: ") at ")
     static let writeFault = [UInt8](ascii: "(WRITE FAULT)")
 
+    /// The gate: printed by a `dart` driver.
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "dart")) }
+
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard message.driverContains([UInt8](ascii: "dart")) else { return .notMine }
         let text = message.body

@@ -10,6 +10,9 @@ enum IPMMULog: LogEventFamily {
     static let walkAbort = [UInt8](ascii: "Page Table Walk Abort @")
     static let multipleHits = [UInt8](ascii: "Multiple TLB hits @")
 
+    /// The gate: printed by an `ipmmu` driver.
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "ipmmu")) }
+
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard message.driverContains([UInt8](ascii: "ipmmu")) else { return .notMine }
         let text = message.body

@@ -9,6 +9,11 @@ enum IRQStormLog: LogEventFamily {
     static let nobodyCared = [UInt8](ascii: ": nobody cared")
     static let disabling = [UInt8](ascii: "Disabling IRQ #")
 
+    /// The gate: `irq ` or `Disabling IRQ #` at the start.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        message.text.starts(with: irq) || message.text.starts(with: disabling)
+    }
+
     /// Anchored at the start of the message: `__report_bad_irq()` prints
     /// `printk(KERN_ERR "irq %d: nobody cared (try booting with ...)\n")` and `note_interrupt()`
     /// `printk(KERN_EMERG "Disabling IRQ #%d\n")`, with no prefix (kernel/irq/spurious.c).
@@ -48,6 +53,14 @@ enum IRQStormLog: LogEventFamily {
 /// (the schema keeps `vendor` for IOMMU classes, so it is not set on the event).
 enum RateLimitLog: LogEventFamily {
     static let suppressed = [UInt8](ascii: " callbacks suppressed")
+
+    /// The gate: `name: ` then a digit (the search for the phrase is the costly part).
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        let text = message.text
+        let (name, afterName) = text.token(at: text.startIndex)
+        let next = text.skippingBlanks(from: afterName)
+        return name.last == 0x3A && next < text.endIndex && text[next].isDigit
+    }
 
     /// Anchored at the start of the message: `___ratelimit()` prints `"%s: %d callbacks
     /// suppressed\n"` with the rate-limited function's name and nothing before it

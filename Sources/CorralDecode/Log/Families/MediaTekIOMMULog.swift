@@ -12,6 +12,9 @@ enum MediaTekIOMMULog: LogEventFamily {
     static let master = [UInt8](ascii: "master=")
     static let write = [UInt8](ascii: " write")
 
+    /// The gate: printed by a `mtk` driver.
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "mtk")) }
+
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard message.driverContains([UInt8](ascii: "mtk")) else { return .notMine }
         let text = message.body.trimmed

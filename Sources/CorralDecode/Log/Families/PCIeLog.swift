@@ -14,6 +14,11 @@ enum DPCLog: LogEventFamily {
     static let dpcPrefix = [UInt8](ascii: "DPC:")
     static let oldDPC = [UInt8](ascii: "DPC ")
 
+    /// The gate: a device prefix, then `DPC:` or `DPC `.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        message.driver != nil && (message.body.starts(with: dpcPrefix) || message.body.starts(with: oldDPC))
+    }
+
     /// Anchored after the `dev_printk` prefix of the port (`pci_info(pdev, "containment event,
     /// status:%#06x source:%#06x\n")` in `dpc_process_error()`, `dev_fmt` `DPC: `; 4.x printed
     /// `DPC containment event, ...` from the `dpc` port service).
@@ -73,6 +78,14 @@ enum HotplugLog: LogEventFamily {
 
     static let pciehpPrefix = [UInt8](ascii: "pciehp:")
 
+    /// The gate: a device prefix, then `pciehp:`, `Slot(`/`slot(` or one of the phrases.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        guard message.driver != nil else { return false }
+        let body = message.body
+        return body.starts(with: pciehpPrefix) || body.starts(with: [UInt8](ascii: "Slot("))
+            || body.starts(with: [UInt8](ascii: "slot(")) || phrases.contains(where: { body.starts(with: $0.0) })
+    }
+
     /// Anchored after the `dev_printk` prefix of the port (`ctrl_info(ctrl, "Slot(%s): Link
     /// Down\n", slot_name(ctrl))` in pciehp_ctrl.c, `dev_fmt` `pciehp: `; older kernels printed
     /// `Card not present on Slot(%s)`): the slot phrase starts the body.
@@ -113,6 +126,15 @@ enum DeviceLostLog: LogEventFamily {
     static let notReady = [UInt8](ascii: "Device not ready; aborting reset, CSTS=")
     static let probeFailure = [UInt8](ascii: "Removing after probe failure status: -19")
     static let disappeared = [UInt8](ascii: "device disappeared")
+
+    /// The gate: a device prefix, then one of the phrases.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        guard message.driver != nil else { return false }
+        let body = message.body
+        return [controllerDown, failedStatus, notReady, probeFailure, disappeared].contains(where: {
+            body.starts(with: $0)
+        }) || body.starts(with: [UInt8](ascii: "Device disappeared"))
+    }
 
     /// Anchored after the `dev_printk` prefix of the driver that lost the device
     /// (`dev_warn(ctrl->device, "controller is down; will reset: CSTS=%#x, PCI_STATUS=%#x\n")`

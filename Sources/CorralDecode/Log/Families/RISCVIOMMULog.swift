@@ -16,6 +16,9 @@ enum RISCVIOMMULog: LogEventFamily {
     static let readCauses: Set<UInt64> = [1, 5, 12, 13, 20, 21]
     static let writeCauses: Set<UInt64> = [7, 15, 23]
 
+    /// The gate: printed by a driver whose name holds `iommu`.
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "iommu")) }
+
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard message.driverContains([UInt8](ascii: "iommu")) else { return .notMine }
         let text = message.body

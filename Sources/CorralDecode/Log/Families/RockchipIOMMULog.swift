@@ -10,6 +10,11 @@ enum RockchipIOMMULog: LogEventFamily {
     static let busError = [UInt8](ascii: "BUS_ERROR occurred at ")
     static let write = [UInt8](ascii: "write")
 
+    /// The gate: printed by `rk_iommu` or a `rockchip` driver.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        message.driverContains([UInt8](ascii: "rk_iommu")) || message.driverContains([UInt8](ascii: "rockchip"))
+    }
+
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard message.driverContains([UInt8](ascii: "rk_iommu")) || message.driverContains([UInt8](ascii: "rockchip"))
         else { return .notMine }

@@ -31,6 +31,9 @@ enum SMMUv2Log: LogEventFamily {
     .map { Array($0.utf8) }
     static let gfsr = [UInt8](ascii: "GFSR")
 
+    /// The gate: printed by an SMMU driver.
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "smmu")) }
+
     /// Anchored after the `dev_printk` prefix of the SMMU itself (`dev_err_ratelimited(smmu->dev,
     /// ...)` in `arm_smmu_context_fault()` and `arm_smmu_global_fault()`; driver `arm-smmu`, or a
     /// vendor's `*smmu*`): every format below starts the message body.

@@ -25,6 +25,9 @@ enum SMMUv3Log: LogEventFamily {
 
     static let smmu = [UInt8](ascii: "smmu")
 
+    /// The gate: printed by an SMMU driver.
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains(smmu) }
+
     /// Anchored after the `dev_printk` prefix of the SMMU itself (`dev_info(smmu->dev, ...)` in
     /// `arm_smmu_evtq_thread()`, `arm_smmu_dump_event()`, `arm_smmu_gerror_handler()`): the
     /// driver is `arm-smmu-v3` and every format below starts the message body.

@@ -68,6 +68,12 @@ enum VTdLog: LogEventFamily {
         return close + 2 + requestDevice.count
     }
 
+    /// The gate (`LogEventFamily.mayTake`): `anchored(_:)` needs one of the prefixes at the start.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        let text = message.text
+        return text.starts(with: dmarPrefix) || text.starts(with: legacyPrefix) || text.starts(with: intrRemapPrefix)
+    }
+
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard let text = anchored(message) else { return .notMine }
         if let at = requestDeviceStart(text) {

@@ -20,7 +20,7 @@ enum LinePrefix {
     /// Splits `line`; `forced` restricts recognition to one format.
     static func parse(_ raw: ByteText, forced: LogFormat? = nil) -> PrefixedLine {
         // `dmesg --color=always` and terminal captures: drop ANSI escape sequences first.
-        var line = raw.contains([0x1B]) ? stripEscapes(raw) : raw
+        var line = raw.contains(byte: 0x1B) ? stripEscapes(raw) : raw
         if let last = line.last, last == 0x0D { line = line.dropLast() }
         var quoted = false
         // E-mail quoting: any run of '>' with optional blanks.
@@ -432,7 +432,7 @@ enum LinePrefix {
         guard second.count >= 2, second.last == 0x3A else { return (text, true) }
         let name = second.dropLast()
         let isDeviceName =
-            name.pciAddress(at: name.startIndex) != nil || name.contains([0x2E])
+            name.pciAddress(at: name.startIndex) != nil || name.contains(byte: 0x2E)
             || name.last.map { $0.isDigit } == true && !name.contains(Pattern.openBracket)
         if isDeviceName { return (text, true) }
         return (text[text.skippingBlanks(from: afterSecond)...], false)

@@ -1,5 +1,11 @@
 import CorralCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A line or record of kernel log text, as raw bytes.
 ///
 /// Kernel logs are parsed as bytes, not `String`s: a storm log is gigabytes of ASCII, arbitrary
@@ -11,27 +17,43 @@ extension ArraySlice where Element == UInt8 {
     /// The text as a `String` (invalid UTF-8 is repaired, never fatal).
     var string: String { String(decoding: self, as: UTF8.self) }
 
-    /// First index at or after `from` where `needle` starts.
+    /// First index at or after `from` where `needle` starts. The first byte is found with
+    /// `memchr` (vectorised in libc): most searches run over text that has no match at all.
     func find(_ needle: [UInt8], from: Int? = nil) -> Int? {
         guard let first = needle.first else { return from ?? startIndex }
-        var index = Swift.max(from ?? startIndex, startIndex)
+        let start = Swift.max(from ?? startIndex, startIndex)
         let last = endIndex - needle.count
-        while index <= last {
-            if self[index] == first {
+        guard start <= last else { return nil }
+        return withUnsafeBufferPointer { buffer -> Int? in
+            guard let base = buffer.baseAddress else { return nil }
+            // `buffer` starts at `startIndex`; positions in it are offsets from there.
+            var offset = start - startIndex
+            let lastOffset = last - startIndex
+            while offset <= lastOffset {
+                guard let found = memchr(base + offset, Int32(first), lastOffset - offset + 1) else { return nil }
+                offset = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
                 var matched = true
-                var offset = 1
-                while offset < needle.count {
-                    if self[index + offset] != needle[offset] {
+                var index = 1
+                while index < needle.count {
+                    if base[offset + index] != needle[index] {
                         matched = false
                         break
                     }
-                    offset += 1
+                    index += 1
                 }
-                if matched { return index }
+                if matched { return startIndex + offset }
+                offset += 1
             }
-            index += 1
+            return nil
         }
-        return nil
+    }
+
+    /// Whether `byte` occurs anywhere (`memchr`).
+    func contains(byte: UInt8) -> Bool {
+        withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return false }
+            return memchr(base, Int32(byte), buffer.count) != nil
+        }
     }
 
     /// Whether `needle` occurs anywhere.
@@ -150,29 +172,42 @@ extension ArraySlice where Element == UInt8 {
     /// Reads a PCI address at `at`: `SSSS:BB:DD.F`, `BB:DD.F` or the short-lived VT-d form
     /// `0xBB:0xDD.F`. Returns the address and the index after it.
     func pciAddress(at: Int, segment defaultSegment: UInt32 = 0) -> (PCIAddress, Int)? {
-        var fields: [UInt64] = []
+        // Up to four fields and the separators after the first three, without arrays: this
+        // runs for every message with a device prefix.
+        var fields: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var fieldCount = 0
+        var colons = 0
+        var dots = 0
+        var lastSeparator: UInt8 = 0
         var index = at
-        var separators: [UInt8] = []
-        while fields.count < 4 {
+        while fieldCount < 4 {
             guard let number = hexNumber(at: index) else { return nil }
             let width = number.end - index
             guard width <= 10 else { return nil }
-            fields.append(number.value)
+            switch fieldCount {
+            case 0: fields.0 = number.value
+            case 1: fields.1 = number.value
+            case 2: fields.2 = number.value
+            default: fields.3 = number.value
+            }
+            fieldCount += 1
             index = number.end
-            guard index < endIndex, self[index] == 0x3A || self[index] == 0x2E, separators.last != 0x2E else { break }
-            separators.append(self[index])
+            guard index < endIndex, self[index] == 0x3A || self[index] == 0x2E, lastSeparator != 0x2E else { break }
+            lastSeparator = self[index]
+            if lastSeparator == 0x3A { colons += 1 } else { dots += 1 }
             index += 1
         }
-        // Either bus:dev.fn (":" ".") or seg:bus:dev.fn (":" ":" ".").
+        // Either bus:dev.fn (":" ".") or seg:bus:dev.fn (":" ":" "."): the dot comes last, and
+        // a field follows every separator.
         let segment: UInt64
         let bus: UInt64
         let device: UInt64
         let function: UInt64
-        switch (fields.count, separators) {
-        case (3, [0x3A, 0x2E]):
-            (segment, bus, device, function) = (UInt64(defaultSegment), fields[0], fields[1], fields[2])
-        case (4, [0x3A, 0x3A, 0x2E]):
-            (segment, bus, device, function) = (fields[0], fields[1], fields[2], fields[3])
+        switch (fieldCount, colons, dots, lastSeparator) {
+        case (3, 1, 1, 0x2E):
+            (segment, bus, device, function) = (UInt64(defaultSegment), fields.0, fields.1, fields.2)
+        case (4, 2, 1, 0x2E):
+            (segment, bus, device, function) = (fields.0, fields.1, fields.2, fields.3)
         default:
             return nil
         }

@@ -261,6 +261,29 @@ import Testing
                         source: .requester(segment: 0, RequesterID(rawValue: 0x0100)), vendor: .armSMMU, kind: .other,
                         access: .write, address: IOVA(0x1000))))
     }
+
+    /// The byte reader of the fault line reads what the string reader reads, on good lines
+    /// and on lines with fields missing, cut or garbled.
+    @Test func theByteReaderOfFaultLinesAgreesWithTheStringReader() {
+        let good =
+            "amdgpu-812 [002] d.h1. 10.200: io_page_fault: IOMMU:amdgpu 0000:01:00.0 iova=0x00000000fc189000 flags=0x0021"
+        var lines = [
+            good, "x-1 [000] ..... 1.0: io_page_fault: IOMMU:nvme 0000:01:00.0 iova=0x1000 flags=0x0000",
+            "x-1 [000] ..... 1.0: io_page_fault: IOMMU:nvme 0000:01:00.0 iova=0x1000",
+            "x-1 [000] ..... 1.0: io_page_fault: IOMMU:nvme 0000:01:00.0 iova=0xZZ flags=0x0001",
+            "x-1 [000] ..... 1.0: io_page_fault: IOMMU:nvme 01:00.0   iova=0x10   flags=0x1 trailing words",
+            "x-1 [000] ..... 1.0: io_page_fault: IOMMU:nvme nodevice iova=0x10 flags=0x1",
+            "x-1 [000] ..... 1.0: io_page_fault: ", "no event here at all",
+            "irq/27-pciehp-50 [001] ..... 10.300: pci_hp_event: 0000:06:01.0 slot:7, event:LINK_UP",
+        ]
+        for cut in stride(from: 0, through: good.utf8.count, by: 7) { lines.append(String(good.prefix(cut))) }
+        for line in lines {
+            #expect(
+                TraceSource.parse(bytes: Array(line.utf8)[...], faultVendor: .amdVi)
+                    == TraceSource.parse(line, faultVendor: .amdVi), "\(line)")
+        }
+        #expect(TraceSource.parse(bytes: Array(good.utf8)[...], faultVendor: .amdVi) != nil)
+    }
 }
 
 @Suite struct TwoDeviceAttributionTests {

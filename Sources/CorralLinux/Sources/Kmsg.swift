@@ -37,6 +37,14 @@ public final class KmsgDevice: KmsgSource {
         regularFile = fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
     }
 
+    /// An open descriptor that reads like the device, one record per read(2) (a
+    /// `SOCK_SEQPACKET` socket: the benchmark streams generated records through it); owned
+    /// from now on.
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+        regularFile = false
+    }
+
     deinit { close(descriptor) }
 
     public var isRegularFile: Bool { regularFile }
@@ -157,9 +165,9 @@ public struct KmsgFollower {
 
     mutating func handle(_ bytes: [UInt8], emit: (LogEvent) -> Void) {
         let text = bytes[...]
-        guard let comma = text.firstIndex(of: 0x2C), let prio = UInt64(String(decoding: text[..<comma], as: UTF8.self)),
+        guard let comma = text.firstIndex(of: 0x2C), let prio = Self.decimal(text[..<comma]),
             let comma2 = text[(comma + 1)...].firstIndex(of: 0x2C),
-            let sequence = UInt64(String(decoding: text[(comma + 1)..<comma2], as: UTF8.self))
+            let sequence = Self.decimal(text[(comma + 1)..<comma2])
         else {
             malformed += 1
             return
@@ -183,7 +191,22 @@ public struct KmsgFollower {
             return
         }
         for line in text.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            parser.add(line: Array(line)[...], emit: emit)
+            parser.add(line: line, emit: emit)
         }
+    }
+
+    /// A header field: decimal digits only, as `UInt64(_:)` reads them (no sign, no blanks),
+    /// without making a `String` per record (the live path: issue 16).
+    static func decimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            guard byte.isDigitByte else { return nil }
+            let (product, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = product.addingReportingOverflow(UInt64(byte - 0x30))
+            guard !overflow, !carry else { return nil }
+            value = sum
+        }
+        return value
     }
 }

@@ -96,7 +96,8 @@ let package = Package(
         ),
         // Benchmarks print figures and assert nothing: `swift run -c release corral-bench`.
         .executableTarget(
-            name: "corral-bench", dependencies: ["CorralCore", "CorralDecode", "CorralSim", "CorralStore"]),
+            name: "corral-bench",
+            dependencies: ["CorralCore", "CorralDecode", "CorralLinux", "CorralSim", "CorralStore"]),
         // What tests share: fake sysfs trees, a fake kmsg, temporary paths, journal-key literals.
         .target(
             name: "CorralTestSupport", dependencies: ["CorralCore", "CorralLinux"], path: "Tests/CorralTestSupport"),

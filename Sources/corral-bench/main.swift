@@ -75,6 +75,7 @@ if let resultsPath = resultsPath ?? (only.isEmpty ? nil : "") {
         suite.replay(path: noisePath, label: "mostly-noise log (97 % ordinary messages)", decode: false)
     }
     if wanted("memory") { suite.memory() }
+    if wanted("live") { suite.livePath() }
     if wanted("journal") { suite.journal() }
     if wanted("simulator") { suite.simulator() }
     if wanted("daemon") {

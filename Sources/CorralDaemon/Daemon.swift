@@ -95,6 +95,10 @@ public struct Daemon {
             .actionsDeferred: value(statistics.deferredActions),
             .inventoryReadFailures: value(watcher.inventoryReadFailures),
             .historyEvents: value(statistics.historyEvents),
+            .traceRecords: value(watcher.trace?.recordsRead ?? 0),
+            .traceRecordsLost: value(watcher.trace?.lostRecords ?? 0),
+            .tracePagesAfterLoss: value(watcher.trace?.pagesAfterLoss ?? 0),
+            .tracePagesMalformed: value(watcher.trace?.malformedPages ?? 0),
         ]
     }
 

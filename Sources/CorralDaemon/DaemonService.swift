@@ -107,6 +107,13 @@ public enum DaemonService {
                 + "\(watcher.protected.count) protected; journal \(settings.journalPath)\(resume.map { "; resuming after kmsg #\($0)" } ?? "")"
                 + "; config \(settings.configDescription)"
         )
+        if let trace = watcher.trace {
+            log(
+                .info,
+                "tracepoints: \(trace.enabled.sorted().joined(separator: ", ")), read from "
+                    + (trace.readsRawPages
+                        ? "the binary per-CPU buffers (trace_pipe_raw)" : "the text pipe (trace_pipe)"))
+        }
         for device in protection.devices.sorted() {
             log(.info, "protected (recommendations only): \(device): \(protection.explain(device))")
         }
@@ -160,6 +167,14 @@ public enum DaemonService {
             .info,
             "stopped: \(daemon.watcher.follower.records) kernel records, \(daemon.watcher.follower.notKernel) not from "
                 + "the kernel (ignored), \(daemon.watcher.follower.lost) lost to ring-buffer overruns; journal flushed")
+        if let trace = daemon.watcher.trace {
+            log(
+                .info,
+                "tracepoints: \(trace.recordsRead) records read from "
+                    + (trace.readsRawPages ? "the binary per-CPU buffers" : "the text pipe")
+                    + ", \(trace.lostRecords) lost (\(trace.pagesAfterLoss) pages after a loss), "
+                    + "\(trace.malformedPages) malformed pages")
+        }
     }
 }
 

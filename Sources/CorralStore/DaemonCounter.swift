@@ -20,6 +20,15 @@ public enum DaemonCounter: String, CaseIterable, Hashable, Sendable, Codable {
     case historyEvents = "history_events"
     /// Journal transactions that failed (their rows are kept and retried, or counted lost).
     case journalFailedWrites = "journal_failed_writes"
+    /// Tracepoint records read and made into engine events.
+    case traceRecords = "trace_records"
+    /// Tracepoint records the kernel overwrote before the daemon read them, as the binary
+    /// per-CPU pages stored their number.
+    case traceRecordsLost = "trace_records_lost"
+    /// Tracepoint pages that said records were lost before them (with or without a count).
+    case tracePagesAfterLoss = "trace_pages_after_loss"
+    /// Tracepoint pages that could not be walked: the rest of the page skipped.
+    case tracePagesMalformed = "trace_pages_malformed"
 
     public var help: String {
         switch self {
@@ -32,6 +41,10 @@ public enum DaemonCounter: String, CaseIterable, Hashable, Sendable, Codable {
         case .inventoryReadFailures: "PCI inventory refreshes that could not read part of sysfs."
         case .historyEvents: "Events logged before the daemon started: journaled, never acted on."
         case .journalFailedWrites: "Journal transactions that failed."
+        case .traceRecords: "Tracepoint records read (AER, hot-plug, IOMMU page faults)."
+        case .traceRecordsLost: "Tracepoint records overwritten in the per-CPU buffers before Corral read them."
+        case .tracePagesAfterLoss: "Tracepoint pages that said records were lost before them."
+        case .tracePagesMalformed: "Tracepoint pages that could not be read, skipped."
         }
     }
 }

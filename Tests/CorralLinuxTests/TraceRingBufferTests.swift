@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -185,5 +186,122 @@ import Testing
         let added = decoder.add(partial!)
         #expect(!added)
         #expect(decoder.formats.isEmpty)
+    }
+}
+
+/// The daemon's tracepoint source reads the binary per-CPU buffers when the formats are there,
+/// and makes of them what it makes of the text pipe.
+@Suite struct RawTraceSourceTests {
+    static let aerFormat = """
+        name: aer_event
+        ID: 78
+        format:
+        	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
+        	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
+        	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
+        	field:int common_pid;	offset:4;	size:4;	signed:1;
+
+        	field:__data_loc char[] dev_name;	offset:8;	size:4;	signed:0;
+        	field:u32 status;	offset:12;	size:4;	signed:0;
+        	field:u8 severity;	offset:16;	size:1;	signed:0;
+        	field:u8 tlp_header_valid;	offset:17;	size:1;	signed:0;
+        	field:u32 tlp_header[4];	offset:20;	size:16;	signed:0;
+        """
+    static let hotplugFormat = """
+        name: pci_hp_event
+        ID: 79
+        format:
+        	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
+        	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
+        	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
+        	field:int common_pid;	offset:4;	size:4;	signed:1;
+
+        	field:__data_loc char[] port_name;	offset:8;	size:4;	signed:0;
+        	field:__data_loc char[] slot;	offset:12;	size:4;	signed:0;
+        	field:int event;	offset:16;	size:4;	signed:1;
+        """
+
+    /// A record: the common header with `id`, `fixed` bytes of fields set by `set`, then the
+    /// strings its `__data_loc` words at `strings` point to.
+    static func record(id: UInt16, fixed: Int, strings: [(Int, String)], set: (inout [UInt8]) -> Void) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: fixed)
+        bytes[0] = UInt8(id & 0xFF)
+        bytes[1] = UInt8(id >> 8)
+        set(&bytes)
+        for (offset, text) in strings {
+            let value = Array(text.utf8) + [0]
+            let word = UInt32(value.count) << 16 | UInt32(bytes.count)
+            withUnsafeBytes(of: word.littleEndian) {
+                for (index, byte) in $0.enumerated() { bytes[offset + index] = byte }
+            }
+            bytes += value
+        }
+        return bytes
+    }
+
+    @Test func pagesAreReadInsteadOfTheTextPipeWithTheSameEvents() throws {
+        let fake = FakeSysfs.machine()
+        let instance = TraceSource.instance
+        for event in TraceSource.events { fake.file("\(instance)/events/\(event)/enable", "0") }
+        fake.file("\(instance)/events/iommu/io_page_fault/format", TraceRingBufferTests.faultFormat)
+        fake.file("\(instance)/events/ras/aer_event/format", Self.aerFormat)
+        fake.file("\(instance)/events/pci/pci_hp_event/format", Self.hotplugFormat)
+        fake.file(
+            "/sys/kernel/tracing/events/header_page",
+            String(decoding: try TraceRingBufferTests.fixture("header_page"), as: UTF8.self))
+        fake.file("/sys/class/iommu/ivhd0/uevent", "")
+        // The text pipe holds something else: it must not be read once pages are.
+        fake.file(
+            "\(instance)/trace_pipe", "x-1 [000] ..... 1.0: io_page_fault: IOMMU:a 0000:09:00.0 iova=0x1 flags=0x0\n")
+        let aer = (0..<12).map { _ in
+            Self.record(id: 78, fixed: 36, strings: [(8, "0000:07:00.0")]) { $0[16] = 2 }
+        }
+        let faults = (0..<3).map { index in
+            TraceRingBufferTests.faultRecord(
+                device: "0000:01:00.0", driver: "amdgpu", iova: 0xfc18_9000 + UInt64(index) << 12, flags: 1)
+        }
+        let hotplug = Self.record(id: 79, fixed: 20, strings: [(8, "0000:06:01.0"), (12, "7")]) { $0[16] = 1 }
+        let cpu0 = TraceRingBufferTests.page(records: aer)
+        let cpu1 = TraceRingBufferTests.page(records: faults + [hotplug], missed: 5)
+        for (cpu, page) in [("cpu0", cpu0), ("cpu1", cpu1)] {
+            fake.file("\(instance)/per_cpu/\(cpu)/stats", "")
+            try Data(page).write(
+                to: URL(fileURLWithPath: fake.sysRoot.resolve("\(instance)/per_cpu/\(cpu)/trace_pipe_raw")))
+        }
+        let source = try #require(TraceSource(root: fake.sysRoot))
+        #expect(source.readsRawPages)
+        let events = source.read()
+        let expected: [DeviceEvent] =
+            Array(
+                repeating: .aerError(AERError(device: try PCIAddress(parsing: "0000:07:00.0"), severity: .corrected)),
+                count: 12)
+            + (0..<3).map { index in
+                .dmaFault(
+                    DMAFault(
+                        source: .requester(segment: 0, RequesterID(rawValue: 0x0100)), vendor: .amdVi, kind: .other,
+                        access: .write, address: IOVA(0xfc18_9000 + UInt64(index) << 12)))
+            } + [.linkChanged(port: try PCIAddress(parsing: "0000:06:01.0"), up: false)]
+        #expect(events == expected)
+        #expect(source.lostRecords == 5)
+        #expect(source.pagesAfterLoss == 1)
+        #expect(source.malformedPages == 0)
+        #expect(source.read().isEmpty)
+    }
+
+    /// Without a readable format for an enabled event, the text pipe is read: nothing is left
+    /// unread because one event's layout is unknown.
+    @Test func aMissingFormatKeepsTheTextPipe() throws {
+        let fake = FakeSysfs.machine()
+        let instance = TraceSource.instance
+        for event in TraceSource.events { fake.file("\(instance)/events/\(event)/enable", "0") }
+        fake.file("\(instance)/events/iommu/io_page_fault/format", TraceRingBufferTests.faultFormat)
+        fake.file("/sys/kernel/tracing/events/header_page", "")
+        fake.file("\(instance)/per_cpu/cpu0/trace_pipe_raw", "")
+        fake.file(
+            "\(instance)/trace_pipe",
+            "x-1 [000] ..... 1.0: io_page_fault: IOMMU:a 0000:09:00.0 iova=0x1 flags=0x0\n")
+        let source = try #require(TraceSource(root: fake.sysRoot))
+        #expect(!source.readsRawPages)
+        #expect(source.read().count == 1)
     }
 }

@@ -506,6 +506,9 @@ aer-nvme)
     check nonfatal-episode-at-port episode $port aer-nonfatal
     check fatal-episode-at-port episode $port aer-fatal
     check bits-in-journal sh -c "grep -q -E 'CmpltTO|Completion Timeout' /tmp/history.json && grep -q -E 'SDES|Surprise Down' /tmp/history.json"
+    # The errors reached the engine from ras:aer_event's binary records (kmsg's AER lines are
+    # not counted while the tracepoint is on).
+    check aer-from-trace-pages grep -q -E 'tracepoints: [1-9][0-9]* records read from the binary per-CPU buffers' /tmp/watch.log
     figure "kernel-recovery=\"$(dmesg | grep -o 'AER: device recovery [a-z]*' | sed 's/AER: device recovery //' | tr '\n' ',' | sed 's/,$//')\"" \
         "nvme-after=$(present $nvme && echo present || echo gone) port-state=$(state_of $port)"
     ;;

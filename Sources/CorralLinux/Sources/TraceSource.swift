@@ -19,6 +19,29 @@ public final class TraceSource {
     let faultVendor: IOMMUVendor
     private var carry: [UInt8] = []
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    /// The per-CPU binary buffers (`per_cpu/cpuN/trace_pipe_raw`), used instead of the text pipe
+    /// when every enabled event's `format` file could be read: a read gives a page of records
+    /// in the kernel's own layout, about 85 faults, instead of a line of text per fault (the
+    /// live path, issue 16). Only one of the two is ever read: both consume the same buffer.
+    private var raw: RawPages?
+    /// Records the kernel overwrote before they were read, as the pages said (`RB_MISSED_*`):
+    /// `lostRecords` counts those whose number was stored, `pagesAfterLoss` every page that
+    /// said some were lost. Pages that could not be walked are `malformedPages`.
+    public private(set) var lostRecords: UInt64 = 0
+    /// Records of the enabled events read and made into engine events, either way.
+    public private(set) var recordsRead = 0
+    public private(set) var pagesAfterLoss = 0
+    public private(set) var malformedPages = 0
+
+    struct RawPages {
+        var descriptors: [Int32]
+        var decoder: RawTraceDecoder
+        var header: TraceRingBufferPage.Header
+        var page: [UInt8]
+    }
+
+    /// Whether records come from the binary per-CPU buffers (else from the text pipe).
+    public var readsRawPages: Bool { raw != nil }
 
     /// Sets the instance up; nil when tracefs is not there or no tracepoint could be enabled.
     public init?(root: SysRoot) {
@@ -37,11 +60,44 @@ public final class TraceSource {
         self.descriptor = descriptor
         self.enabled = enabled
         faultVendor = root.list("/sys/class/iommu").contains { $0.hasPrefix("ivhd") } ? .amdVi : .armSMMU
+        raw = Self.rawPages(root: root, enabled: enabled, faultVendor: faultVendor)
+    }
+
+    /// Opens every CPU's `trace_pipe_raw` once each enabled event's format is known; nil (the
+    /// text pipe is read) when anything is missing, so no event is ever left unread.
+    static func rawPages(root: SysRoot, enabled: Set<String>, faultVendor: IOMMUVendor) -> RawPages? {
+        var decoder = RawTraceDecoder(faultVendor: faultVendor)
+        for event in enabled {
+            guard let text = root.read("\(instance)/events/\(event)/format"),
+                let format = TraceEventFormat(text: text), decoder.add(format)
+            else { return nil }
+        }
+        guard
+            let headerText = root.read("\(instance)/events/header_page")
+                ?? root.read("/sys/kernel/tracing/events/header_page")
+        else { return nil }
+        let cpus = root.list("\(instance)/per_cpu").filter { $0.hasPrefix("cpu") }
+            .sorted { (Int($0.dropFirst(3)) ?? 0) < (Int($1.dropFirst(3)) ?? 0) }
+        guard !cpus.isEmpty else { return nil }
+        var descriptors: [Int32] = []
+        for cpu in cpus {
+            let descriptor = open(root.resolve("\(instance)/per_cpu/\(cpu)/trace_pipe_raw"), O_RDONLY | O_NONBLOCK)
+            guard descriptor >= 0 else {
+                for open in descriptors { close(open) }
+                return nil
+            }
+            descriptors.append(descriptor)
+        }
+        let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        return RawPages(
+            descriptors: descriptors, decoder: decoder, header: TraceRingBufferPage.Header(text: headerText),
+            page: [UInt8](repeating: 0, count: pageSize))
     }
 
     /// Closes the pipe and removes the instance (tracefs frees its buffers on rmdir).
     deinit {
         close(descriptor)
+        for open in raw?.descriptors ?? [] { close(open) }
         rmdir(root.resolve(Self.instance))
     }
 
@@ -61,6 +117,13 @@ public final class TraceSource {
 
     /// Everything available now, as engine events.
     public func read() -> [DeviceEvent] {
+        if raw != nil { return readPages() }
+        let events = readLines()
+        recordsRead += events.count
+        return events
+    }
+
+    private func readLines() -> [DeviceEvent] {
         var events: [DeviceEvent] = []
         while true {
             let count = buffer.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
@@ -133,6 +196,32 @@ public final class TraceSource {
             value = value << 4 | UInt64(digit)
         }
         return value
+    }
+
+    /// Every page available now on every CPU, in CPU order.
+    private func readPages() -> [DeviceEvent] {
+        guard var pages = raw else { return [] }
+        var events: [DeviceEvent] = []
+        for descriptor in pages.descriptors {
+            while true {
+                let count = pages.page.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
+                guard count > 0 else { break }
+                let decoder = pages.decoder
+                let summary = pages.page.withUnsafeBytes { bytes in
+                    TraceRingBufferPage.forEachRecord(
+                        in: UnsafeRawBufferPointer(rebasing: bytes[0..<count]), header: pages.header
+                    ) { _, record in
+                        if let event = decoder.event(record) { events.append(event) }
+                    }
+                }
+                if summary.lostSome { pagesAfterLoss += 1 }
+                lostRecords &+= summary.missed ?? 0
+                if summary.malformed { malformedPages += 1 }
+            }
+        }
+        raw = pages
+        recordsRead += events.count
+        return events
     }
 
     /// One trace line: `task-pid [cpu] flags seconds: event: payload`.

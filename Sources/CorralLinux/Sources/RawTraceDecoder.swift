@@ -13,9 +13,24 @@ import CorralCore
 public struct RawTraceDecoder: Sendable {
     public enum Kind: Sendable { case pageFault, aer, hotplug }
 
-    /// The formats by event ID (the record's `common_type`).
-    public private(set) var formats: [UInt16: (kind: Kind, format: TraceEventFormat)] = [:]
+    /// One event's fields the decoder reads, found once in its format (a record is read by
+    /// offset, never by looking a name up).
+    public struct Layout: Sendable {
+        public var kind: Kind
+        public var format: TraceEventFormat
+        /// The device string (`device`, `dev_name`, `port_name`) and the two numbers read:
+        /// iova and flags, severity, or the hot-plug event.
+        var device: TraceEventFormat.Field
+        var first: TraceEventFormat.Field
+        var second: TraceEventFormat.Field?
+    }
+
+    /// The layouts by event ID (the record's `common_type`).
+    public private(set) var formats: [UInt16: Layout] = [:]
     public let faultVendor: IOMMUVendor
+    /// The last device string read and its address: a storm is one device, so its name is
+    /// parsed once, not per record.
+    private let lastDevice = DeviceNameCache()
 
     public init(faultVendor: IOMMUVendor) { self.faultVendor = faultVendor }
 
@@ -23,54 +38,64 @@ public struct RawTraceDecoder: Sendable {
     @discardableResult
     public mutating func add(_ format: TraceEventFormat) -> Bool {
         let kind: Kind
-        let needed: [String]
+        let names: (String, String, String?)
         switch format.name {
-        case "io_page_fault": (kind, needed) = (.pageFault, ["device", "iova", "flags"])
-        case "aer_event": (kind, needed) = (.aer, ["dev_name", "severity"])
-        case "pci_hp_event": (kind, needed) = (.hotplug, ["port_name", "event"])
+        case "io_page_fault": (kind, names) = (.pageFault, ("device", "iova", "flags"))
+        case "aer_event": (kind, names) = (.aer, ("dev_name", "severity", nil))
+        case "pci_hp_event": (kind, names) = (.hotplug, ("port_name", "event", nil))
         default: return false
         }
-        guard needed.allSatisfy({ format.fields[$0] != nil }) else { return false }
-        formats[format.id] = (kind, format)
+        guard let device = format.fields[names.0], let first = format.fields[names.1], first.location == .inline
+        else { return false }
+        var second: TraceEventFormat.Field?
+        if let name = names.2 {
+            guard let field = format.fields[name], field.location == .inline else { return false }
+            second = field
+        }
+        formats[format.id] = Layout(kind: kind, format: format, device: device, first: first, second: second)
         return true
     }
 
     /// The engine event of one record; nil for another event or a record that cannot be read.
     public func event(_ record: UnsafeRawBufferPointer) -> DeviceEvent? {
-        guard let type = TraceEventFormat.load(record, at: 0, size: 2), let (kind, format) = formats[UInt16(type)]
+        guard let type = TraceEventFormat.load(record, at: 0, size: 2), let layout = formats[UInt16(type)],
+            let name = layout.format.bytes(of: layout.device, in: record), let device = lastDevice.address(name),
+            let first = TraceEventFormat.load(record, at: layout.first.offset, size: layout.first.size)
         else { return nil }
-        switch kind {
+        switch layout.kind {
         case .pageFault:
-            guard let device = address(format, "device", record), let iova = format.integer("iova", in: record),
-                let flags = format.integer("flags", in: record)
+            guard let field = layout.second,
+                let flags = TraceEventFormat.load(record, at: field.offset, size: field.size)
             else { return nil }
             return .dmaFault(
                 DMAFault(
                     source: .requester(segment: device.segment, device.requesterID), vendor: faultVendor,
-                    kind: .other, access: flags & 0x1 != 0 ? .write : .read, address: IOVA(iova)))
+                    kind: .other, access: flags & 0x1 != 0 ? .write : .read, address: IOVA(first)))
         case .aer:
-            guard let device = address(format, "dev_name", record),
-                let severity = format.integer("severity", in: record)
-            else { return nil }
             return .aerError(
-                AERError(device: device, severity: severity == 2 ? .corrected : severity == 1 ? .fatal : .nonFatal))
+                AERError(device: device, severity: first == 2 ? .corrected : first == 1 ? .fatal : .nonFatal))
         case .hotplug:
-            guard let port = address(format, "port_name", record), let event = format.integer("event", in: record)
-            else { return nil }
-            switch event {
-            case 0: return .linkChanged(port: port, up: true)
-            case 1: return .linkChanged(port: port, up: false)
-            case 2: return .presenceChanged(port: port, present: true)
-            case 3: return .presenceChanged(port: port, present: false)
+            switch first {
+            case 0: return .linkChanged(port: device, up: true)
+            case 1: return .linkChanged(port: device, up: false)
+            case 2: return .presenceChanged(port: device, present: true)
+            case 3: return .presenceChanged(port: device, present: false)
             default: return nil
             }
         }
     }
+}
 
-    private func address(_ format: TraceEventFormat, _ field: String, _ record: UnsafeRawBufferPointer)
-        -> PCIAddress?
-    {
-        guard let text = format.string(field, in: record) else { return nil }
-        return try? PCIAddress(parsing: text)
+/// The last device name a decoder read and the address it parsed to (nil: not an address).
+/// A class so that `event(_:)` stays non-mutating; one decoder is read from one thread.
+final class DeviceNameCache: @unchecked Sendable {
+    private var name: [UInt8] = []
+    private var parsed: PCIAddress?
+
+    func address(_ bytes: UnsafeRawBufferPointer) -> PCIAddress? {
+        if bytes.elementsEqual(name) { return parsed }
+        name = Array(bytes)
+        parsed = try? PCIAddress(parsing: String(decoding: bytes, as: UTF8.self))
+        return parsed
     }
 }

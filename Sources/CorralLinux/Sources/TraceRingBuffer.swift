@@ -90,6 +90,11 @@ public struct TraceEventFormat: Sendable, Equatable {
     /// A string field of the record (`__string` in the event's definition), without its NUL.
     public func bytes(_ name: String, in record: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard let field = fields[name] else { return nil }
+        return bytes(of: field, in: record)
+    }
+
+    /// The bytes of `field` (one of this format's) in the record, without a trailing NUL.
+    public func bytes(of field: Field, in record: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         switch field.location {
         case .inline:
             guard field.offset + field.size <= record.count else { return nil }

@@ -101,8 +101,9 @@ public final class TraceSource {
         rmdir(root.resolve(Self.instance))
     }
 
-    /// The `trace_pipe` descriptor, to wait on with poll(2).
-    public var fileDescriptor: Int32 { descriptor }
+    /// What to wait on with poll(2): every CPU's `trace_pipe_raw` when pages are read, else
+    /// `trace_pipe`.
+    public var fileDescriptors: [Int32] { raw?.descriptors ?? [descriptor] }
 
     /// Whether kmsg events of this kind are already counted here.
     public func covers(_ event: DeviceEvent) -> Bool {

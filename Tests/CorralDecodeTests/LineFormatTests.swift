@@ -32,6 +32,9 @@ import Testing
         ("kernel: [   13.134460] ", .dmesg, .sinceBoot),
         ("mestuary:/$ [12508.408576] ", .dmesg, .sinceBoot),
         ("> > [  139.513963] ", .dmesg, .sinceBoot),
+        // A log viewer's offset column (Qualcomm tool exports in bug reports).
+        ("0x000000000277BBFA |   1263.468579:   ", .dmesg, .sinceBoot),
+        ("0x00001F00 | [  139.513963] ", .dmesg, .sinceBoot),
     ])
     func prefixIsRecognised(_ prefix: String, _ format: LogFormat, _ clock: LogTime.Clock) throws {
         let (event, statistics) = Self.single(prefix + Self.fault)
@@ -39,6 +42,22 @@ import Testing
         #expect(fault.kind == .dmaFault && fault.device?.description == "0000:00:02.0" && fault.reason == 1)
         #expect(fault.time?.clock == clock)
         #expect(statistics.formats[format] == 1, "\(statistics.formats)")
+    }
+
+    /// An SMMU report under an offset column: without the column read as a prefix, its lines
+    /// were joined into one wrapped record and no event came out, with no warning.
+    @Test func anOffsetColumnKeepsAReportsLinesApart() throws {
+        let (events, statistics) = KernelLogParser.parse(
+            """
+            0x00000000001A2B3C |    812.004211:   arm-smmu 15000000.iommu: Unhandled context fault: fsr=0x402, iova=0x80001000, fsynr=0x10003, cbfrsynra=0x1c0, cb=3
+            0x00000000001A2C10 |    812.004290:   arm-smmu 15000000.iommu: FSR    = 00000402 [TF ], SID=0x1c0
+            0x00000000001A2C88 |    812.004302:   some_driver 2000000.remoteproc: unrelated message that is long enough to wrap
+            """)
+        let fault = try #require(events.first)
+        #expect(events.count == 1)
+        #expect(fault.kind == .dmaFault && fault.streamID == StreamID(0x1c0) && fault.address == IOVA(0x8000_1000))
+        #expect(fault.time == LogTime(clock: .sinceBoot, nanoseconds: 812_004_211_000))
+        #expect(statistics.formats[.dmesg] == 3 && statistics.joinedLines == 0)
     }
 
     @Test func bootTimeIsExact() throws {

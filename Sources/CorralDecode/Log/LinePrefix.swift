@@ -81,6 +81,9 @@ enum LinePrefix {
                 if let (message, time) = dmesgStamp(rest) { return result(message, time, .dmesg) }
                 return result(rest, nil, .syslog)
             }
+            // A log viewer's offset column before the kernel's line (Qualcomm tool exports
+            // pasted into bug reports: `0x000000000277BBFA |   1263.468579:   arm-smmu ...`).
+            if let (message, time) = offsetColumn(body) { return result(message, time, .dmesg) }
             // ftrace output (`irq/26-aerdrv-47 [000] ..... 3.865734: aer_event: ...`) is a
             // second view of events the kernel also logs: not parsed as log lines.
             if isTraceLine(body) { return result(body, nil, .bare, kernel: false) }
@@ -172,6 +175,32 @@ enum LinePrefix {
     // MARK: - ftrace
 
     /// `<comm>-<pid> [<cpu>] <flags> <seconds>.<micros>: <event>:` (trace_pipe / trace output).
+    /// `0x<hex> | <seconds>.<fraction>: <message>`, or the column before a `[ s.us]` stamp: the
+    /// column is dropped and the stamp read on the boot clock. Without it such a log read as
+    /// one wrapped record with no event in it (its lines have no prefix Corral knew).
+    static func offsetColumn(_ text: ByteText) -> (ByteText, LogTime)? {
+        guard text.count > 8, text[text.startIndex] == 0x30, text[text.startIndex + 1] | 0x20 == 0x78,
+            let offset = text.hexNumber(at: text.startIndex + 2, allowPrefix: false),
+            offset.end - text.startIndex >= 6
+        else { return nil }
+        let bar = text.skippingBlanks(from: offset.end)
+        guard bar < text.endIndex, text[bar] == 0x7C else { return nil }
+        let rest = text[text.skippingBlanks(from: bar + 1)...]
+        if let stamped = dmesgStamp(rest) { return stamped }
+        // `seconds.fraction:` without brackets.
+        guard let seconds = rest.decimalNumber(at: rest.startIndex), seconds.value < 1 << 32,
+            seconds.end < rest.endIndex, rest[seconds.end] == 0x2E,
+            let fraction = rest.decimalNumber(at: seconds.end + 1), fraction.end < rest.endIndex,
+            rest[fraction.end] == 0x3A
+        else { return nil }
+        let digits = fraction.end - seconds.end - 1
+        guard digits >= 1, digits <= 9 else { return nil }
+        var nanos = Int64(fraction.value)
+        for _ in digits..<9 { nanos *= 10 }
+        let time = LogTime(clock: .sinceBoot, nanoseconds: Int64(seconds.value) * 1_000_000_000 + nanos)
+        return (rest[rest.skippingBlanks(from: fraction.end + 1)...], time)
+    }
+
     static func isTraceLine(_ text: ByteText) -> Bool {
         let (task, afterTask) = text.token(at: text.startIndex)
         guard let dash = task.lastIndex(of: 0x2D), dash + 1 < task.endIndex,

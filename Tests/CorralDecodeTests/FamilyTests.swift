@@ -31,12 +31,15 @@ import Testing
             """
             [  123.456789] [pid:123,cpu2,kworker/2:1]DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set
             INTR-REMAP: Request device [[f0:1f.0] fault index 15
+            INTR-REMAP:[fault reason 34] Present field in the IRTE entry is clear
             [   10.0] arm-smmu 12000000.iommu: Unhandled context fault: iova=0x00001000, fsynr=0x11, cb=3, sid=25(0x19 - AFI)
             [   11.0] arm-smmu 5040000.smmu: Unexpected context fault (fsr 0x2)
             """)
         #expect(found.map(\.kind) == [.dmaFault, .interruptRemapFault, .dmaFault, .dmaFault])
         #expect(found[0].device?.description == "0000:03:00.0" && found[0].reason == 5)
-        #expect(found[1].device?.description == "0000:f0:1f.0" && found[1].reason == nil)
+        // 3.x printed the reason on a second line, in decimal (`%02d`): 34 = 0x22.
+        #expect(found[1].device?.description == "0000:f0:1f.0" && found[1].reason == 0x22)
+        #expect(found[1].reasonText == "Present field in the IRTE entry is clear" && found[1].lastLine == 3)
         #expect(found[2].streamID == StreamID(25) && found[2].reason == nil && found[2].access == .write)
         #expect(found[3].reason == 2 && found[3].iommu?.name == "5040000.smmu")
         #expect(KernelLogParser.parse("arm-smmu 1.smmu: Unhandled context fault: fsr=zz, iova=0x1").1.malformed == 1)

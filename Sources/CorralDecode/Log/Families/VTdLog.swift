@@ -154,11 +154,21 @@ enum VTdLog: LogEventFamily {
             event.reasonText = reasonText(text, after: reason.end, code: UInt8(reason.value))
             return .event(event, nil)
         }
-        // 3.x interrupt-remapping faults print no reason at all ("... fault index 15").
-        if interruptRemap, text.contains(faultIndex) { return .event(event, nil) }
-        // Old two-line form: the reason comes on the next line.
+        // Old two-line form: the reason comes on the next line — for DMA faults `DMAR:[fault
+        // reason NN] text`, and for 3.x interrupt-remapping faults (`... fault index 15`)
+        // `INTR-REMAP:[fault reason NN] text` (3.x dmar.c, `dmar_fault_do_one()`: one pr_err
+        // with two lines).
         return .event(event, .vtdReason)
     }
+
+    /// The second line of a 3.x interrupt-remapping fault, `INTR-REMAP:[fault reason 34] ...`
+    /// (no blank after the colon, so `anchored(_:)` does not take it), after such a head only.
+    static func interruptRemapReason(_ message: KernelMessage, _ head: LogEvent) -> ByteText? {
+        guard head.kind == .interruptRemapFault else { return nil }
+        return message.afterPrefix(intrRemapColon)
+    }
+
+    static let intrRemapColon = [UInt8](ascii: "INTR-REMAP:")
 
     /// The reason's text: dmar.c's table (no string built per line) unless the table does not
     /// know the code, then what the kernel printed.
@@ -175,7 +185,8 @@ enum VTdLog: LogEventFamily {
     /// NN] text` (after the same `pr_fmt` prefix). A later fault's line, which also contains
     /// `[fault reason`, is a record of its own.
     static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
-        guard case .vtdReason = open.continuation, let text = anchored(message), text.starts(with: faultReason),
+        guard case .vtdReason = open.continuation,
+            let text = anchored(message) ?? interruptRemapReason(message, open.event), text.starts(with: faultReason),
             let reason = text.hexOrDecimalNumber(at: text.startIndex + faultReason.count), reason.value <= 0xFF
         else { return false }
         open.event.reason = UInt32(reason.value)

@@ -159,17 +159,21 @@ struct Suite {
     mutating func replay(path: String, label: String, decode: Bool = true) {
         print("2. log replay and decode --json: \(label)")
         let size = Double((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0)
-        func feed(_ body: (ByteText) -> Void) {
+        /// The file in 4 MB chunks, read(2) straight into arrays as `InputFile` does.
+        func forEachChunk(_ body: ([UInt8]) -> Void) {
             let descriptor = open(path, O_RDONLY)
             defer { close(descriptor) }
-            var splitter = LineSplitter()
             while true {
                 var chunk = [UInt8](repeating: 0, count: 4 << 20)
                 let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
                 guard count > 0 else { break }
                 chunk.removeLast(chunk.count - count)
-                splitter.feed(chunk, body)
+                body(chunk)
             }
+        }
+        func feed(_ body: (ByteText) -> Void) {
+            var splitter = LineSplitter()
+            forEachChunk { splitter.feed($0, body) }
             splitter.finish(body)
         }
         /// As `corral replay` reads a file: blocks of lines, parsed on every core.
@@ -177,16 +181,8 @@ struct Suite {
             var replay = LogReplay(policy: Policy())
             var parser = ParallelLogParser(width: width)
             let time = clock.measure {
-                let descriptor = open(path, O_RDONLY)
-                defer { close(descriptor) }
                 var splitter = LineSplitter()
-                while true {
-                    var chunk = [UInt8](repeating: 0, count: 4 << 20)
-                    let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-                    guard count > 0 else { break }
-                    chunk.removeLast(chunk.count - count)
-                    splitter.feedBlocks(chunk) { block in parser.add(block) { replay.add($0) } }
-                }
+                forEachChunk { chunk in splitter.feedBlocks(chunk) { block in parser.add(block) { replay.add($0) } } }
                 splitter.finishBlocks { block in parser.add(block) { replay.add($0) } }
                 parser.finish { replay.add($0) }
                 replay.finish()

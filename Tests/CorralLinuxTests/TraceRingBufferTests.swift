@@ -86,14 +86,19 @@ import Testing
         return page
     }
 
-    static let faultFormat = """
-        name: io_page_fault
-        ID: 77
-        format:
+    /// The fields every event starts with (`struct trace_entry`).
+    static let commonFields = """
         	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
         	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
         	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
         	field:int common_pid;	offset:4;	size:4;	signed:1;
+        """
+
+    static let faultFormat = """
+        name: io_page_fault
+        ID: 77
+        format:
+        \(TraceRingBufferTests.commonFields)
 
         	field:__data_loc char[] device;	offset:8;	size:4;	signed:0;
         	field:__data_loc char[] driver;	offset:12;	size:4;	signed:0;
@@ -196,10 +201,7 @@ import Testing
         name: aer_event
         ID: 78
         format:
-        	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
-        	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
-        	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
-        	field:int common_pid;	offset:4;	size:4;	signed:1;
+        \(TraceRingBufferTests.commonFields)
 
         	field:__data_loc char[] dev_name;	offset:8;	size:4;	signed:0;
         	field:u32 status;	offset:12;	size:4;	signed:0;
@@ -211,10 +213,7 @@ import Testing
         name: pci_hp_event
         ID: 79
         format:
-        	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
-        	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
-        	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
-        	field:int common_pid;	offset:4;	size:4;	signed:1;
+        \(TraceRingBufferTests.commonFields)
 
         	field:__data_loc char[] port_name;	offset:8;	size:4;	signed:0;
         	field:__data_loc char[] slot;	offset:12;	size:4;	signed:0;

@@ -108,7 +108,8 @@ public struct DurationParseError: Error, Equatable, Sendable, CustomStringConver
 }
 
 extension StringProtocol {
-    func trimmingASCIIWhitespace() -> SubSequence {
+    /// Without leading and trailing spaces and tabs (no Foundation, no Unicode tables).
+    public func trimmingASCIIWhitespace() -> SubSequence {
         var start = startIndex
         var end = endIndex
         while start < end, self[start] == " " || self[start] == "\t" { start = index(after: start) }

@@ -61,9 +61,9 @@ public struct TraceEventFormat: Sendable, Equatable {
     /// `field:TYPE NAME;	offset:N;	size:N;	signed:N;` (also `field: u64 timestamp;` of
     /// `events/header_page`, and array names such as `char comm[16]`).
     static func field(_ line: Substring) -> Field? {
-        let parts = line.split(separator: ";").map { $0.trimmingBlanks }
+        let parts = line.split(separator: ";").map { $0.trimmingASCIIWhitespace() }
         guard parts.count >= 3, parts[0].hasPrefix("field:") else { return nil }
-        let declaration = parts[0].dropFirst(6).trimmingBlanks
+        let declaration = parts[0].dropFirst(6).trimmingASCIIWhitespace()
         guard var name = declaration.split(separator: " ").last.map(String.init) else { return nil }
         if let bracket = name.firstIndex(of: "[") { name = String(name[..<bracket]) }
         var offset: Int?
@@ -128,18 +128,6 @@ public struct TraceEventFormat: Sendable, Equatable {
         case 8: return UInt64(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
         default: return nil
         }
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingBlanks: Substring {
-        var start = startIndex
-        var end = endIndex
-        while start < end, self[start] == " " || self[start] == "\t" { start = index(after: start) }
-        while end > start, self[index(before: end)] == " " || self[index(before: end)] == "\t" {
-            end = index(before: end)
-        }
-        return self[start..<end]
     }
 }
 

@@ -81,6 +81,26 @@ import Testing
         #expect(LogReplay.subject(found[6]).description == "iommu ff900800.iommu")
     }
 
+    /// Qualcomm's `qcom_iommu` (issue 16): each context bank prints from its own device, in the
+    /// SMMUv2 format before `cbfrsynra`; the bank is the fault's unit, its FSR the reason.
+    @Test func qualcommIOMMUContextBankFault() {
+        let found = Self.events(
+            """
+            [   30.0] qcom-iommu-ctx 1ef4000.iommu-ctx: Unhandled context fault: fsr=0x402, iova=0x0000000012345000, fsynr=0x11, cb=3
+            [   30.1] qcom-iommu-ctx 1ef5000.iommu-ctx: Unhandled context fault: fsr=0x2, iova=0x0000000000001000, fsynr=0x0, cb=4
+            [   30.2] qcom-iommu 1ef0000.iommu: Unhandled context fault: fsr=0x2, iova=0x1000, fsynr=0x0, cb=1
+            [   30.3] qcom-camss 1b00000.camss: Unhandled context fault: fsr=0x2, iova=0x1000, fsynr=0x0, cb=1
+            """)
+        #expect(found.map(\.kind) == [.dmaFault, .dmaFault, .dmaFault])
+        #expect(found.map(\.vendor) == [.armSMMU, .armSMMU, .armSMMU])
+        #expect(found[0].iommu?.name == "1ef4000.iommu-ctx" && found[0].reason == 0x402)
+        #expect(found[0].address == IOVA(0x1234_5000) && found[0].access == .write)
+        #expect(found[1].iommu?.name == "1ef5000.iommu-ctx" && found[1].access == .read)
+        #expect(LogReplay.subject(found[0]).description == "iommu 1ef4000.iommu-ctx")
+        // A driver that is neither an SMMU nor a qcom_iommu bank does not print this line.
+        #expect(KernelLogParser.parse("qcom-camss 1b00000.camss: Unhandled context fault: fsr=0x2").0.isEmpty)
+    }
+
     /// A forum paste joins dmesg lines: each stamp starts its own line again, and a bracketed
     /// number inside a message ("[fault reason 05]", "[ 12.3]") does not split one.
     @Test func joinedDmesgLinesAreSplit() {

@@ -9,6 +9,12 @@ import CorralCore
 ///   trees) are faults all the same, with no reason.
 /// - `Unexpected context fault (fsr 0x2)` (3.x `arm_smmu_context_fault()`): a fault, reason FSR.
 /// - `Unexpected global fault, this could be serious` / `Blocked unknown Stream ID 0x..` + `GFSR ...`.
+///
+/// Qualcomm's firmware-managed SMMUv2 (drivers/iommu/arm/arm-smmu/qcom_iommu.c,
+/// `qcom_iommu_fault()`) prints the pre-`cbfrsynra` line from each context bank's own device:
+/// `qcom-iommu-ctx 1ef4000.iommu-ctx: Unhandled context fault: fsr=0x402,
+/// iova=0x0000000012345000, fsynr=0x1, cb=3` (`cb` is the bank's ASID). Each bank serves its
+/// own masters, so that device is the fault's unit.
 enum SMMUv2Log: LogEventFamily {
     static let contextFault = [UInt8](ascii: "Unhandled context fault:")
     static let unexpectedContextFault = [UInt8](ascii: "Unexpected context fault (fsr ")
@@ -31,14 +37,19 @@ enum SMMUv2Log: LogEventFamily {
     .map { Array($0.utf8) }
     static let gfsr = [UInt8](ascii: "GFSR")
 
-    /// The gate: printed by an SMMU driver.
-    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "smmu")) }
+    static let smmuDriver = [UInt8](ascii: "smmu")
+    static let qcomContextDriver = [UInt8](ascii: "qcom-iommu")
+
+    /// The gate: printed by an SMMU driver, or by a bank of Qualcomm's `qcom_iommu`.
+    static func mayTake(_ message: KernelMessage) -> Bool {
+        message.driverContains(smmuDriver) || message.driverContains(qcomContextDriver)
+    }
 
     /// Anchored after the `dev_printk` prefix of the SMMU itself (`dev_err_ratelimited(smmu->dev,
     /// ...)` in `arm_smmu_context_fault()` and `arm_smmu_global_fault()`; driver `arm-smmu`, or a
     /// vendor's `*smmu*`): every format below starts the message body.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        guard message.driverContains([UInt8](ascii: "smmu")) else { return .notMine }
+        guard mayTake(message) else { return .notMine }
         let text = message.body
         if text.starts(with: contextFault) {
             let at = text.startIndex

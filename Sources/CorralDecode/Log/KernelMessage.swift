@@ -73,6 +73,11 @@ struct KernelMessage {
         driver?.contains(fragment) ?? false
     }
 
+    /// The same with a literal fragment (nothing allocated).
+    func driverContains(_ fragment: StaticString) -> Bool {
+        driver?.contains(fragment) ?? false
+    }
+
     /// Whether `other` was printed by the same driver for the same device: a continuation
     /// line belongs to a report only when the same emitter printed it.
     func sameEmitter(as other: KernelMessage) -> Bool {

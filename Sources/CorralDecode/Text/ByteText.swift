@@ -20,6 +20,10 @@ extension ArraySlice where Element == UInt8 {
     /// First index at or after `from` where `needle` starts. The first byte is found with
     /// `memchr` (vectorised in libc): most searches run over text that has no match at all.
     func find(_ needle: [UInt8], from: Int? = nil) -> Int? {
+        needle.withUnsafeBufferPointer { find(bytes: $0, from: from) }
+    }
+
+    func find(bytes needle: UnsafeBufferPointer<UInt8>, from: Int?) -> Int? {
         guard let first = needle.first else { return from ?? startIndex }
         let start = Swift.max(from ?? startIndex, startIndex)
         let last = endIndex - needle.count
@@ -61,6 +65,10 @@ extension ArraySlice where Element == UInt8 {
 
     /// Whether the bytes at `at` are `needle`.
     func matches(_ needle: [UInt8], at: Int) -> Bool {
+        needle.withUnsafeBufferPointer { matches(bytes: $0, at: at) }
+    }
+
+    func matches(bytes needle: UnsafeBufferPointer<UInt8>, at: Int) -> Bool {
         guard at >= startIndex, at + needle.count <= endIndex else { return false }
         var offset = 0
         while offset < needle.count {
@@ -75,6 +83,29 @@ extension ArraySlice where Element == UInt8 {
 
     /// Whether the text ends with `needle`.
     func ends(with needle: [UInt8]) -> Bool { matches(needle, at: endIndex - needle.count) }
+
+    // The same with a literal needle (`text.contains("DPC")`): a `StaticString` is read in
+    // place, where `[UInt8](ascii:)` in a function body allocated an array per call (per line,
+    // in the families' gates).
+
+    /// First index at or after `from` where the literal `needle` starts.
+    func find(_ needle: StaticString, from: Int? = nil) -> Int? {
+        needle.withUTF8Buffer { find(bytes: $0, from: from) }
+    }
+
+    /// Whether the literal `needle` occurs anywhere.
+    func contains(_ needle: StaticString) -> Bool { find(needle) != nil }
+
+    /// Whether the bytes at `at` are the literal `needle`.
+    func matches(_ needle: StaticString, at: Int) -> Bool {
+        needle.withUTF8Buffer { matches(bytes: $0, at: at) }
+    }
+
+    /// Whether the text starts with the literal `needle`.
+    func starts(with needle: StaticString) -> Bool { matches(needle, at: startIndex) }
+
+    /// Whether the text ends with the literal `needle`.
+    func ends(with needle: StaticString) -> Bool { matches(needle, at: endIndex - needle.utf8CodeUnitCount) }
 
     /// Index of the first byte at or after `from` that is not a space or tab.
     func skippingBlanks(from: Int) -> Int {

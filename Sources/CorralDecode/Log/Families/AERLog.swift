@@ -56,7 +56,7 @@ enum AERLog: LogEventFamily {
             var index =
                 at + (text.matches(errorMessageReceived, at: at) ? errorMessageReceived.count : errorReceived.count)
             index = text.skippingBlanks(from: index)
-            if text.matches([UInt8](ascii: "from"), at: index) { index = text.skippingBlanks(from: index + 4) }
+            if text.matches("from", at: index) { index = text.skippingBlanks(from: index + 4) }
             if index < text.endIndex, text[index] == 0x3A { index = text.skippingBlanks(from: index + 1) }
             if text.matches(id, at: index) {
                 guard let source = text.hexNumber(at: index + id.count, allowPrefix: false), source.value <= 0xFFFF
@@ -96,9 +96,9 @@ enum AERLog: LogEventFamily {
 
     /// Severity words of either vocabulary (before/after v6.8).
     static func severity(_ text: ByteText) -> AERSeverity? {
-        if text.contains([UInt8](ascii: "Non-Fatal")) || text.contains([UInt8](ascii: "non-fatal")) { return .nonFatal }
-        if text.contains([UInt8](ascii: "Fatal")) { return .fatal }
-        if text.contains([UInt8](ascii: "Corrected")) || text.contains([UInt8](ascii: "Correctable")) {
+        if text.contains("Non-Fatal") || text.contains("non-fatal") { return .nonFatal }
+        if text.contains("Fatal") { return .fatal }
+        if text.contains("Corrected") || text.contains("Correctable") {
             return .corrected
         }
         return nil
@@ -117,7 +117,7 @@ enum AERLog: LogEventFamily {
             open.continuation = .aerDetails(busErrorSeen: true, multiple: multiple)
             return true
         }
-        if body.trimmed.starts(with: statusMask) || body.trimmed.starts(with: [UInt8](ascii: "device [")),
+        if body.trimmed.starts(with: statusMask) || body.trimmed.starts(with: "device ["),
             let at = body.find(statusMask)
         {
             if open.event.status == nil, let status = body.hexNumber(at: at + statusMask.count, allowPrefix: false),
@@ -134,7 +134,7 @@ enum AERLog: LogEventFamily {
     /// `   [ 0] RxErr                  (First)` (after an optional `AER: `).
     static func isBitLine(_ body: ByteText) -> Bool {
         var text = body.trimmed
-        if text.starts(with: [UInt8](ascii: "AER:")) { text = text.dropFirst(4).trimmed }
+        if text.starts(with: "AER:") { text = text.dropFirst(4).trimmed }
         guard text.first == 0x5B else { return false }
         var index = text.skippingBlanks(from: text.startIndex + 1)
         guard let bit = text.decimalNumber(at: index), bit.value < 32 else { return false }

@@ -12,10 +12,10 @@ enum AppleDARTLog: LogEventFamily {
     static let writeFault = [UInt8](ascii: "(WRITE FAULT)")
 
     /// The gate: printed by a `dart` driver.
-    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "dart")) }
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains("dart") }
 
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        guard message.driverContains([UInt8](ascii: "dart")) else { return .notMine }
+        guard message.driverContains("dart") else { return .notMine }
         let text = message.body
         guard text.starts(with: translationFault) else { return .notMine }
         guard let streamAt = text.find(stream), let index = text.decimalNumber(at: streamAt + stream.count),
@@ -33,7 +33,7 @@ enum AppleDARTLog: LogEventFamily {
             let name = text[open...close]
             event.reasonText = String(decoding: name.dropFirst().dropLast(), as: UTF8.self)
             event.access =
-                name.elementsEqual(writeFault) ? .write : (name.starts(with: [UInt8](ascii: "(READ")) ? .read : nil)
+                name.elementsEqual(writeFault) ? .write : (name.starts(with: "(READ") ? .read : nil)
         }
         return .event(event, nil)
     }

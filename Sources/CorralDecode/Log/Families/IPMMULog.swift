@@ -11,10 +11,10 @@ enum IPMMULog: LogEventFamily {
     static let multipleHits = [UInt8](ascii: "Multiple TLB hits @")
 
     /// The gate: printed by an `ipmmu` driver.
-    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "ipmmu")) }
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains("ipmmu") }
 
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        guard message.driverContains([UInt8](ascii: "ipmmu")) else { return .notMine }
+        guard message.driverContains("ipmmu") else { return .notMine }
         let text = message.body
         if text.starts(with: unhandled) {
             guard let status = text.hexNumber(at: text.startIndex + unhandled.count),

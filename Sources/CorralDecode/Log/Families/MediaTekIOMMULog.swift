@@ -13,10 +13,10 @@ enum MediaTekIOMMULog: LogEventFamily {
     static let write = [UInt8](ascii: " write")
 
     /// The gate: printed by a `mtk` driver.
-    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "mtk")) }
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains("mtk") }
 
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        guard message.driverContains([UInt8](ascii: "mtk")) else { return .notMine }
+        guard message.driverContains("mtk") else { return .notMine }
         let text = message.body.trimmed
         var start = text.startIndex
         if text.starts(with: bank), let close = text.firstIndex(of: 0x29) {

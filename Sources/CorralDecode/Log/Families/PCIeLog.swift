@@ -30,7 +30,7 @@ enum DPCLog: LogEventFamily {
         let isContainment = text.contains(containment)
         let isReceived =
             !isContainment && (text.contains(errFatal) || text.contains(errNonFatal))
-            && text.contains(receivedFrom) && text.contains([UInt8](ascii: "DPC"))
+            && text.contains(receivedFrom) && text.contains("DPC")
         guard isContainment || isReceived else { return .notMine }
         var event = context.event(.dpc)
         event.device = message.pci
@@ -53,11 +53,11 @@ enum DPCLog: LogEventFamily {
     static func absorb(_ message: KernelMessage, into open: inout OpenEvent) -> Bool {
         guard case .dpcDetail = open.continuation, message.sameEmitter(as: open.emitter) else { return false }
         let body = message.body
-        if body.trimmed.ends(with: detected) && !body.contains([UInt8](ascii: "PCIe Bus Error")) {
+        if body.trimmed.ends(with: detected) && !body.contains("PCIe Bus Error") {
             if open.event.severity == nil { open.event.severity = severity(body) }
             return true
         }
-        return body.contains([UInt8](ascii: "rp_pio")) || body.contains([UInt8](ascii: "RP PIO"))
+        return body.contains("rp_pio") || body.contains("RP PIO")
     }
 }
 
@@ -82,8 +82,8 @@ enum HotplugLog: LogEventFamily {
     static func mayTake(_ message: KernelMessage) -> Bool {
         guard message.driver != nil else { return false }
         let body = message.body
-        return body.starts(with: pciehpPrefix) || body.starts(with: [UInt8](ascii: "Slot("))
-            || body.starts(with: [UInt8](ascii: "slot(")) || phrases.contains(where: { body.starts(with: $0.0) })
+        return body.starts(with: pciehpPrefix) || body.starts(with: "Slot(")
+            || body.starts(with: "slot(") || phrases.contains(where: { body.starts(with: $0.0) })
     }
 
     /// Anchored after the `dev_printk` prefix of the port (`ctrl_info(ctrl, "Slot(%s): Link
@@ -91,7 +91,7 @@ enum HotplugLog: LogEventFamily {
     /// `Card not present on Slot(%s)`): the slot phrase starts the body.
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
         guard let text = message.devBody(droppingSubsystem: pciehpPrefix) else { return .notMine }
-        let startsWithSlot = text.starts(with: [UInt8](ascii: "Slot(")) || text.starts(with: [UInt8](ascii: "slot("))
+        let startsWithSlot = text.starts(with: "Slot(") || text.starts(with: "slot(")
         guard let at = text.find(slot), at > text.startIndex, text[at - 1] | 0x20 == 0x73,
             startsWithSlot || phrases.contains(where: { text.starts(with: $0.0) }),
             let close = text.find([0x29], from: at)
@@ -133,7 +133,7 @@ enum DeviceLostLog: LogEventFamily {
         let body = message.body
         return [controllerDown, failedStatus, notReady, probeFailure, disappeared].contains(where: {
             body.starts(with: $0)
-        }) || body.starts(with: [UInt8](ascii: "Device disappeared"))
+        }) || body.starts(with: "Device disappeared")
     }
 
     /// Anchored after the `dev_printk` prefix of the driver that lost the device
@@ -149,7 +149,7 @@ enum DeviceLostLog: LogEventFamily {
             }
             guard csts.value == 0xFFFF_FFFF else { return .noEvent }
         } else if !text.starts(with: probeFailure) && !text.starts(with: disappeared)
-            && !text.starts(with: [UInt8](ascii: "Device disappeared"))
+            && !text.starts(with: "Device disappeared")
         {
             return .notMine
         }

@@ -17,10 +17,10 @@ enum RISCVIOMMULog: LogEventFamily {
     static let writeCauses: Set<UInt64> = [7, 15, 23]
 
     /// The gate: printed by a driver whose name holds `iommu`.
-    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains([UInt8](ascii: "iommu")) }
+    static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains("iommu") }
 
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        guard message.driverContains([UInt8](ascii: "iommu")) else { return .notMine }
+        guard message.driverContains("iommu") else { return .notMine }
         let text = message.body
         guard text.starts(with: fault), let cause = text.decimalNumber(at: text.startIndex + fault.count),
             text.matches(devid, at: cause.end)

@@ -12,11 +12,11 @@ enum RockchipIOMMULog: LogEventFamily {
 
     /// The gate: printed by `rk_iommu` or a `rockchip` driver.
     static func mayTake(_ message: KernelMessage) -> Bool {
-        message.driverContains([UInt8](ascii: "rk_iommu")) || message.driverContains([UInt8](ascii: "rockchip"))
+        message.driverContains("rk_iommu") || message.driverContains("rockchip")
     }
 
     static func recognize(_ message: KernelMessage, _ context: inout FamilyContext) -> FamilyMatch {
-        guard message.driverContains([UInt8](ascii: "rk_iommu")) || message.driverContains([UInt8](ascii: "rockchip"))
+        guard message.driverContains("rk_iommu") || message.driverContains("rockchip")
         else { return .notMine }
         let text = message.body
         if text.starts(with: pageFault) {

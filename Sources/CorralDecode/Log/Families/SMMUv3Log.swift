@@ -56,7 +56,7 @@ enum SMMUv3Log: LogEventFamily {
             return .event(record, nil)
         }
         if text.starts(with: globalError) || text.starts(with: deviceEntered)
-            || ((text.starts(with: [UInt8](ascii: "EVTQ ")) || text.starts(with: [UInt8](ascii: "PRIQ ")))
+            || ((text.starts(with: "EVTQ ") || text.starts(with: "PRIQ "))
                 && text.contains(writeAborted))
         {
             var record = context.event(.iommuError)
@@ -121,14 +121,14 @@ enum SMMUv3Log: LogEventFamily {
                 return true
             }
             // `unpriv data write s1 "..." stag: 0x0` and `fetch_addr:` lines.
-            if body.starts(with: [UInt8](ascii: "priv ")) || body.starts(with: [UInt8](ascii: "unpriv ")) {
+            if body.starts(with: "priv ") || body.starts(with: "unpriv ") {
                 if open.event.access == nil, open.event.kind == .dmaFault {
                     if body.contains(read) { open.event.access = .read }
                     if body.contains(write) { open.event.access = .write }
                 }
                 return true
             }
-            return body.contains([UInt8](ascii: "fetch_addr:"))
+            return body.contains("fetch_addr:")
         default:
             return false
         }
@@ -136,7 +136,7 @@ enum SMMUv3Log: LogEventFamily {
 
     /// One printed dword: `0x0000010000000010`, tolerating a split (`0x00000180 00000010`).
     static func rawWord(_ text: ByteText) -> UInt64? {
-        guard text.starts(with: [UInt8](ascii: "0x")) else { return nil }
+        guard text.starts(with: "0x") else { return nil }
         var value: UInt64 = 0
         var digits = 0
         var index = text.startIndex + 2

@@ -135,7 +135,7 @@ enum VTdLog: LogEventFamily {
             }
         }
         // PASID: `[DMA Read PASID 0x1]` (current) or `PASID ffffffff` after the device (v5.x; all-ones = none).
-        if let at = text.find(pasid), !text.matches([UInt8](ascii: "NO_PASID"), at: at - 3),
+        if let at = text.find(pasid), !text.matches("NO_PASID", at: at - 3),
             let value = text.hexNumber(at: at + pasid.count), value.value < 0xFFFF_FFFF
         {
             event.pasid = PASID(UInt32(value.value))

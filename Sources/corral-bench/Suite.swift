@@ -80,13 +80,21 @@ struct Suite {
             for sample in samples {
                 if let event = try? Suite.deviceEvent(R(bytes: sample)) { _ = engine.handle(event, at: now) }
             }
+            // The records one after another in one buffer, as a unit's queue holds them: each is
+            // decoded in place (`init(raw:)`), as a reader of that queue would.
+            let queue = samples.flatMap { $0 }
+            let size = R.byteCount
             let before = Suite.mallocCount?() ?? 0
             var decisions = 0
-            let time = clock.measure {
-                for index in 0..<count {
-                    now = Instant(nanoseconds: Int64(index) * 1_000)
-                    if let event = try? Suite.deviceEvent(R(bytes: samples[index & 1023])) {
-                        decisions &+= engine.handle(event, at: now).count
+            let time = queue.withUnsafeBytes { raw in
+                clock.measure {
+                    for index in 0..<count {
+                        now = Instant(nanoseconds: Int64(index) * 1_000)
+                        let offset = (index & 1023) * size
+                        let record = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + size)])
+                        if let event = try? Suite.deviceEvent(R(raw: record)) {
+                            decisions &+= engine.handle(event, at: now).count
+                        }
                     }
                 }
             }
@@ -100,10 +108,14 @@ struct Suite {
             // The two halves apart, for the analysis: decoding alone, then the engine alone on
             // events decoded beforehand.
             var decodedCount = 0
-            let decodeTime = clock.measure {
-                for index in 0..<count {
-                    if let event = try? Suite.deviceEvent(R(bytes: samples[index & 1023])) {
-                        if case .dmaFault = event { decodedCount &+= 1 }
+            let decodeTime = queue.withUnsafeBytes { raw in
+                clock.measure {
+                    for index in 0..<count {
+                        let offset = (index & 1023) * size
+                        let record = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + size)])
+                        if let event = try? Suite.deviceEvent(R(raw: record)) {
+                            if case .dmaFault = event { decodedCount &+= 1 }
+                        }
                     }
                 }
             }

@@ -64,7 +64,7 @@ public struct AMDViEventRecord: VendorRecord {
         }
     }
 
-    public init(bytes: [UInt8]) throws(DecodeError) {
+    public init(raw bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         try Self.checkLength(bytes)
         let word0: UInt32 = LittleEndian.load(bytes, at: 0)
         let word1: UInt32 = LittleEndian.load(bytes, at: 4)

@@ -26,7 +26,7 @@ public struct SMMUv2ContextFault: VendorRecord {
         self.cbfrsynra = cbfrsynra
     }
 
-    public init(bytes: [UInt8]) throws(DecodeError) {
+    public init(raw bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         try Self.checkLength(bytes)
         fsr = LittleEndian.load(bytes, at: 0)
         fsynr0 = LittleEndian.load(bytes, at: 4)

@@ -42,7 +42,7 @@ public struct SMMUv3EventRecord: VendorRecord {
         words = (word0, word1, inputAddress, ipa & 0x000F_FFFF_FFFF_F000)
     }
 
-    public init(bytes: [UInt8]) throws(DecodeError) {
+    public init(raw bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         try Self.checkLength(bytes)
         words = (
             LittleEndian.load(bytes, at: 0), LittleEndian.load(bytes, at: 8), LittleEndian.load(bytes, at: 16),

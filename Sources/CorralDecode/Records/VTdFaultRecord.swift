@@ -63,7 +63,7 @@ public struct VTdFaultRecord: VendorRecord {
         self.fault = fault
     }
 
-    public init(bytes: [UInt8]) throws(DecodeError) {
+    public init(raw bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         try Self.checkLength(bytes)
         let low: UInt64 = LittleEndian.load(bytes, at: 0)
         let high: UInt64 = LittleEndian.load(bytes, at: 8)
@@ -169,7 +169,7 @@ public struct VTdFaultStatus: VendorRecord {
 
     public init(rawValue: UInt32) { self.rawValue = rawValue & ~Self.reserved }
 
-    public init(bytes: [UInt8]) throws(DecodeError) {
+    public init(raw bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         try Self.checkLength(bytes)
         let value: UInt32 = LittleEndian.load(bytes, at: 0)
         if value & Self.reserved != 0 {

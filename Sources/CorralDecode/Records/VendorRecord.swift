@@ -11,7 +11,9 @@ public protocol VendorRecord: Hashable, Sendable {
     static var wordWidths: [Int] { get }
 
     /// Decodes exactly `byteCount` little-endian bytes; reserved bits set or undefined codes throw.
-    init(bytes: [UInt8]) throws(DecodeError)
+    /// Read in place from the caller's buffer (a queue or a read buffer holds many records): no
+    /// array per record, nothing retained (benchmarks/ANALYSIS.md §1).
+    init(raw bytes: UnsafeRawBufferPointer) throws(DecodeError)
     /// The record's bytes, little-endian, as the hardware writes them.
     var bytes: [UInt8] { get }
     /// The fields by name, for people (`corral decode --vendor ...`).
@@ -25,6 +27,12 @@ public protocol VendorRecord: Hashable, Sendable {
 }
 
 extension VendorRecord {
+    /// Decodes exactly `byteCount` little-endian bytes (see `init(raw:)`).
+    public init(bytes: [UInt8]) throws(DecodeError) {
+        let decoded = bytes.withUnsafeBytes { raw in Result { () throws(DecodeError) in try Self(raw: raw) } }
+        self = try decoded.get()
+    }
+
     public func deviceEvent(iommu: IOMMUInstance?) -> DeviceEvent? { deviceEventViaLogEvent(iommu: iommu) }
 
     /// The reference path: the normalized event with the unit filled in, then its mapping.
@@ -61,7 +69,8 @@ public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
 
 extension VendorRecord {
     /// Checks the length of `bytes` for this record.
-    static func checkLength(_ bytes: [UInt8]) throws(DecodeError) {
+    @inline(__always)
+    static func checkLength(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         if bytes.count < byteCount { throw .truncated(record: recordName, expected: byteCount, got: bytes.count) }
         if bytes.count > byteCount { throw .oversized(record: recordName, expected: byteCount, got: bytes.count) }
     }
@@ -101,9 +110,9 @@ extension VendorRecord {
 enum LittleEndian {
     /// One unaligned load (the per-record path; a byte loop was 12 % of decode + engine time).
     @inline(__always)
-    static func load<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as: T.Type = T.self) -> T {
+    static func load<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPointer, at offset: Int, as: T.Type = T.self) -> T {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count, "record shorter than its layout")
-        return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) })
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
     static func store<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8]) {

@@ -119,6 +119,65 @@ struct OverflowAndStormTests {
         }
     }
 
+    /// The counter against a plain model of its definition (counts per sub-window index, the
+    /// newest and the 16 before it; a reordered event counts in the newest; a new width starts
+    /// over), on random streams with reordering, bulk amounts, width changes and restarts: the
+    /// division-free fast path must change nothing.
+    @Test func windowCounterMatchesItsDefinition() {
+        struct Model {
+            var counts: [Int64: UInt64] = [:]
+            var newest: Int64?
+            var width: Int64 = 0
+            mutating func move(_ time: Int64, _ newWidth: Int64) {
+                if newWidth != width {
+                    width = newWidth
+                    counts = [:]
+                    newest = time / width
+                    return
+                }
+                let index = time / width
+                if newest.map({ index > $0 }) ?? true { newest = index }
+            }
+            mutating func add(_ amount: UInt64, _ time: Int64, _ threshold: RateThreshold) -> Bool {
+                move(time, threshold.subWindowNanoseconds)
+                counts[newest!, default: 0] += amount
+                return sum >= threshold.count
+            }
+            var sum: UInt64 {
+                guard let newest else { return 0 }
+                return counts.filter { $0.key > newest - 17 && $0.key <= newest }.values.reduce(0, +)
+            }
+            mutating func empty(_ time: Int64) {
+                counts = [:]
+                newest = width > 0 ? time / width : nil
+            }
+        }
+        let thresholds = [RateThreshold(50, per: .milliseconds(100)), RateThreshold(7, per: .milliseconds(16))]
+        var random = SplitMix64(seed: 11)
+        for _ in 0..<100 {
+            var counter = WindowCounter()
+            var model = Model()
+            var now = Int64(random.next() % 4_000) * 250_000
+            var threshold = thresholds[0]
+            for _ in 0..<600 {
+                switch random.next() % 100 {
+                case 0..<3: threshold = thresholds[Int(random.next() % 2)]
+                // Steps of 250 µs: events often land exactly on a sub-window's first nanosecond.
+                case 3..<8: now -= Int64(random.next() % 80) * 250_000  // reordered, may cross sub-windows
+                case 8..<10:
+                    counter.empty(at: Instant(nanoseconds: now))
+                    model.empty(now)
+                default: now += Int64(random.next() % 36) * 250_000
+                }
+                now = max(0, now)
+                let amount = random.next() % 4 == 0 ? random.next() % 40 : 1
+                let fired = counter.add(amount, at: Instant(nanoseconds: now), threshold: threshold)
+                #expect(fired == model.add(amount, now, threshold))
+                #expect(counter.count(at: Instant(nanoseconds: now), threshold: threshold) == model.sum)
+            }
+        }
+    }
+
     @Test func stormDetectorMemoryIsConstantOverTenMillionEvents() {
         let thresholds = StormThresholds(
             elevated: RateThreshold(10, per: .seconds(5)), storm: RateThreshold(1000, per: .seconds(1)))

@@ -22,6 +22,11 @@ public struct WindowCounter: Sendable {
     private var width: Int64 = 0
     /// Sum of `counts`.
     private var sum: UInt64 = 0
+    /// Where the newest sub-window is in `counts` (`newest % 17`), and the first nanosecond of
+    /// the one after it: an event before that boundary needs no division (three 64-bit
+    /// divisions per event were a large part of the engine's time; benchmarks/ANALYSIS.md §1).
+    private var newestSlot = 0
+    private var nextBoundary: Int64 = 0
 
     public init() {}
 
@@ -48,10 +53,9 @@ public struct WindowCounter: Sendable {
     /// in the newest.
     public mutating func add(_ amount: UInt64, at now: Instant, threshold: RateThreshold) -> Bool {
         advance(to: now, width: threshold.subWindowNanoseconds)
-        let index = Int(newest! % Int64(Self.ring))
-        let room = UInt64(UInt32.max - counts[index])
+        let room = UInt64(UInt32.max - counts[newestSlot])
         let added = min(amount, room)
-        counts[index] += UInt32(added)
+        counts[newestSlot] += UInt32(added)
         sum &+= added
         return sum >= threshold.count
     }
@@ -60,21 +64,35 @@ public struct WindowCounter: Sendable {
     public mutating func empty(at now: Instant) {
         for index in 0..<Self.ring { counts[index] = 0 }
         sum = 0
-        newest = width > 0 ? max(0, now.nanoseconds) / width : nil
+        if width > 0 {
+            setNewest(max(0, now.nanoseconds) / width)
+        } else {
+            newest = nil
+        }
+    }
+
+    /// Makes sub-window `index` the newest (the slow path: one division, on a new sub-window).
+    private mutating func setNewest(_ index: Int64) {
+        newest = index
+        newestSlot = Int(index % Int64(Self.ring))
+        let (end, overflow) = (index + 1).multipliedReportingOverflow(by: width)
+        nextBoundary = overflow ? .max : end
     }
 
     private mutating func advance(to now: Instant, width newWidth: Int64) {
         let time = max(0, now.nanoseconds)
+        // Most events fall in the newest sub-window (or before it, reordered): nothing moves.
+        if newWidth == width && newest != nil && time < nextBoundary { return }
         if newWidth != width {
             width = newWidth
             for index in 0..<Self.ring { counts[index] = 0 }
             sum = 0
-            newest = time / width
+            setNewest(time / width)
             return
         }
         let index = time / width
         guard let last = newest else {
-            newest = index
+            setNewest(index)
             return
         }
         guard index > last else { return }
@@ -91,6 +109,6 @@ public struct WindowCounter: Sendable {
                 step += 1
             }
         }
-        newest = index
+        setNewest(index)
     }
 }

@@ -119,6 +119,11 @@ public enum DaemonService {
         }
         var notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         var announced = false
+        // The tracepoint buffers are waited on too: a storm of records wakes the loop before the
+        // buffers fill (the kernel wakes a poll on them when `buffer_percent`, 50 by default, of
+        // a buffer is used), where a wait on kmsg alone left them unread for up to a second.
+        let traceDescriptors = Set(daemon.watcher.trace?.fileDescriptors ?? [])
+        var brokenDescriptors = Set<Int32>()
         while true {
             let now = Instant(nanoseconds: SystemClock.monotonic())
             daemon.step(&kmsg, now: now, utc: SystemClock.utc())
@@ -152,8 +157,19 @@ public enum DaemonService {
                 if daemon.watcher.lastStepRecords >= 256 { try? await Task.sleep(for: settings.pause) }
                 let wake = daemon.watcher.nextWake(after: Instant(nanoseconds: SystemClock.monotonic()))
                 let wait = (wake - Instant(nanoseconds: SystemClock.monotonic())).nanosecondsClamped / 1_000_000
-                let descriptors = [kmsg.fileDescriptor] + (daemon.watcher.uevents.map { [$0.fileDescriptor] } ?? [])
-                _ = KmsgDevice.waitReadable(descriptors, milliseconds: Int32(max(1, min(wait, 1_000))))
+                let descriptors =
+                    [kmsg.fileDescriptor] + (daemon.watcher.uevents.map { [$0.fileDescriptor] } ?? [])
+                    + (daemon.watcher.trace?.fileDescriptors ?? []).filter { !brokenDescriptors.contains($0) }
+                let known = brokenDescriptors.count
+                _ = KmsgDevice.waitReadable(
+                    descriptors, milliseconds: Int32(max(1, min(wait, 1_000))), watching: traceDescriptors,
+                    broken: &brokenDescriptors)
+                if brokenDescriptors.count > known {
+                    log(
+                        .warning,
+                        "a tracepoint buffer stopped answering poll(2) (closed or hung up): no longer waited on; "
+                            + "the buffers are still read on every pass")
+                }
             }
         }
         notifier.stopping()

@@ -304,3 +304,36 @@ import Testing
         #expect(source.read().count == 1)
     }
 }
+
+/// The daemon's wait (`KmsgDevice.waitReadable`) with the tracepoint buffers in it: a buffer
+/// poll(2) reports broken is named, so the loop stops waiting on it instead of spinning.
+@Suite struct TraceWaitTests {
+    @Test func brokenDescriptorsAreNamedAndLiveOnesAreNot() {
+        var hungUp: [Int32] = [0, 0]
+        var withData: [Int32] = [0, 0]
+        var quiet: [Int32] = [0, 0]
+        #expect(pipe(&hungUp) == 0 && pipe(&withData) == 0 && pipe(&quiet) == 0)
+        defer { for descriptor in [hungUp[0], withData[0], quiet[0], quiet[1]] { close(descriptor) } }
+        close(hungUp[1])  // nothing to read, and never will be: POLLHUP alone
+        var byte: UInt8 = 7
+        #expect(write(withData[1], &byte, 1) == 1)
+        close(withData[1])  // POLLIN | POLLHUP: still data to read, not broken
+        // Not open (POLLNVAL): a number far above any this process opens, so that a test running
+        // alongside cannot have been given it.
+        let closed: Int32 = 900_000
+        let watched: Set<Int32> = [hungUp[0], withData[0], quiet[0], closed]
+        var broken = Set<Int32>()
+        let ready = KmsgDevice.waitReadable(
+            [hungUp[0], withData[0], quiet[0], closed], milliseconds: 0, watching: watched, broken: &broken)
+        #expect(ready)
+        #expect(broken == [hungUp[0], closed])
+        // A descriptor not watched is never named (kmsg's POLLERR is an overrun, not a break).
+        var unwatched = Set<Int32>()
+        _ = KmsgDevice.waitReadable([hungUp[0]], milliseconds: 0, watching: [], broken: &unwatched)
+        #expect(unwatched.isEmpty)
+        // A quiet, healthy buffer: nothing ready, nothing broken.
+        var none = Set<Int32>()
+        #expect(!KmsgDevice.waitReadable([quiet[0]], milliseconds: 0, watching: [quiet[0]], broken: &none))
+        #expect(none.isEmpty)
+    }
+}

@@ -54,8 +54,28 @@ public final class KmsgDevice: KmsgSource {
     /// Waits until any of `descriptors` is readable or `milliseconds` pass (poll(2)): the
     /// daemon's one wait, on kmsg and the uevent socket.
     public static func waitReadable(_ descriptors: [Int32], milliseconds: Int32) -> Bool {
+        var broken = Set<Int32>()
+        return waitReadable(descriptors, milliseconds: milliseconds, watching: [], broken: &broken)
+    }
+
+    /// The same, and which of `watching` poll(2) reports broken: closed (POLLNVAL), or hung up or
+    /// in error with nothing to read (a tracefs buffer gone). poll(2) returns at once for such a
+    /// descriptor, every time, so a loop that kept waiting on it would spin; the caller stops
+    /// waiting on the ones added to `broken`. Not for `/dev/kmsg`, whose POLLERR means an
+    /// overrun that the next read reports and clears.
+    public static func waitReadable(
+        _ descriptors: [Int32], milliseconds: Int32, watching: Set<Int32>, broken: inout Set<Int32>
+    ) -> Bool {
         var entries = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        return poll(&entries, nfds_t(entries.count), milliseconds) > 0
+        let ready = poll(&entries, nfds_t(entries.count), milliseconds) > 0
+        for entry in entries where watching.contains(entry.fd) {
+            let events = Int32(entry.revents)
+            if events & Int32(POLLNVAL) != 0 || (events & Int32(POLLERR | POLLHUP) != 0 && events & Int32(POLLIN) == 0)
+            {
+                broken.insert(entry.fd)
+            }
+        }
+        return ready
     }
 
     /// Writes one user-facility record (`<14>`, user.info) into `/dev/kmsg`: the daemon's start

@@ -199,6 +199,16 @@ import Testing
         }
     }
 
+    /// FSYNR0's flags by the kernel's names, NSATTR among them (shown, not interpreted).
+    @Test func smmuv2SyndromeFlagsAreNamed() {
+        let fault = SMMUv2ContextFault(fsr: 0x402, fsynr0: 0x0017_0D31, far: 0x1000, cbfrsynra: 0xC88)
+        let syndrome = fault.fields.first { $0.name == "FSYNR0" }?.value
+        #expect(syndrome == "0x00170d31 [write PLVL=1 S1CBNDX=23 PNU NSATTR PTWF AFR]")
+        let plain = SMMUv2ContextFault(fsr: 0x402, fsynr0: 0x21, far: 0x1000, cbfrsynra: 0)
+        #expect(plain.fields.first { $0.name == "FSYNR0" }?.value == "0x00000021 [read PLVL=1 S1CBNDX=0 PNU]")
+        #expect(fault.event.kind == plain.event.kind, "NSATTR changes no kind")
+    }
+
     /// Every vendor's record decodes arbitrary bytes to a record or a DecodeError, never a trap.
     @Test func arbitraryBytesNeverTrap() {
         var random = SplitMix64(seed: 7)

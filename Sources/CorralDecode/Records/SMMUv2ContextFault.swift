@@ -67,12 +67,20 @@ public struct SMMUv2ContextFault: VendorRecord {
         return names.isEmpty ? "no fault bits" : names.joined(separator: " ")
     }
 
+    /// FSYNR0's single-bit fields after WNR, by the names the kernel prints them with
+    /// (`arm_smmu_print_context_fault_info()`, 6.11+). NSATTR is shown, not interpreted: see
+    /// docs/decode.md, "Secure on non-secure".
+    static let fsynr0Flags: [(bit: Int, name: String)] = [
+        (5, "PNU"), (6, "IND"), (8, "NSATTR"), (10, "PTWF"), (11, "AFR"),
+    ]
+
     public var fields: [(name: String, value: String)] {
         [
             ("FSR", "0x\(Hex.padded(fsr, width: 8)) [\(Self.describe(fsr: fsr)) Format=\(bits(fsr, 10, 9))]"),
             (
                 "FSYNR0",
-                "0x\(Hex.padded(fsynr0, width: 8)) [\(write ? "write" : "read") PLVL=\(bits(fsynr0, 1, 0)) S1CBNDX=\(bits(fsynr0, 23, 16))\(bit(fsynr0, 5) ? " PNU" : "")\(bit(fsynr0, 6) ? " IND" : "")]"
+                "0x\(Hex.padded(fsynr0, width: 8)) [\(write ? "write" : "read") PLVL=\(bits(fsynr0, 1, 0)) S1CBNDX=\(bits(fsynr0, 23, 16))"
+                    + Self.fsynr0Flags.filter { bit(fsynr0, $0.bit) }.map { " " + $0.name }.joined() + "]"
             ),
             ("FAR", "0x" + Hex.string(far)),
             ("CBFRSYNRA", "0x" + Hex.string(cbfrsynra)),

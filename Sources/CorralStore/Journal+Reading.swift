@@ -178,6 +178,38 @@ extension Journal {
         return summaries.values.sorted { $0.device < $1.device }
     }
 
+    /// Whether `corral release` may journal a release of `subject`, from the journal's view of it.
+    public enum ReleaseCheck: Hashable, Sendable {
+        /// Corral holds it (contained, retired) or waits on its owner: a release undoes that.
+        case releasable(state: String)
+        /// Corral holds nothing against it (`nil`: no state journaled yet, only episodes): a
+        /// release would only reset its retirement budget, which nobody asked for.
+        case notContained(state: String?)
+        /// The journal has never heard of it.
+        case unknown
+        /// A release of it is already journaled and not yet applied by the daemon.
+        case pending(id: Int64, by: String)
+    }
+
+    /// The states a release applies to (`ContainmentState.name`): the ones where Corral holds
+    /// the device, and `awaiting-owner`, whose owner the release answers for.
+    public static let releasableStates: Set<String> = [
+        "awaiting-owner", "silenced", "stopped", "resetting", "removed", "retired",
+    ]
+
+    /// The check `corral release` runs before journaling: a release of a device Corral does not
+    /// hold is refused (issue 17), and a second one while the first is pending is not stacked.
+    public func releaseCheck(_ subject: Subject) throws(JournalError) -> ReleaseCheck {
+        if let pending = try pendingReleases().first(where: { Subject(name: $0.device) == subject }) {
+            return .pending(id: pending.id, by: pending.by)
+        }
+        guard let summary = try deviceSummaries().first(where: { $0.device == subject }) else { return .unknown }
+        guard let state = summary.state, Self.releasableStates.contains(state) else {
+            return .notContained(state: summary.state)
+        }
+        return .releasable(state: state)
+    }
+
     /// Journals an operator's release; the daemon applies it and marks it applied.
     public func release(_ device: String, by user: String, atUTC: Int64) throws(JournalError) -> Int64 {
         try writeNow { db in

@@ -149,3 +149,29 @@ final class NotifySocket {
         #expect(process.terminationStatus == 0 && said.isEmpty, "\(said)")
     }
 }
+
+/// `corral release` journals who released (issue 17): the login UID first, because sudo and su
+/// keep it and the caller cannot forge it; SUDO_USER only as what it is.
+@Suite struct OperatorIdentityTests {
+    static func identity(loginuid: String?, environment: [String: String], uid: UInt32) throws -> OperatorIdentity {
+        let root = FakeSysfs()
+        if let loginuid { root.file("/proc/self/loginuid", loginuid) }
+        let names: [UInt32: String] = [0: "root", 1000: "alice", 1001: "bob"]
+        return OperatorIdentity.current(root: root.sysRoot, environment: environment, uid: uid) { names[$0] }
+    }
+
+    @Test func theLoginUIDNamesTheOperatorBehindSudo() throws {
+        let viaSudo = try Self.identity(loginuid: "1000", environment: ["SUDO_USER": "alice"], uid: 0)
+        #expect(viaSudo.name == "alice" && viaSudo.description == "alice (login uid 1000, as root)")
+        // SUDO_USER is the caller's own environment: it never replaces a known login UID.
+        let forged = try Self.identity(loginuid: "1001", environment: ["SUDO_USER": "alice"], uid: 0)
+        #expect(forged.name == "bob" && forged.description == "bob (login uid 1001, SUDO_USER alice, as root)")
+        // A service (loginuid unset) run by sudo from a shell without a login UID.
+        let unset = try Self.identity(loginuid: "4294967295", environment: ["SUDO_USER": "alice"], uid: 0)
+        #expect(unset.loginUID == nil && unset.description == "alice (no login uid, as root)")
+        let plain = try Self.identity(loginuid: nil, environment: [:], uid: 1000)
+        #expect(plain.description == "alice (no login uid)")
+        let nameless = try Self.identity(loginuid: "4242", environment: [:], uid: 0)
+        #expect(nameless.description == "uid 4242 (login uid 4242, as root)")
+    }
+}

@@ -77,6 +77,35 @@ func temporaryJournalPath(_ name: String) -> String {
         #expect(pending.count == 1 && pending[0].device == "0000:03:00.0" && pending[0].by == "alice")
     }
 
+    /// `corral release` asks the journal first (issue 17): a device Corral holds is releasable;
+    /// a healthy one is refused (a release would only reset its budget); an unknown one is
+    /// unknown; a second release while one is pending is not stacked.
+    @Test func releaseIsCheckedAgainstTheJournaledState() throws {
+        let journal = try Journal(path: temporaryJournalPath("release-check"))
+        var writer = JournalWriter(journal: journal, run: try journal.run(kind: "test", name: "release", startedUTC: 0))
+        let noisy = DeviceAddress.pci(PCIAddress(bus: 3, device: 0, function: 0)!)
+        let quiet = DeviceAddress.pci(PCIAddress(bus: 4, device: 0, function: 0)!)
+        var policy = Policy()
+        policy.mode = .enforce
+        var engine = Engine(policy: policy)
+        _ = engine.handle(.dmaFault(DMAFault(source: .device(quiet), vendor: .intelVTd, kind: .notPresent)), at: .zero)
+        for index in 0..<5_000 {
+            _ = engine.handle(
+                .dmaFault(DMAFault(source: .device(noisy), vendor: .intelVTd, kind: .notPresent)),
+                at: .microseconds(Int64(index) * 100))
+        }
+        let held = try #require(engine.status(of: noisy)?.state)
+        #expect(held.isContained, "the storm was contained (\(held))")
+        writer.record(states: engine.devices, at: .seconds(1))
+        writer.flush(at: 1)
+
+        #expect(try journal.releaseCheck(.device(noisy)) == .releasable(state: held.name))
+        #expect(try journal.releaseCheck(.device(quiet)) == .notContained(state: "healthy"))
+        #expect(try journal.releaseCheck(Subject(name: "0000:09:00.0")) == .unknown)
+        let id = try journal.release(Subject.device(noisy).description, by: "alice (login uid 1000, as root)", atUTC: 5)
+        #expect(try journal.releaseCheck(.device(noisy)) == .pending(id: id, by: "alice (login uid 1000, as root)"))
+    }
+
     @Test func unwritableJournalIsAPreciseError() {
         #expect(throws: JournalError.self) { try Journal(path: "/proc/corral/journal.sqlite") }
     }

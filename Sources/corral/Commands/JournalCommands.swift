@@ -1,5 +1,6 @@
 import ArgumentParser
 import CorralCore
+import CorralLinux
 import CorralStore
 import Foundation
 
@@ -149,7 +150,16 @@ struct ReleaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "release",
         abstract: "Release a contained or retired device (operator re-enable), journaled with who and when.",
-        discussion: "The running daemon applies the release at its next step and marks it applied.")
+        discussion: """
+            The running daemon applies the release at its next step and marks it applied: it undoes \
+            every measure, clears the retirement budget and puts the device on probation.
+
+            Refused (exit 1) for a device Corral does not hold (healthy, elevated, on probation): \
+            there is nothing to release. A second release while one is pending is not journaled again.
+
+            The operator is journaled by login: the login UID (/proc/self/loginuid, kept across \
+            sudo and su) and its name, SUDO_USER, and the account the command ran as.
+            """)
 
     @Argument(help: "The device, as `corral status` prints it (e.g. 0000:03:00.0).")
     var device: String
@@ -158,17 +168,27 @@ struct ReleaseCommand: ParsableCommand {
 
     func run() throws {
         let store = try journal.openForWriting()
-        let user =
-            ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+        let identity = OperatorIdentity.current()
         do {
-            let known = try store.deviceSummaries().map(\.device)
             // As the journal names it (`03:00.0` is `0000:03:00.0`).
             let subject = Subject(name: device)
-            guard known.contains(subject) else {
+            switch try store.releaseCheck(subject) {
+            case .unknown:
                 throw CommandFailure("\(device): not in \(store.path); `corral status` lists the devices it knows")
+            case .notContained(let state):
+                throw CommandFailure(
+                    "\(subject) is \(state ?? "not contained"): Corral holds nothing against it, so there is "
+                        + "nothing to release (a release would only reset its retirement budget); refused")
+            case .pending(let id, let by):
+                print(
+                    "release #\(id) of \(subject) by \(by) is already journaled; the daemon applies it at its next step."
+                )
+            case .releasable(let state):
+                let id = try store.release(subject.description, by: identity.description, atUTC: utcNow())
+                print(
+                    "release #\(id) of \(subject) (\(state)) by \(identity) journaled; "
+                        + "the daemon applies it at its next step.")
             }
-            let id = try store.release(subject.description, by: user, atUTC: utcNow())
-            print("release #\(id) of \(device) by \(user) journaled; the daemon applies it at its next step.")
         } catch let failure as CommandFailure {
             throw failure
         } catch {

@@ -18,6 +18,8 @@ public struct StatusDocument: Codable, Hashable, Sendable {
         public var lastEpisode: LastEpisode?
         /// Why it is never written to (docs/safety.md); absent when it is not protected.
         public var protected: [String]?
+        /// An operator's release journaled and not yet applied; absent when there is none.
+        public var pendingRelease: PendingRelease?
 
         enum CodingKeys: String, CodingKey {
             case device, state, episodes, events
@@ -25,6 +27,19 @@ public struct StatusDocument: Codable, Hashable, Sendable {
             case budgetLeft = "budget_left"
             case lastEpisode = "last_episode"
             case protected
+            case pendingRelease = "pending_release"
+        }
+    }
+
+    public struct PendingRelease: Codable, Hashable, Sendable {
+        public var id: Int64
+        /// Who asked, as `corral release` journaled them (`OperatorIdentity`).
+        public var by: String
+        public var atUTCNS: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case id, by
+            case atUTCNS = "at_utc_ns"
         }
     }
 
@@ -50,6 +65,10 @@ extension Journal {
     /// The journal's devices (sorted) then the protected devices it has no rows for.
     public func statusDocument() throws(JournalError) -> StatusDocument {
         let summaries = try deviceSummaries()
+        var releases: [Subject: StatusDocument.PendingRelease] = [:]
+        for release in try pendingReleases() where releases[Subject(name: release.device)] == nil {
+            releases[Subject(name: release.device)] = .init(id: release.id, by: release.by, atUTCNS: release.at)
+        }
         let protected = Dictionary(
             try protectedDevices().map { (Subject(name: $0.device), $0.reasons) }, uniquingKeysWith: +)
         var devices = summaries.map { summary in
@@ -60,7 +79,7 @@ extension Journal {
                     .init(
                         eventClass: $0.eventClass, firstNS: $0.first, lastNS: $0.last, count: $0.count,
                         lowerBound: $0.lowerBound)
-                }, protected: protected[summary.device])
+                }, protected: protected[summary.device], pendingRelease: releases[summary.device])
         }
         let known = Set(summaries.map(\.device))
         for (device, reasons) in protected.sorted(by: { $0.key < $1.key }) where !known.contains(device) {

@@ -106,6 +106,38 @@ func temporaryJournalPath(_ name: String) -> String {
         #expect(try journal.releaseCheck(.device(noisy)) == .pending(id: id, by: "alice (login uid 1000, as root)"))
     }
 
+    /// `corral status` (issue 17): a name longer than any fixed column never runs into the next
+    /// one, and a pending release is shown in the state, with who and when below.
+    @Test func statusColumnsNeverRunTogetherAndShowAPendingRelease() throws {
+        let journal = try Journal(path: temporaryJournalPath("status-table"))
+        var writer = JournalWriter(journal: journal, run: try journal.run(kind: "test", name: "status", startedUTC: 0))
+        let long = "(intel-vtd faults, device not named on a unit with a long name)"
+        writer.observe(Observation(subject: Subject(name: long), eventClass: "dma-fault", at: 1_000))
+        writer.observe(Observation(subject: "0000:03:00.0", eventClass: "dma-fault", at: 2_000))
+        writer.flush()
+        _ = try journal.release("0000:03:00.0", by: "alice (login uid 1000, as root)", atUTC: 1_764_510_000_000_000_000)
+        let pending = try journal.pendingReleases().map {
+            StatusTable.PendingRelease(id: $0.id, device: Subject(name: $0.device), by: $0.by, atUTC: $0.at)
+        }
+        let text = StatusTable.render(
+            try journal.deviceSummaries(), pending: pending, protected: ["0000:00:02.0": ["boot display"]],
+            path: "j")
+        let lines = text.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first)
+        let stateColumn = try #require(header.range(of: "state")).lowerBound
+        let row = try #require(lines.first { $0.hasPrefix("(intel-vtd") })
+        #expect(row.hasPrefix(long + "  "), "two blanks after the longest name")
+        // Every row's second column starts where the header's does.
+        #expect(row[stateColumn...].hasPrefix("-"))
+        let released = try #require(lines.first { $0.hasPrefix("0000:03:00.0") })
+        #expect(released[stateColumn...].hasPrefix("- (release #1 pending)"))
+        #expect(text.contains("#1  0000:03:00.0  by alice (login uid 1000, as root)  at 2025-11-30T13:40:00Z"))
+        #expect(text.contains("0000:00:02.0  boot display"))
+        let document = try journal.statusDocument()
+        #expect(document.devices.first { $0.device == Subject(name: "0000:03:00.0") }?.pendingRelease?.id == 1)
+        #expect(document.devices.first { $0.device == Subject(name: long) }?.pendingRelease == nil)
+    }
+
     @Test func unwritableJournalIsAPreciseError() {
         #expect(throws: JournalError.self) { try Journal(path: "/proc/corral/journal.sqlite") }
     }

@@ -19,9 +19,13 @@ struct StatusCommand: ParsableCommand {
         let store = try journal.open()
         let summaries: [Journal.DeviceSummary]
         let protected: [String: [String]]
+        let pending: [StatusTable.PendingRelease]
         do {
             summaries = try store.deviceSummaries()
             protected = Dictionary(try store.protectedDevices().map { ($0.device, $0.reasons) }, uniquingKeysWith: +)
+            pending = try store.pendingReleases().map {
+                StatusTable.PendingRelease(id: $0.id, device: Subject(name: $0.device), by: $0.by, atUTC: $0.at)
+            }
         } catch {
             throw CommandFailure(error.description)
         }
@@ -36,32 +40,7 @@ struct StatusCommand: ParsableCommand {
             for device in document.devices { print(JSONLine.encode(device)) }
             return
         }
-        defer {
-            if !protected.isEmpty {
-                print("\nProtected (never written to, nor any port above them; recommendations only):")
-                for (device, reasons) in protected.sorted(by: { $0.key < $1.key }) {
-                    print("  \(TextReport.pad(device, 26)) \(reasons.joined(separator: ", "))")
-                }
-            }
-        }
-        guard !summaries.isEmpty else {
-            print("\(store.path): no devices yet.")
-            return
-        }
-        print(
-            TextReport.pad("device", 28) + TextReport.pad("state", 14) + TextReport.pad("events", 12)
-                + TextReport.pad("last episode", 40) + "budget")
-        for summary in summaries {
-            let last =
-                summary.lastEpisode.map {
-                    "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass) at \(Instant(nanoseconds: $0.last))"
-                } ?? "-"
-            print(
-                TextReport.pad(summary.device.description, 28) + TextReport.pad(summary.state ?? "-", 14)
-                    + TextReport.pad(Count.grouped(summary.events), 12) + TextReport.pad(last, 40)
-                    + (summary.budgetLeft.map(String.init) ?? "-"))
-        }
-        print("\n`+`: a lower bound (the kernel or a full queue dropped some). Times are the run's own clock.")
+        print(StatusTable.render(summaries, pending: pending, protected: protected, path: store.path))
     }
 }
 

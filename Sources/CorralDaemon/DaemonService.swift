@@ -92,13 +92,19 @@ public enum DaemonService {
         signals.install()
         var server: Task<Void, any Error>?
         if settings.metricsPort != 0 {
-            let status = try await StatusServer(journal: journal, port: settings.metricsPort)
-            server = Task {
-                do {
-                    try await status.run()
-                } catch {
-                    log(.error, "the status endpoint stopped: \(error); the daemon goes on without it")
+            // Containment does not depend on the metrics endpoint: a port someone else holds is
+            // logged (in words: `StatusServer.ListenError`) and the daemon watches without it.
+            do {
+                let status = try await StatusServer(journal: journal, port: settings.metricsPort)
+                server = Task {
+                    do {
+                        try await status.run()
+                    } catch {
+                        log(.error, "the status endpoint stopped: \(error); the daemon goes on without it")
+                    }
                 }
+            } catch {
+                log(.error, "no status endpoint: \(error); the daemon goes on without it")
             }
         }
         log(

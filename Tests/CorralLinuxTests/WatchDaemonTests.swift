@@ -66,6 +66,34 @@ import Testing
         #expect(Array(messages.dropFirst()) == ["WATCHDOG=1", "STOPPING=1"])
     }
 
+    /// A metrics port someone else holds is logged in words and the daemon watches without the
+    /// endpoint: containment never waits on metrics (issue 17).
+    @Test func aBusyMetricsPortDoesNotStopTheDaemon() throws {
+        let fake = Self.machine(withStorm: false)
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(holder, $0, length) == 0 && listen(holder, 1) == 0 && getsockname(holder, $0, &length) == 0
+            }
+        }
+        #expect(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let (process, log) = try Self.launch([
+            "watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--once", "--metrics-port", "\(port)",
+        ])
+        let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("no status endpoint: 127.0.0.1:\(port) is already in use"), "\(text)")
+        #expect(text.contains("watching") || text.contains("stopped"), "\(text)")
+    }
+
     /// Without `--config`, `/etc/corral/corral.yaml` (under the root) is the policy.
     @Test func theDefaultConfigIsReadWhenPresent() throws {
         let fake = Self.machine(withStorm: false)

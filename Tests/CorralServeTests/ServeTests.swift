@@ -147,6 +147,23 @@ func parseExposition(_ text: String) throws -> [Sample] {
         await server.stop()
     }
 
+    /// A port another listener holds (issue 17): refused in words, with how to find the holder,
+    /// before anything announces a URL.
+    @Test func aBusyPortIsSaidInWords() async throws {
+        let first = try await StatusServer(journal: try Self.journal(), port: 0)
+        let port = try #require(first.port)
+        do {
+            let second = try await StatusServer(journal: try Self.journal(), port: port)
+            await second.stop()
+            Issue.record("a second server listened on the busy port \(port)")
+        } catch let failure as StatusServer.ListenError {
+            #expect(failure.errno == EADDRINUSE)
+            #expect(failure.description.contains("127.0.0.1:\(port) is already in use"))
+            #expect(failure.description.contains("--port") && !failure.description.contains("bind(descriptor"))
+        }
+        await first.stop()
+    }
+
     /// The measured attack: a 1 MiB header once pinned a core for minutes. Now the parser stops
     /// at the cap and answers 400; the endpoint goes on answering.
     @Test func aHugeHeaderIsRefusedAndTheEndpointStaysUp() async throws {

@@ -45,7 +45,31 @@ public final class StatusServer: Sendable {
                 .bind(host: address, port: Int(port)).get()
         } catch {
             try? await group.shutdownGracefully()
-            throw error
+            throw ListenError(address: address, port: port, underlying: error)
+        }
+    }
+
+    /// Why the server could not listen, in an operator's words: a busy port says so and how to
+    /// find its holder, instead of SwiftNIO's `bind(descriptor:ptr:bytes:)` text.
+    public struct ListenError: Error, CustomStringConvertible {
+        public var address: String
+        public var port: UInt16
+        public var underlying: any Error
+
+        public var errno: Int32? { (underlying as? IOError)?.errnoCode }
+
+        public var description: String {
+            switch errno {
+            case EADDRINUSE?:
+                "\(address):\(port) is already in use (another exporter, or a corral already serving); "
+                    + "`ss -ltnp 'sport = :\(port)'` shows which process holds it; choose another with --port"
+            case EACCES?:
+                "\(address):\(port): permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)"
+            case EADDRNOTAVAIL?:
+                "\(address) is not an address of this machine"
+            default:
+                "cannot listen on \(address):\(port): \(underlying)"
+            }
         }
     }
 

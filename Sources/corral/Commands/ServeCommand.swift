@@ -29,6 +29,8 @@ struct ServeCommand: AsyncParsableCommand {
         let server: StatusServer
         do {
             server = try await StatusServer(journal: store, address: address, port: port)
+        } catch let failure as StatusServer.ListenError {
+            throw CommandFailure(failure.description)
         } catch {
             throw CommandFailure("cannot listen on \(address):\(port): \(error)")
         }

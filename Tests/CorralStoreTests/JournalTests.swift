@@ -111,9 +111,10 @@ func temporaryJournalPath(_ name: String) -> String {
     @Test func statusColumnsNeverRunTogetherAndShowAPendingRelease() throws {
         let journal = try Journal(path: temporaryJournalPath("status-table"))
         var writer = JournalWriter(journal: journal, run: try journal.run(kind: "test", name: "status", startedUTC: 0))
-        let long = "(intel-vtd faults, device not named on a unit with a long name)"
+        let long = "soc@0/fd500000.pcie-with-a-long-platform-name/gpu@0"
         writer.observe(Observation(subject: Subject(name: long), eventClass: "dma-fault", at: 1_000))
         writer.observe(Observation(subject: "0000:03:00.0", eventClass: "dma-fault", at: 2_000))
+        writer.observe(Observation(subject: "(kernel rate limiting)", eventClass: "suppressed", at: 3_000))
         writer.flush()
         _ = try journal.release("0000:03:00.0", by: "alice (login uid 1000, as root)", atUTC: 1_764_510_000_000_000_000)
         let pending = try journal.pendingReleases().map {
@@ -125,7 +126,7 @@ func temporaryJournalPath(_ name: String) -> String {
         let lines = text.split(separator: "\n").map(String.init)
         let header = try #require(lines.first)
         let stateColumn = try #require(header.range(of: "state")).lowerBound
-        let row = try #require(lines.first { $0.hasPrefix("(intel-vtd") })
+        let row = try #require(lines.first { $0.hasPrefix("soc@0/") })
         #expect(row.hasPrefix(long + "  "), "two blanks after the longest name")
         // Every row's second column starts where the header's does.
         #expect(row[stateColumn...].hasPrefix("-"))
@@ -133,6 +134,10 @@ func temporaryJournalPath(_ name: String) -> String {
         #expect(released[stateColumn...].hasPrefix("- (release #1 pending)"))
         #expect(text.contains("#1  0000:03:00.0  by alice (login uid 1000, as root)  at 2025-11-30T13:40:00Z"))
         #expect(text.contains("0000:00:02.0  boot display"))
+        // A pseudo-subject is not a device row: it is listed apart, as what it is.
+        #expect(!lines.contains { $0.hasPrefix("(kernel rate limiting)") })
+        let apart = try #require(lines.firstIndex { $0.hasPrefix("Not attributable to a device") })
+        #expect(lines[apart + 1].hasPrefix("  (kernel rate limiting)  1 suppressed, last at"))
         let document = try journal.statusDocument()
         #expect(document.devices.first { $0.device == Subject(name: "0000:03:00.0") }?.pendingRelease?.id == 1)
         #expect(document.devices.first { $0.device == Subject(name: long) }?.pendingRelease == nil)

@@ -13,6 +13,9 @@ import Testing
             Episode(subject: "0000:03:00.0", eventClass: "dma-fault", first: 0, last: 200_000_000, count: 2_000),
             Episode(
                 subject: "0000:03:00.0", eventClass: "aer-corrected", first: 5, last: 5, count: 1, lowerBound: true),
+            Episode(
+                subject: "(kernel rate limiting)", eventClass: "suppressed", first: 0, last: 100_000_000, count: 990,
+                lowerBound: true),
         ]
         let nic = PCIAddress(bus: 3, device: 0, function: 0)!
         batch.decisions = [
@@ -37,5 +40,10 @@ import Testing
         #expect(page.contains("storm &lt;&amp;&gt;"), "text is escaped")
         #expect(page.contains("10k/s"), "2,000 events in 200 ms is 10k/s")
         #expect(page.contains("1+</td>"), "lower bounds are marked")
+        // A pseudo-subject is shown as what it is, never as a device's section (issue 17).
+        #expect(!page.contains("<h2>(kernel rate limiting)"))
+        #expect(page.contains("<h2>Not attributable to a device</h2>"))
+        #expect(page.contains("<td>(kernel rate limiting)</td><td>suppressed</td>"))
+        #expect(page.contains("990+</td>"))
     }
 }

@@ -170,6 +170,12 @@ public enum Subject: Hashable, Sendable, Comparable, CustomStringConvertible {
         return nil
     }
 
+    /// Events no device, unit or line can be held to: shown apart, never as a device.
+    public var isUnattributed: Bool {
+        if case .unattributed = self { return true }
+        return false
+    }
+
     /// The name the journal, `/status` and every output use; ``init(name:)`` reads it back.
     public var description: String {
         switch self {

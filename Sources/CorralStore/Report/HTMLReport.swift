@@ -49,13 +49,34 @@ public enum HTMLReport {
 
             """
         if devices.isEmpty { html += "<p>Nothing journaled yet.</p>\n" }
-        for device in devices {
+        // Events no device can be held to (the kernel's rate limiting, faults whose device was
+        // not named) are shown as what they are, in one table after the devices, never as a
+        // device's section (issue 17).
+        let (subjects, unattributed) = (
+            devices.filter { !$0.device.isUnattributed }, devices.filter { $0.device.isUnattributed }
+        )
+        for device in subjects {
             html += "<h2>\(escape(device.device.description))"
             if let state = device.state { html += " — <span class=\"state\">\(escape(state))</span>" }
             html += "</h2>\n"
             html += timeline(device)
             html += episodeTable(device.episodes)
             html += decisionTable(device.decisions)
+        }
+        if !unattributed.isEmpty {
+            html += "<h2>Not attributable to a device</h2>\n"
+            html += "<p class=\"note\">Counted, never acted on: no device can be held to these.</p>\n"
+            html +=
+                "<table><tr><th>what</th><th>class</th><th>first (s)</th><th>last (s)</th><th>events</th></tr>\n"
+            for entry in unattributed {
+                for episode in entry.episodes {
+                    html +=
+                        "<tr><td>\(escape(entry.device.description))</td><td>\(escape(episode.eventClass.description))</td>"
+                        + "<td class=\"num\">\(seconds(episode.first))</td><td class=\"num\">\(seconds(episode.last))</td>"
+                        + "<td class=\"num\">\(Count.grouped(episode.count))\(episode.lowerBound ? "+" : "")</td></tr>\n"
+                }
+            }
+            html += "</table>\n"
         }
         html += "</body></html>\n"
         return html

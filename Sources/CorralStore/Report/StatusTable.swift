@@ -24,6 +24,10 @@ public enum StatusTable {
         _ summaries: [Journal.DeviceSummary], pending: [PendingRelease], protected: [String: [String]], path: String
     ) -> String {
         var lines: [String] = []
+        // Pseudo-subjects (the kernel's rate limiting, faults with no device named) are not
+        // devices: listed apart, after the table (issue 17).
+        let unattributed = summaries.filter { $0.device.isUnattributed }
+        let summaries = summaries.filter { !$0.device.isUnattributed }
         if summaries.isEmpty {
             lines.append("\(path): no devices yet.")
         } else {
@@ -45,6 +49,17 @@ public enum StatusTable {
             lines += table(rows)
             lines.append("")
             lines.append("`+`: a lower bound (the kernel or a full queue dropped some). Times are the run's own clock.")
+        }
+        if !unattributed.isEmpty {
+            lines.append("")
+            lines.append("Not attributable to a device (counted, never acted on):")
+            lines += table(
+                unattributed.map { summary in
+                    let last = summary.lastEpisode.map {
+                        "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass), last at \(Instant(nanoseconds: $0.last))"
+                    }
+                    return ["  \(summary.device)", last ?? "\(Count.grouped(summary.events)) events"]
+                })
         }
         if !pending.isEmpty {
             lines.append("")

@@ -1,4 +1,6 @@
 import CorralCore
+import Foundation
+import Yams
 
 extension PolicyFile {
     /// The policy as a complete, commented YAML file: every key, its value and where the
@@ -89,4 +91,16 @@ extension PolicyFile {
     }
 
     private static func spaced(_ rate: RateThreshold) -> String { "\(rate.count) / \(rate.window.compact)" }
+}
+
+extension PolicyFile {
+    /// The policy as one JSON document with the YAML file's keys and values (`corral policy
+    /// defaults --json`, `policy check --json`): the rendered file read by Yams and written by
+    /// Foundation's JSON encoder, so the two can never disagree. JSON is YAML too: the output is
+    /// itself a policy file (`PolicyFileTests`).
+    public static func json(_ policy: Policy) throws -> String {
+        let tree = try Yams.load(yaml: render(policy)) ?? [String: Any]()
+        let data = try JSONSerialization.data(withJSONObject: tree, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
 }

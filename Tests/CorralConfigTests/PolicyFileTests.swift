@@ -26,6 +26,22 @@ struct PolicyFileTests {
         #expect(try PolicyFile.parse(PolicyFile.render(policy)) == policy)
     }
 
+    /// `policy defaults --json` / `policy check --json` (issue 17): the file's keys as one JSON
+    /// document, which is itself a policy file giving the same policy back.
+    @Test func jsonViewIsThePolicyAndParsesBack() throws {
+        var policy = Policy()
+        policy.mode = .enforce
+        policy.classes[.dmaFault].thresholds.storm = RateThreshold(50, per: .milliseconds(100))
+        policy.protectedDevices = [.pci(PCIAddress(bus: 0, device: 0x17, function: 0)!)]
+        policy.hooks.commands[.containment] = ["/usr/local/bin/page", "--severity", "warning"]
+        let json = try PolicyFile.json(policy)
+        #expect(json.hasPrefix("{") && !json.contains("\n") && !json.contains("\\/"))
+        #expect(json.contains("\"mode\":\"enforce\""))
+        #expect(json.contains("\"dma-fault\":{\"contain\":true,\"elevated\":\"10 / 5s\",\"storm\":\"50 / 100ms\"}"))
+        #expect(try PolicyFile.parse(json) == policy)
+        #expect(try PolicyFile.parse(PolicyFile.json(Policy())) == Policy())
+    }
+
     @Test func valuesAreRead() throws {
         let policy = try PolicyFile.parse(
             """

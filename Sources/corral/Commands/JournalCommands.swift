@@ -145,6 +145,28 @@ struct ReleaseCommand: ParsableCommand {
 
     @OptionGroup var journal: JournalOption
 
+    @Flag(
+        help: ArgumentHelp(
+            "One JSON object: {type: release, id, device, state, by, pending_before}.",
+            discussion: "A refusal is an error on stderr and exit 1, as without --json."))
+    var json = false
+
+    /// `release --json`: what was journaled, or the release already pending.
+    struct Outcome: Encodable {
+        var type = "release"
+        var id: Int64
+        var device: String
+        var state: String?
+        var by: String
+        /// True when this call journaled nothing: a release of the device was already pending.
+        var pendingBefore: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case type, id, device, state, by
+            case pendingBefore = "pending_before"
+        }
+    }
+
     func run() throws {
         let store = try journal.openForWriting()
         let identity = OperatorIdentity.current()
@@ -159,14 +181,28 @@ struct ReleaseCommand: ParsableCommand {
                     "\(subject) is \(state ?? "not contained"): Corral holds nothing against it, so there is "
                         + "nothing to release (a release would only reset its retirement budget); refused")
             case .pending(let id, let by):
-                print(
-                    "release #\(id) of \(subject) by \(by) is already journaled; the daemon applies it at its next step."
-                )
+                if json {
+                    print(
+                        JSONLine.encode(
+                            Outcome(id: id, device: subject.description, state: nil, by: by, pendingBefore: true)))
+                } else {
+                    print(
+                        "release #\(id) of \(subject) by \(by) is already journaled; the daemon applies it at its next step."
+                    )
+                }
             case .releasable(let state):
                 let id = try store.release(subject.description, by: identity.description, atUTC: utcNow())
-                print(
-                    "release #\(id) of \(subject) (\(state)) by \(identity) journaled; "
-                        + "the daemon applies it at its next step.")
+                if json {
+                    print(
+                        JSONLine.encode(
+                            Outcome(
+                                id: id, device: subject.description, state: state, by: identity.description,
+                                pendingBefore: false)))
+                } else {
+                    print(
+                        "release #\(id) of \(subject) (\(state)) by \(identity) journaled; "
+                            + "the daemon applies it at its next step.")
+                }
             }
         } catch let failure as CommandFailure {
             throw failure

@@ -15,8 +15,15 @@ struct PolicyCommand: ParsableCommand {
                 "Every key with its default and where the default comes from. Redirect it to start a config: corral policy defaults > /etc/corral/corral.yaml"
         )
 
-        func run() {
-            print(PolicyFile.render(Policy()), terminator: "")
+        @Flag(help: "The policy as one JSON document, with the file's keys (itself a valid policy file).")
+        var json = false
+
+        func run() throws {
+            if json {
+                print(try PolicyFile.json(Policy()))
+            } else {
+                print(PolicyFile.render(Policy()), terminator: "")
+            }
         }
     }
 
@@ -29,8 +36,15 @@ struct PolicyCommand: ParsableCommand {
         @Argument(help: "The YAML policy file.")
         var file: String
 
+        @Flag(help: "The effective policy as one JSON document (exit 0: the file is valid).")
+        var json = false
+
         func run() throws {
             let policy = try PolicyLoader.load(path: file)
+            if json {
+                print(try PolicyFile.json(policy))
+                return
+            }
             print("\(file): ok\n")
             print(PolicyFile.render(policy), terminator: "")
         }

@@ -37,20 +37,28 @@ extension Journal.EpisodeRow: Encodable {
 
 extension Journal.DecisionEntry: Encodable {
     enum JSONKey: String, CodingKey {
-        case type, run, subject, action, recommendation, to, reason
+        case type, run, subject, action, recommendation, from, to, reason
         case atNS = "at_ns"
+        case actionText = "action_text"
     }
 
-    /// `{"type": "decision", "run", "subject", "at_ns", "action" (as carried out, or null),
-    /// "recommendation", "to" (the state it led to, when it changed), "reason"}`.
+    /// The decision shape of `replay --json` and `engine-demo --json` (`Decision: Encodable`),
+    /// plus `run`: `{"type": "decision", "run", "at_ns", "subject", "action" (the stable kind,
+    /// `clear-bus-master`), "recommendation", "action_text" (the words), "from", "to",
+    /// "reason"}`; keys without a value are left out (docs/json.md).
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: JSONKey.self)
         try container.encode("decision", forKey: .type)
         try container.encode(run, forKey: .run)
         try container.encode(subject, forKey: .subject)
         try container.encode(at, forKey: .atNS)
-        try container.encode(action, forKey: .action)
-        try container.encode(recommendation, forKey: .recommendation)
+        if let action {
+            try container.encodeIfPresent(kind, forKey: .action)
+            try container.encode(recommendation, forKey: .recommendation)
+            let words = recommendation && action.hasPrefix("recommend: ") ? String(action.dropFirst(11)) : action
+            try container.encode(words, forKey: .actionText)
+        }
+        try container.encodeIfPresent(from, forKey: .from)
         try container.encodeIfPresent(to, forKey: .to)
         try container.encode(reason, forKey: .reason)
     }

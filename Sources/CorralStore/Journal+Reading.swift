@@ -29,10 +29,15 @@ extension Journal {
         public var run: Int64
         public var at: Int64
         public var subject: Subject
+        /// The action in words, as journaled (`recommend: ` in front of a recommendation).
         public var action: String?
         public var recommendation: Bool
         public var to: String?
         public var reason: String
+        /// `Action.kind` (`clear-bus-master`): the stable name scripts match on.
+        public var kind: String? = nil
+        /// The state it left, when it changed one.
+        public var from: String? = nil
     }
 
     public func episodes(device: Subject? = nil, eventClass: ObservedClass? = nil, since: Int64? = nil)
@@ -66,7 +71,8 @@ extension Journal {
 
     public func decisions(subject: Subject? = nil, since: Int64? = nil) throws(JournalError) -> [DecisionEntry] {
         try read { db in
-            var sql = "SELECT run, at_ns, subject, action, recommendation, to_state, reason FROM decisions WHERE 1=1"
+            var sql =
+                "SELECT run, at_ns, subject, action, recommendation, to_state, reason, kind, from_state FROM decisions WHERE 1=1"
             var arguments: [any DatabaseValueConvertible] = []
             if let subject {
                 sql += " AND subject = ?"
@@ -80,7 +86,7 @@ extension Journal {
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
                 DecisionEntry(
                     run: row[0], at: row[1], subject: row[2], action: row[3], recommendation: row[4], to: row[5],
-                    reason: row[6])
+                    reason: row[6], kind: row[7], from: row[8])
             }
         }
     }

@@ -14,6 +14,10 @@ struct Corral: AsyncParsableCommand {
 
             Start with `corral engine-demo` to watch the engine on a built-in event script, and \
             `corral policy defaults` to see every threshold with its origin.
+
+            Exit status, every command: 0 done; 1 the command failed or refused, with the reason on \
+            stderr (`audit`: 1 warnings, 2 failures); 64 a usage error (an unknown option, a bad \
+            value). `--json` output is documented per command and in docs/json.md.
             """,
         version: CorralVersion.current,
         subcommands: [

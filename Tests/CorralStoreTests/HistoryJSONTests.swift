@@ -50,6 +50,38 @@ import Testing
         #expect(decision["recommendation"] as? Bool == true)
         #expect(decision["at_ns"] as? Int == 7_000)
     }
+
+    /// One decision schema (issue 17): a decision read back from the journal for `history
+    /// --json` is the object `replay --json` printed for it when it was made, plus `run`.
+    @Test func historyDecisionsHaveTheReplayShape() throws {
+        let journal = try Journal(path: temporaryJournalPath("history-shape"))
+        let run = try journal.run(kind: "replay", name: "a.log", startedUTC: 0)
+        let address = PCIAddress(bus: 1, device: 0, function: 0)!
+        let made = [
+            Decision(
+                at: .microseconds(7), subject: .device(.pci(address)), action: .recommend(.clearBusMaster(address)),
+                from: .elevated, to: .stopped(.verified), reason: "storm"),
+            Decision(
+                at: .microseconds(9), subject: .device(.pci(address)), action: .reset(address, .flr),
+                from: .stopped(.verified), to: .resetting(deadline: .seconds(1)), reason: "still"),
+            Decision(at: .microseconds(11), subject: .device(.pci(address)), reason: "released by alice"),
+        ]
+        var batch = JournalBatch(run: run)
+        batch.decisions = made.map { DecisionRow($0) }
+        try journal.write(batch)
+        let read = try journal.decisions()
+        #expect(read.count == made.count)
+        for (original, row) in zip(made, read) {
+            var fromReplay = try Self.object(original)
+            fromReplay["run"] = Int(run)
+            let fromHistory = try Self.object(row)
+            let history = try JSONSerialization.data(withJSONObject: fromHistory, options: [.sortedKeys])
+            let replay = try JSONSerialization.data(withJSONObject: fromReplay, options: [.sortedKeys])
+            #expect(String(decoding: history, as: UTF8.self) == String(decoding: replay, as: UTF8.self))
+        }
+        #expect(try Self.object(read[0])["action"] as? String == "clear-bus-master")
+        #expect(try Self.object(read[0])["action_text"] as? String == "clear bus master of 0000:01:00.0")
+    }
 }
 
 /// What a device's DMA faults were, by kind: journaled as totals per run (written again as they

@@ -17,7 +17,7 @@ struct EngineDemoCommand: ParsableCommand {
             not real hardware. The simulator will replace this as the embedded default.
             """)
 
-    @Option(help: "observe, recommend or enforce (default: enforce, to show the whole ladder).")
+    @Option(help: "observe, recommend or enforce (enforce shows the whole ladder).")
     var mode: Policy.Mode = .enforce
 
     @Option(name: .customLong("config"), help: "A policy YAML file (see `corral policy defaults`).")

@@ -39,7 +39,7 @@ struct SimulateCommand: ParsableCommand {
             (or JSON) file: `corral simulate my-storm.yaml` (format: docs/simulator.md).
             """)
 
-    @Argument(help: "A built-in scenario or a scenario file (default: \(BuiltinScenarios.defaultName)).")
+    @Argument(help: "A built-in scenario or a scenario file.")
     var scenario: String = BuiltinScenarios.defaultName
 
     @Option(help: "The policy to run: \(SimPolicy.names.joined(separator: ", ")).")

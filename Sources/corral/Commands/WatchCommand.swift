@@ -35,7 +35,7 @@ struct WatchCommand: AsyncParsableCommand {
     @Option(help: "Root of the system to watch (tests use a fake tree).")
     var root: String = "/"
 
-    @Option(name: .customLong("journal"), help: "The journal (default: \(Journal.defaultPath)).")
+    @Option(name: .customLong("journal"), help: "The journal (SQLite) to write.")
     var journalPath: String = Journal.defaultPath
 
     @Option(help: "Serve /metrics, /status, /healthz on 127.0.0.1 at this port (0: off).")

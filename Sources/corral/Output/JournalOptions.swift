@@ -7,7 +7,7 @@ import Foundation
 
 /// `--journal PATH` for the commands that read or write the journal.
 struct JournalOption: ParsableArguments {
-    @Option(name: .customLong("journal"), help: "The journal (SQLite) to use (default: \(Journal.defaultPath)).")
+    @Option(name: .customLong("journal"), help: "The journal (SQLite) to use.")
     var path: String = Journal.defaultPath
 
     /// Opens an existing journal to read it: never created, migrated or written, so it works on a

@@ -68,6 +68,12 @@ extension PolicyFile {
             # samples make a storm, and whether it is contained).
             interrupt-flood-rate: \(policy.interruptFloodRate)
 
+            # The kernel's `N callbacks suppressed`: fault messages its printk ratelimit dropped. They
+            # name no device and are held against the noisiest device on that IOMMU. count: added to
+            # its totals as a lower bound, never to its rate (default). attribute: also to its rate,
+            # so a storm the log under-reports can still be contained (on that guess).
+            suppressed-messages: \(policy.suppressedMessages)
+
             # Devices Corral only ever recommends for (root disk, console, ...), e.g. ["0000:00:17.0"].
             protected: [\(policy.protectedDevices.sorted().map { "\"\($0)\"" }.joined(separator: ", "))]
 

@@ -114,6 +114,13 @@ public enum PolicyFile {
             policy.interruptFloodRate = UInt64(
                 try integer(node, "interrupt-flood-rate", file, range: 1_000...100_000_000))
         }
+        if let node = try reader.take("suppressed-messages") {
+            let text = try scalar(node, "suppressed-messages", file)
+            guard let value = Policy.SuppressedMessagesPolicy(rawValue: text) else {
+                throw ConfigFileError(node, file, "suppressed-messages", "'\(text)' is not count or attribute")
+            }
+            policy.suppressedMessages = value
+        }
         if let node = try reader.take("protected") {
             policy.protectedDevices = Set(
                 try list(node, "protected", file).enumerated().map { index, item throws(ConfigFileError) in
@@ -160,7 +167,7 @@ public enum PolicyFile {
         }
         try reader.finish(known: [
             "mode", "classes", "ladder", "timing", "probation", "retirement", "circuit-breaker",
-            "interrupt-flood-rate", "protected", "owner-drivers", "owner-contain", "hooks",
+            "interrupt-flood-rate", "suppressed-messages", "protected", "owner-drivers", "owner-contain", "hooks",
         ])
         return policy
     }

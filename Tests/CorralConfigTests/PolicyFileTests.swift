@@ -23,7 +23,9 @@ struct PolicyFileTests {
         policy.protectedDevices = [.pci(PCIAddress(bus: 0, device: 0x17, function: 0)!)]
         policy.ownerDrivers = ["vfio-pci", "uio_pci_generic"]
         policy.retirement.maxContainments = 2
+        policy.suppressedMessages = .attribute
         #expect(try PolicyFile.parse(PolicyFile.render(policy)) == policy)
+        #expect(throws: ConfigFileError.self) { try PolicyFile.parse("suppressed-messages: guess\n") }
     }
 
     /// `policy defaults --json` / `policy check --json` (issue 17): the file's keys as one JSON

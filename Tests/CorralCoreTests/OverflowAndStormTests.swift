@@ -58,6 +58,40 @@ struct OverflowAndStormTests {
         #expect(h.performed.isEmpty)
     }
 
+    /// `suppressed-messages: attribute` (issue 17: lower bounds "can trigger, per policy"): the
+    /// same log contains the noisiest device, because the suppressed count now feeds its rate,
+    /// and says where the count came from; a quiet neighbour is untouched either way.
+    @Test func attributedSuppressedCountsCanTriggerContainmentWhenThePolicySaysSo() {
+        var policy = Policy.enforcing
+        policy.ladder.silence = false
+        policy.suppressedMessages = .attribute
+        var h = EngineHarness(
+            policy: policy, profiles: [Fixtures.capable(noisy), Fixtures.capable(quiet, driver: "snd")])
+        h.send(fault(quiet, iommu: nil), at: .milliseconds(1))
+        for i in 0..<10 { h.send(fault(noisy, iommu: nil), at: .milliseconds(10 + Int64(i) * 50)) }
+        #expect(h.performed.isEmpty, "10 printed faults are below the storm threshold")
+        h.send(
+            .messagesSuppressed(SuppressedMessages(function: "dmar_fault", count: 2_474, vendor: .intelVTd)),
+            at: .milliseconds(600))
+        #expect(h.performed == [.clearBusMaster(noisy)])
+        let containment = h.decisions.first { $0.action == .clearBusMaster(noisy) }
+        #expect(
+            containment?.reason.contains("2,474 messages the kernel suppressed") == true,
+            "\(String(describing: containment))")
+        #expect(h.engine.status(of: .pci(noisy))?.totals[.dmaFault] == 2_484)
+        #expect(h.engine.status(of: .pci(noisy))?.lowerBound == true)
+        #expect(h.engine.status(of: .pci(quiet))?.suppressed == 0)
+        // The default policy, same events: counted as a lower bound, nothing contained.
+        var counting = Policy.enforcing
+        counting.ladder.silence = false
+        var d = EngineHarness(policy: counting, profiles: [Fixtures.capable(noisy)])
+        for i in 0..<10 { d.send(fault(noisy, iommu: nil), at: .milliseconds(10 + Int64(i) * 50)) }
+        d.send(
+            .messagesSuppressed(SuppressedMessages(function: "dmar_fault", count: 2_474, vendor: .intelVTd)),
+            at: .milliseconds(600))
+        #expect(d.performed.isEmpty && d.engine.status(of: .pci(noisy))?.totals[.dmaFault] == 2_484)
+    }
+
     @Test func suppressedCountsGoToTheNoisyDeviceNotAQuietNeighbour() {
         var policy = Policy.enforcing
         policy.ladder.silence = false

@@ -225,8 +225,19 @@ extension Engine {
         let scope = suppressed.iommu ?? suppressed.vendor.map { IOMMUInstance($0.rawValue) }
         if let scope, let device = noisiestDevice(on: scope, vendor: suppressed.vendor, at: now) {
             records[device]?.suppressed &+= suppressed.count
-            records[device]?.totals[EventClass.dmaFault.index] &+= suppressed.count
-            records[device]?.lowerBound = true
+            switch policy.suppressedMessages {
+            case .count:
+                records[device]?.totals[EventClass.dmaFault.index] &+= suppressed.count
+                records[device]?.lowerBound = true
+            case .attribute:
+                // Counted as the device's own faults, rate included (history stays history,
+                // protection and modes apply as to any fault): the policy asked for it.
+                count(
+                    .dmaFault, suppressed.count, on: device, vendor: suppressed.vendor, iommu: suppressed.iommu,
+                    alias: nil, at: now,
+                    note: "\(Count.grouped(suppressed.count)) messages the kernel suppressed, attributed to the "
+                        + "noisiest device on \(scope)", lowerBound: true)
+            }
         } else {
             statistics.unattributedSuppressed &+= suppressed.count
             let key = scope ?? IOMMUInstance(suppressed.function)

@@ -37,6 +37,22 @@ public struct Policy: Hashable, Sendable {
     /// with interrupt moderation (tens of thousands per vector per second), below what one core
     /// can take before it does nothing else (a few hundred thousand to a million).
     public var interruptFloodRate: UInt64 = 200_000
+    /// What the kernel's `N callbacks suppressed` (fault messages its printk ratelimit dropped)
+    /// count for. The count names no device: it is held against the device with the highest
+    /// recent DMA-fault rate on that IOMMU, a guess.
+    public var suppressedMessages: SuppressedMessagesPolicy = .count
+
+    /// See `suppressedMessages`.
+    public enum SuppressedMessagesPolicy: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+        /// Added to that device's totals as a lower bound, never to its rate (the default: a
+        /// guess never contains a device).
+        case count
+        /// Also added to its rate: a storm the log under-reports (1.7 M messages suppressed, a
+        /// few printed) still reaches the storm threshold and is contained, on the guess that the
+        /// noisiest device printed them.
+        case attribute
+        public var description: String { rawValue }
+    }
 
     public init() {}
 }

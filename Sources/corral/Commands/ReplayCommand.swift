@@ -104,7 +104,8 @@ struct ReplayCommand: ParsableCommand {
         } else {
             print(
                 ReplayReport.text(
-                    replay, source: input.name, statistics: parser.statistics, conversions: splitter.conversions))
+                    replay, source: input.name, statistics: parser.statistics, conversions: splitter.conversions,
+                    suppressedMessages: policy.suppressedMessages))
         }
     }
 

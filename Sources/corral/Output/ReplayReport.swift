@@ -11,9 +11,10 @@ enum ReplayReport {
         }
     }
 
-    static func text(_ replay: LogReplay, source: String, statistics: LogStatistics, conversions: [String] = [])
-        -> String
-    {
+    static func text(
+        _ replay: LogReplay, source: String, statistics: LogStatistics, conversions: [String] = [],
+        suppressedMessages: Policy.SuppressedMessagesPolicy = .count
+    ) -> String {
         var out: [String] = []
         out.append("corral replay \(source) — \(timeline(replay)); recommend mode (what Corral would have done)")
         if !conversions.isEmpty { out.append("Read as: " + conversions.joined(separator: "; ") + ".") }
@@ -26,7 +27,9 @@ enum ReplayReport {
             )
         }
         for name in replay.order {
-            guard let subject = replay.subjects[name] else { continue }
+            // Events no device can be held to are not a device's section: the lines at the end
+            // say what they are (kernel rate limiting, faults with no device named).
+            guard let subject = replay.subjects[name], !Subject(name: name).isUnattributed else { continue }
             out.append("")
             out.append(subject.firstLine > 0 ? "\(name)  (first at line \(subject.firstLine))" : name)
             let counts = LogEvent.Kind.allCases.compactMap { kind in
@@ -36,9 +39,20 @@ enum ReplayReport {
                 out.append(
                     "  events: " + counts.joined(separator: ", ") + "; peak \(Count.grouped(subject.peakPerSecond))/s")
             }
-            out.append("  storms found: \(subject.storms)")
+            // Storms are counted only when there were some: "storms found: 0" above a line of
+            // reports or recommendations read as a contradiction (issue 17).
+            if subject.storms > 0 { out.append("  storms found: \(Count.grouped(UInt64(subject.storms)))") }
             if subject.decisionCount == 0 {
-                out.append("  Corral would have done nothing (below every threshold).")
+                if replay.suppressed > 0 {
+                    // The log is a lower bound: what it shows is below every threshold, what
+                    // happened may not have been.
+                    out.append(
+                        "  Below every threshold in what the log shows; the kernel dropped "
+                            + "\(Count.grouped(replay.suppressed)) messages (see below), so the real count may be higher."
+                    )
+                } else {
+                    out.append("  Corral would have done nothing: below every threshold.")
+                }
             } else {
                 out.append("  Corral would have:")
                 for decision in subject.decisions {
@@ -55,10 +69,20 @@ enum ReplayReport {
             }
         }
         out.append("")
+        if replay.subjects.values.contains(where: { $0.decisionCount > 0 }) {
+            out.append(
+                "Marks: ? recommended (replay runs in recommend mode: nothing is done); ! an action; "
+                    + "~ a coalesced storm report (one per report interval); none: a state change.")
+        }
         if replay.suppressed > 0 {
             out.append(
                 "Lost to kernel rate limiting: \(Count.grouped(replay.suppressed)) messages (`callbacks suppressed`): "
-                    + "every count above is a lower bound.")
+                    + "every count above is a lower bound. "
+                    + (suppressedMessages == .attribute
+                        ? "They were held against the noisiest device on their IOMMU, rate included "
+                            + "(suppressed-messages: attribute)."
+                        : "`suppressed-messages: attribute` in a policy (--config) holds them against the noisiest "
+                            + "device on their IOMMU, so they can reach its storm threshold."))
         }
         if replay.overflows > 0 {
             out.append("Hardware queue overflows reported: \(replay.overflows) (faults the IOMMU itself dropped).")

@@ -31,6 +31,13 @@ public struct Simulation {
     var tallies: [SimResult.DeviceTally]
     var indexByAddress: [DeviceAddress: Int] = [:]
     var containedAt: [Int: Instant] = [:]
+    /// A device whose fault source went away by itself (surprise removal): not contained by
+    /// any policy, so no policy is credited with containing it.
+    var goneAt: [Int: Instant] = [:]
+    /// When each device last became unable to work (`canWork`), and its time unable to work so
+    /// far: what a policy's containment costs the machine (issue 17).
+    var downSince: [Instant?] = []
+    var downTime: [Duration] = []
     var disturbed: Set<Int> = []
     var pageRequests: UInt64 = 0
     var simulatedEvents: UInt64 = 0
@@ -113,14 +120,43 @@ public struct Simulation {
             agenda.schedule(.interruptSample, at: .zero + .milliseconds(10))
         }
         let end = Instant.zero + scenario.duration
+        downSince = Array(repeating: nil, count: devices.count)
+        downTime = Array(repeating: .zero, count: devices.count)
         while let next = agenda.nextTime, next <= end, let (at, item) = agenda.pop() {
             now = at
             simulatedEvents += 1
             handle(item)
+            trackAvailability()
         }
         now = end
+        for device in devices.indices where downSince[device] != nil {
+            downTime[device] += end - downSince[device]!
+            downSince[device] = nil
+        }
         for device in devices.indices { settleSilenced(device) }
         return result()
+    }
+
+    /// Whether `device` can do its work now: present, bus master on, DMA not blocked, its
+    /// interrupts on, not frozen (EEH), retired or in a reset. Silenced fault reporting does not
+    /// stop a device working.
+    func canWork(_ device: Int) -> Bool {
+        let state = devices[device]
+        return state.present && state.busMaster && !state.blocked && !state.intxDisabled && !state.frozen
+            && !state.retired && (state.resettingUntil.map { now >= $0 } ?? true)
+    }
+
+    /// Notes, after each event, which devices stopped or resumed working (O(devices) per event).
+    mutating func trackAvailability() {
+        for device in devices.indices {
+            let working = canWork(device)
+            if !working, downSince[device] == nil {
+                downSince[device] = now
+            } else if working, let since = downSince[device] {
+                downTime[device] += now - since
+                downSince[device] = nil
+            }
+        }
     }
 
     mutating func handle(_ item: Agenda) {

@@ -188,6 +188,38 @@ import Testing
         #expect(try #require(eeh.containedAfter) < .milliseconds(1))
         #expect(Self.entries(eeh, .freeze, "0000:03:00.0").count >= 1)
     }
+
+    /// The price beside the speed (issue 17): how long devices could not work. EEH contains
+    /// fastest and keeps the device out longest; linux-today never takes it out; Corral takes
+    /// it out only from its second containment (stop DMA) to the end. A healthy VF under a
+    /// stopped SR-IOV parent is out of work too, though nothing acted on it directly.
+    @Test func eachPolicysCostIsMeasuredBesideItsSpeed() throws {
+        let nic = PCIAddress(bus: 3, device: 0, function: 0)!
+        let corral = Self.run("vtd-stray-dma-storm")
+        let today = Self.run("vtd-stray-dma-storm", .linuxToday)
+        let eeh = Self.run("vtd-stray-dma-storm", .eeh)
+        #expect(today.misbehavingUnableToWork == .zero)
+        #expect(eeh.misbehavingUnableToWork > corral.misbehavingUnableToWork)
+        #expect(corral.misbehavingUnableToWork > .milliseconds(800) && corral.misbehavingUnableToWork < .seconds(1))
+        #expect([corral, today, eeh].allSatisfy { $0.healthyUnableToWork == .zero })
+        let stopped = try #require(corral.decisions.first { $0.action == .clearBusMaster(nic) })
+        let end = Instant.zero + BuiltinScenarios.named("vtd-stray-dma-storm")!.duration
+        // Out of work from the moment bus master is off (the decision, plus the action's
+        // modelled latency of a few µs) to the end.
+        let lag = (end - stopped.at) - corral.misbehavingUnableToWork
+        #expect(lag >= .zero && lag < .microseconds(10), "\(lag)")
+        let child = Self.run("child-reenable")
+        #expect(child.healthyUnableToWork > .zero && child.healthyDisturbed.isEmpty)
+    }
+
+    /// A storm that ends because the card was pulled was contained by no policy: it is not
+    /// credited as "contained after 0 ms".
+    @Test func aSurpriseRemovalIsNotAContainment() {
+        for policy in [SimPolicy.corral(Policy()), .linuxToday] {
+            let result = Self.run("nvme-surprise-removal", policy)
+            #expect(result.containedAfter == nil && result.endedWithoutContainment == "removed")
+        }
+    }
 }
 
 @Suite struct DeterminismTests {

@@ -33,6 +33,9 @@ public struct SimResult: Sendable {
     /// From the first misbehaviour to the moment the offending device's faults stopped
     /// reaching the CPU (silenced, stopped, frozen, reset, removed); nil if that never happened.
     public var containedAfter: Duration?
+    /// The offending device's fault source went away by itself (a surprise removal) before any
+    /// containment: nothing needed containing, which `containedAfter == nil` alone would not say.
+    public var endedWithoutContainment: String? = nil
     /// Share of the fault-handling CPU left for other work in 1 ms buckets over the storm's
     /// first second (or the rest of the run if shorter): minimum and mean.
     public var cpuOtherWorkMin: Double
@@ -70,7 +73,16 @@ public struct SimResult: Sendable {
         public var silenced: UInt64 = 0
         public var handled: UInt64 = 0
         public var state: String = "healthy"
+        /// How long it could not work (bus master off, DMA blocked, interrupts off, frozen,
+        /// retired, in a reset, removed): the price of a containment (`Simulation.canWork`).
+        public var unableToWork: Duration = .zero
     }
+
+    /// Time unable to work, summed over the misbehaving devices and over the healthy ones.
+    public var misbehavingUnableToWork: Duration {
+        devices.filter { !$0.healthy }.map(\.unableToWork).reduce(.zero, +)
+    }
+    public var healthyUnableToWork: Duration { devices.filter(\.healthy).map(\.unableToWork).reduce(.zero, +) }
 }
 
 /// `simulate --json`: one document for the scenario, every policy's figures and the merged
@@ -174,6 +186,12 @@ public struct SimDocument: Encodable, Sendable {
         public var silenced: UInt64
         public var handled: UInt64
         public var state: String
+        public var unableToWorkMS: Double
+
+        enum CodingKeys: String, CodingKey {
+            case device, healthy, faults, recorded, lost, silenced, handled, state
+            case unableToWorkMS = "unable_to_work_ms"
+        }
 
         init(_ tally: SimResult.DeviceTally) {
             device = tally.device.description
@@ -184,6 +202,7 @@ public struct SimDocument: Encodable, Sendable {
             silenced = tally.silenced
             handled = tally.handled
             state = tally.state
+            unableToWorkMS = rounded(Double(tally.unableToWork.nanosecondsClamped) / 1e6, digits: 3)
         }
     }
 

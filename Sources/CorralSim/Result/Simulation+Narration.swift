@@ -44,8 +44,11 @@ extension Simulation {
         }
         .min { (start(of: $0) ?? .seconds(1 << 30)) < (start(of: $1) ?? .seconds(1 << 30)) }
         var containedAfter: Duration?
+        var endedWithoutContainment: String?
         if let offender, let at = containedAt[offender], let start = start(of: offender) {
             containedAfter = at - (.zero + start)
+        } else if let offender, goneAt[offender] != nil {
+            endedWithoutContainment = "removed"
         }
         let windowStart = onset ?? .zero
         let remaining = (Instant.zero + scenario.duration) - windowStart
@@ -54,6 +57,7 @@ extension Simulation {
         var tallies = self.tallies
         var retired: [DeviceAddress] = []
         for index in devices.indices {
+            if index < downTime.count { tallies[index].unableToWork = downTime[index] }
             if let engine = loop?.engine, let status = engine.status(of: devices[index].address) {
                 tallies[index].state = status.state.name
                 if status.state == .retired { retired.append(devices[index].address) }
@@ -64,7 +68,7 @@ extension Simulation {
                 tallies[index].state = "frozen"
             }
         }
-        return SimResult(
+        var result = SimResult(
             scenario: scenario.name, seed: seed, policy: policy.name, containedAfter: containedAfter,
             cpuOtherWorkMin: shares.min() ?? 1,
             cpuOtherWorkMean: shares.isEmpty ? 1 : shares.reduce(0, +) / Double(shares.count),
@@ -74,6 +78,8 @@ extension Simulation {
             retired: retired, devices: tallies, timeline: timeline, simulatedEvents: simulatedEvents,
             engineStatistics: loop?.engine.statistics, decisions: decisions,
             finalStates: loop?.engine.devices ?? [])
+        result.endedWithoutContainment = endedWithoutContainment
+        return result
     }
 
     func start(of device: Int) -> Duration? {

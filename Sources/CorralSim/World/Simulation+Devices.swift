@@ -208,7 +208,8 @@ extension Simulation {
         case .surpriseRemoval(let faultsAfter):
             devices[device].present = false
             halt(device, all: true)
-            markContained(device)
+            // The storm ends because the card left, not because a policy contained it.
+            if goneAt[device] == nil { goneAt[device] = now }
             note(.removal, device, "surprise removal: link down, card not present")
             if let port = devices[device].profile.parent?.pciAddress {
                 deliver(.linkChanged(port: port, up: false))

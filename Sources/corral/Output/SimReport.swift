@@ -23,23 +23,37 @@ enum SimReport {
         }
         out.append("")
         let rows: [(String, (SimResult) -> String)] = [
-            ("contained after", { $0.containedAfter.map { ms($0) } ?? "never" }),
+            (
+                "contained after",
+                { result in
+                    result.containedAfter.map { ms($0) } ?? result.endedWithoutContainment.map { "- (\($0))" }
+                        ?? "never"
+                }
+            ),
+            // The price beside the speed: how long devices could not work (bus master off,
+            // frozen, in a reset, removed). EEH's freeze-on-first-error is fast and costly.
+            ("out of work: misbehaving", { ms($0.misbehavingUnableToWork) }),
+            ("out of work: healthy devices", { ms($0.healthyUnableToWork) }),
             ("CPU for other work, min", { percent($0.cpuOtherWorkMin) }),
             ("CPU for other work, mean", { percent($0.cpuOtherWorkMean) }),
             ("faults handled", { Count.grouped($0.faultsHandled) }),
             ("faults recorded", { Count.grouped($0.faultsRecorded) }),
             ("faults lost (queue full)", { Count.grouped($0.faultsLost) }),
             ("faults silenced at the IOMMU", { Count.grouped($0.faultsSilenced) }),
-            ("healthy devices disturbed", { String($0.healthyDisturbed.count) }),
+            ("healthy devices acted on", { String($0.healthyDisturbed.count) }),
             ("devices retired", { String($0.retired.count) }),
         ]
-        let width = 30
-        out.append(pad("", width) + results.map { pad($0.policy, 14) }.joined())
-        for (name, value) in rows {
-            out.append(pad(name, width) + results.map { pad(value($0), 14) }.joined())
+        // Columns as wide as their widest cell, two blanks apart: nothing runs together.
+        let table = [[""] + results.map(\.policy)] + rows.map { name, value in [name] + results.map(value) }
+        let widths = (0..<(results.count + 1)).map { column in table.map { $0[column].count }.max() ?? 0 }
+        for row in table {
+            out.append(row.enumerated().map { pad($0.element, widths[$0.offset] + 2) }.joined())
         }
         out.append("")
         out.append("CPU figures: share of the fault-handling CPU left over the storm's first second, in 1 ms buckets.")
+        out.append(
+            "Out of work: time a device could not work (bus master off, DMA blocked, interrupts off, frozen, "
+                + "in a reset, removed, retired), summed over the devices, over the whole run.")
         return out.joined(separator: "\n")
     }
 

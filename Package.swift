@@ -92,8 +92,12 @@ let package = Package(
                 "CorralDaemon",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            plugins: [.plugin(name: "CorralRevision")]
         ),
+        // `corral --version` names the git revision: written before each build by a prebuild
+        // command (/bin/sh and git; nothing built for it).
+        .plugin(name: "CorralRevision", capability: .buildTool()),
         // Benchmarks print figures and assert nothing: `swift run -c release corral-bench`.
         .executableTarget(
             name: "corral-bench",

@@ -19,7 +19,7 @@ struct Corral: AsyncParsableCommand {
             stderr (`audit`: 1 warnings, 2 failures); 64 a usage error (an unknown option, a bad \
             value). `--json` output is documented per command and in docs/json.md.
             """,
-        version: CorralVersion.current,
+        version: "\(CorralVersion.current) (git \(CorralRevision.current))",
         subcommands: [
             SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
             WatchCommand.self, AuditCommand.self, StatusCommand.self, HistoryCommand.self, ReleaseCommand.self,

@@ -124,3 +124,19 @@ import Testing
         #expect(schema.errors(flag, against: "release") == ["/pending_before: 1 is not of type boolean"])
     }
 }
+
+/// `corral --version` names the git revision it was built from (issue 17; Plugins/CorralRevision).
+@Suite struct VersionTests {
+    @Test func versionNamesTheRevision() throws {
+        let (output, status) = try JSONContractTests.run(["--version"])
+        #expect(status == 0)
+        let line = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let pattern = #"^[0-9]+\.[0-9]+\.[0-9]+(-[a-z0-9]+)? \(git ([0-9a-f]{12}(-dirty)?|unknown)\)$"#
+        #expect(line.range(of: pattern, options: .regularExpression) != nil, "\(line)")
+        // Built from a git checkout (CI's fresh clone, a developer's tree): a real revision.
+        let checkout = JSONContractTests.repository.appendingPathComponent(".git")
+        if FileManager.default.fileExists(atPath: checkout.path) {
+            #expect(!line.contains("(git unknown)"), "\(line)")
+        }
+    }
+}

@@ -141,9 +141,10 @@ public struct Simulation {
     /// interrupts on, not frozen (EEH), retired or in a reset. Silenced fault reporting does not
     /// stop a device working.
     func canWork(_ device: Int) -> Bool {
-        let state = devices[device]
-        return state.present && state.busMaster && !state.blocked && !state.intxDisabled && !state.frozen
-            && !state.retired && (state.resettingUntil.map { now >= $0 } ?? true)
+        // Field by field: a copy of the whole `SimDevice` retains its arrays (per event).
+        devices[device].present && devices[device].busMaster && !devices[device].blocked
+            && !devices[device].intxDisabled && !devices[device].frozen && !devices[device].retired
+            && (devices[device].resettingUntil.map { now >= $0 } ?? true)
     }
 
     /// Notes, after each event, which devices stopped or resumed working (O(devices) per event).

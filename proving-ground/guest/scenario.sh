@@ -109,15 +109,15 @@ decisions_about() { # DEVICE: its decisions, one per line
 episode() { # DEVICE CLASS: an episode of CLASS journaled for DEVICE
     grep -F '"type":"episode"' /tmp/history.json | grep -F "\"device\":\"$1\"" | grep -q -F "\"class\":\"$2\""
 }
-decided() { # decided DEVICE PATTERN: a journaled decision about DEVICE whose action matches
-    decisions_about "$1" | grep -q -E "\"action\":\"[^\"]*($2)"
+decided() { # decided DEVICE PATTERN: a journaled decision about DEVICE whose action (in words) matches
+    decisions_about "$1" | grep -q -E "\"action_text\":\"[^\"]*($2)"
 }
 recommended_only() { # every decision about DEVICE with an action is a recommendation
     decisions_about "$1" | grep '"action":"' | grep -q '"recommendation":false' && return 1
     decisions_about "$1" | grep -q '"recommendation":true'
 }
 carried_out() { # a journaled decision about DEVICE whose device-changing action was carried out
-    decisions_about "$1" | grep -E '"action":"[^"]*(bus master|reset|remove|power|INTx)' \
+    decisions_about "$1" | grep -E '"action_text":"[^"]*(bus master|reset|remove|power|INTx)' \
         | grep -q '"recommendation":false'
 }
 # audit --json is one array: one finding per line, then match a finding's fields.

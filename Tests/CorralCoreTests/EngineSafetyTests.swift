@@ -16,6 +16,29 @@ struct EngineSafetyTests {
 
     /// Do no harm, finding 6: by default a VM's device is notified and recommended for, never
     /// written to, however long it storms.
+    /// A recommendation (or action) that takes a display controller's work away says so in
+    /// words (issue 17); muting its fault reports, which takes nothing away, does not.
+    @Test func stoppingADisplayControllerSaysWhatGoesWithIt() throws {
+        var gpu = Fixtures.capable(nic, driver: "amdgpu")
+        gpu.pciClass = PCIClass(0x03_0000)
+        var h = EngineHarness(policy: Policy(), profiles: [gpu])  // recommend mode
+        h.storm(nic, count: 1_500)
+        let silence = try #require(h.decisions.first { $0.action?.unwrapped == .silenceFaultReporting(.pci(nic)) })
+        #expect(!silence.reason.contains("display controller"), "\(silence.reason)")
+        var noSilence = Policy()
+        noSilence.ladder.silence = false
+        var stop = EngineHarness(policy: noSilence, profiles: [gpu])
+        stop.storm(nic, count: 1_500)
+        let recommendation = try #require(stop.decisions.first { $0.action?.unwrapped == .clearBusMaster(nic) })
+        #expect(recommendation.action?.isRecommendation == true)
+        #expect(
+            recommendation.reason.contains(
+                "0000:03:00.0 is a display controller, driver amdgpu: the screens it drives go dark"),
+            "\(recommendation.reason)")
+        #expect(PCIClass(0x01_0802).name == "NVMe storage controller" && PCIClass(0x0C_0330).consequence != nil)
+        #expect(PCIClass(0x0B_4000).name == nil && PCIClass(0x0B_4000).description == "class 0x0b4000")
+    }
+
     @Test func ownedDeviceIsNotifiedAndRecommendedNeverWritten() {
         var h = vfioHarness()
         h.storm(nic, count: 1_200)

@@ -28,6 +28,8 @@ import Testing
         #expect(inventory.device(try PCIAddress(parsing: "0000:08:00.0"))?.isBridge == true)
         #expect(inventory.device(try PCIAddress(parsing: "0000:0a:00.0"))?.profile.untrusted == true)
         #expect(inventory.device(try PCIAddress(parsing: "0000:01:00.0"))?.profile.driver == "amdgpu")
+        #expect(
+            inventory.device(try PCIAddress(parsing: "0000:01:00.0"))?.profile.pciClass?.name == "display controller")
         #expect(inventory.thunderbolt.count == 1 && inventory.thunderbolt[0].authorized)
         #expect(inventory.platformDevices.map(\.name) == ["fd5c0000.dma"])
         #expect(inventory.commandLine?.contains("intel_iommu=on") == true)

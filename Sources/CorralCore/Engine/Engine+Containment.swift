@@ -160,6 +160,14 @@ extension Engine {
     ) {
         var final = action
         var why = reason
+        // Stopping, resetting or removing a display, storage or network controller takes more
+        // than a PCI address with it: say what (issue 17).
+        if action.isDisruptive, let target = action.target, let pciClass = profiles[target]?.pciClass,
+            let name = pciClass.name, let consequence = pciClass.consequence
+        {
+            let driver = profiles[target]?.driver.map { ", driver \($0)" } ?? ""
+            why += " — \(target) is a \(name)\(driver): \(consequence)"
+        }
         let holdBack = heldBack(action, for: device)
         if policy.mode != .enforce || records[device]?.shadow == true || holdBack != nil {
             final = .recommend(action)

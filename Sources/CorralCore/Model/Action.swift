@@ -67,6 +67,16 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Takes the device's work away (DMA, interrupts, the device itself), as opposed to muting
+    /// its fault reports or undoing a step: what an operator must be told the cost of.
+    public var isDisruptive: Bool {
+        switch self {
+        case .blockDMA, .disableINTx, .clearBusMaster, .reset, .powerCycleSlot, .remove, .unbindDriver: true
+        case .recommend(let inner): inner.isDisruptive
+        default: false
+        }
+    }
+
     /// Undoes a containment step (re-enable): its outcome is not awaited.
     public var isReenableStep: Bool {
         switch self {

@@ -44,6 +44,9 @@ public struct DeviceProfile: Hashable, Sendable {
     }
     /// The IOMMU unit translating for it, when known.
     public var iommu: IOMMUInstance?
+    /// Its PCI class, when known (the inventory reads it): a recommendation to stop a display
+    /// or storage controller says so in words.
+    public var pciClass: PCIClass? = nil
 
     public init(
         address: DeviceAddress, resetMethods: Set<ResetMethod> = [], busMasterControl: Bool? = nil,

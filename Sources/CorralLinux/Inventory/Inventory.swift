@@ -49,12 +49,14 @@ public struct PCIDeviceInfo: Sendable {
             if config.advancedFeaturesFLR { methods.insert(.afFLR) }
             if config.powerManagementReset { methods.insert(.pm) }
         }
-        return DeviceProfile(
+        var profile = DeviceProfile(
             address: .pci(address), resetMethods: methods, busMasterControl: true,
             transactionsPending: config.transactionsPending != nil, slotPowerControl: slotPower,
             faultSilencing: faultSilencing, driver: driver.map { DriverName($0) }, untrusted: untrusted,
             parent: parent.map { .pci($0) },
             children: children.map { .pci($0) }, sharesBus: sharesBus, serial: serial.map { SerialNumber($0) })
+        profile.pciClass = classCode.map(PCIClass.init)
+        return profile
     }
 }
 

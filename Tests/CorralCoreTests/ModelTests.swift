@@ -60,3 +60,19 @@ struct ModelTests {
         #expect(Count.grouped(1_000_000) == "1,000,000")
     }
 }
+
+/// `TextTable`: every column as wide as its widest cell plus two blanks, whatever the names;
+/// no trailing blanks; rows shorter than the header keep their cells where they belong.
+@Suite struct TextTableTests {
+    @Test func columnsNeverRunTogether() {
+        let lines = TextTable.lines([
+            ["device", "state", "events"],
+            ["soc@0/fd500000.pcie-with-a-long-name", "stopped (release #1 pending)", "1"],
+            ["0000:03:00.0", "healthy"],
+        ])
+        #expect(lines[0] == "device                                state                         events")
+        #expect(lines[1] == "soc@0/fd500000.pcie-with-a-long-name  stopped (release #1 pending)  1")
+        #expect(lines[2] == "0000:03:00.0                          healthy")
+        #expect(TextTable.lines([]).isEmpty)
+    }
+}

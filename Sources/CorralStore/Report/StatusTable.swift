@@ -46,14 +46,14 @@ public enum StatusTable {
                     summary.budgetLeft.map(String.init) ?? "-",
                 ])
             }
-            lines += table(rows)
+            lines += TextTable.lines(rows)
             lines.append("")
             lines.append("`+`: a lower bound (the kernel or a full queue dropped some). Times are the run's own clock.")
         }
         if !unattributed.isEmpty {
             lines.append("")
             lines.append("Not attributable to a device (counted, never acted on):")
-            lines += table(
+            lines += TextTable.lines(
                 unattributed.map { summary in
                     let last = summary.lastEpisode.map {
                         "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass), last at \(Instant(nanoseconds: $0.last))"
@@ -64,27 +64,16 @@ public enum StatusTable {
         if !pending.isEmpty {
             lines.append("")
             lines.append("Pending releases (the daemon applies them at its next step):")
-            lines += table(
+            lines += TextTable.lines(
                 pending.map { ["  #\($0.id)", $0.device.description, "by \($0.by)", "at \(utc($0.atUTC))"] })
         }
         if !protected.isEmpty {
             lines.append("")
             lines.append("Protected (never written to, nor any port above them; recommendations only):")
-            lines += table(
+            lines += TextTable.lines(
                 protected.sorted { $0.key < $1.key }.map { ["  \($0.key)", $0.value.joined(separator: ", ")] })
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// Rows with each column padded to its widest cell and two blanks between columns.
-    static func table(_ rows: [[String]]) -> [String] {
-        let columns = rows.map(\.count).max() ?? 0
-        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
-            }.joined(separator: "  ")
-        }
     }
 
     /// RFC 3339 in UTC, to the second.

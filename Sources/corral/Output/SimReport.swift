@@ -43,12 +43,8 @@ enum SimReport {
             ("healthy devices acted on", { String($0.healthyDisturbed.count) }),
             ("devices retired", { String($0.retired.count) }),
         ]
-        // Columns as wide as their widest cell, two blanks apart: nothing runs together.
-        let table = [[""] + results.map(\.policy)] + rows.map { name, value in [name] + results.map(value) }
-        let widths = (0..<(results.count + 1)).map { column in table.map { $0[column].count }.max() ?? 0 }
-        for row in table {
-            out.append(row.enumerated().map { pad($0.element, widths[$0.offset] + 2) }.joined())
-        }
+        out += TextTable.lines(
+            [[""] + results.map(\.policy)] + rows.map { name, value in [name] + results.map(value) })
         out.append("")
         out.append("CPU figures: share of the fault-handling CPU left over the storm's first second, in 1 ms buckets.")
         out.append(

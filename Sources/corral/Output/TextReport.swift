@@ -29,11 +29,8 @@ enum TextReport {
                 "\(device.containmentsInWindow)", device.ladder.description,
             ])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { index, cell in index == row.count - 1 ? cell : pad(cell, widths[index]) }.joined(
-                separator: "  ")
-        }.joined(separator: "\n") + "\n(+: lower bound — some events were lost to rate limiting or queue overflow)"
+        return TextTable.lines(rows).joined(separator: "\n")
+            + "\n(+: lower bound — some events were lost to rate limiting or queue overflow)"
     }
 
     static func pad(_ text: String, _ width: Int) -> String {

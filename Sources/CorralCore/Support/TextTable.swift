@@ -1,0 +1,14 @@
+/// Text tables for people: each column padded to its widest cell, two blanks between columns,
+/// so a long name never runs into the next column (issue 17: `status`, the device table,
+/// `simulate --compare`). The last cell of a row is not padded (no trailing blanks).
+public enum TextTable {
+    public static func lines(_ rows: [[String]]) -> [String] {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  ")
+        }
+    }
+}

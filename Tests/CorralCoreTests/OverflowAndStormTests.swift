@@ -92,6 +92,30 @@ struct OverflowAndStormTests {
         #expect(d.performed.isEmpty && d.engine.status(of: .pci(noisy))?.totals[.dmaFault] == 2_484)
     }
 
+    /// Do no harm with `suppressed-messages: attribute`: a suppressed count from the backlog
+    /// (before the daemon started) is history, and one attributed to a protected device is a
+    /// recommendation; neither writes to the device.
+    @Test func attributedSuppressedCountsNeverActOnHistoryOrAProtectedDevice() {
+        var policy = Policy.enforcing
+        policy.ladder.silence = false
+        policy.suppressedMessages = .attribute
+        let suppressed = DeviceEvent.messagesSuppressed(
+            SuppressedMessages(function: "dmar_fault", count: 50_000, vendor: .intelVTd))
+        var backlog = EngineHarness(policy: policy, profiles: [Fixtures.capable(noisy)])
+        backlog.engine.liveFrom = .seconds(10)
+        for i in 0..<10 { backlog.send(fault(noisy, iommu: nil), at: .milliseconds(10 + Int64(i) * 50)) }
+        backlog.send(suppressed, at: .milliseconds(600))
+        #expect(backlog.performed.isEmpty)
+        #expect(backlog.engine.statistics.historyEvents >= 50_000)
+        var guarded = Fixtures.capable(noisy)
+        guarded.protected = true
+        var protected = EngineHarness(policy: policy, profiles: [guarded])
+        for i in 0..<10 { protected.send(fault(noisy, iommu: nil), at: .milliseconds(10 + Int64(i) * 50)) }
+        protected.send(suppressed, at: .milliseconds(600))
+        #expect(protected.performed.isEmpty)
+        #expect(protected.decisions.contains { $0.action == .recommend(.clearBusMaster(noisy)) })
+    }
+
     @Test func suppressedCountsGoToTheNoisyDeviceNotAQuietNeighbour() {
         var policy = Policy.enforcing
         policy.ladder.silence = false

@@ -55,8 +55,7 @@ extension Journal.DecisionEntry: Encodable {
         if let action {
             try container.encodeIfPresent(kind, forKey: .action)
             try container.encode(recommendation, forKey: .recommendation)
-            let words = recommendation && action.hasPrefix("recommend: ") ? String(action.dropFirst(11)) : action
-            try container.encode(words, forKey: .actionText)
+            try container.encode(actionText ?? action, forKey: .actionText)
         }
         try container.encodeIfPresent(from, forKey: .from)
         try container.encodeIfPresent(to, forKey: .to)

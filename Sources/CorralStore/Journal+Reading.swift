@@ -38,6 +38,12 @@ extension Journal {
         public var kind: String? = nil
         /// The state it left, when it changed one.
         public var from: String? = nil
+
+        /// The action in words without the `recommend: ` the journal writes in front of a
+        /// recommendation (`recommendation` says that).
+        public var actionText: String? {
+            action.map { recommendation && $0.hasPrefix("recommend: ") ? String($0.dropFirst(11)) : $0 }
+        }
     }
 
     public func episodes(device: Subject? = nil, eventClass: ObservedClass? = nil, since: Int64? = nil)

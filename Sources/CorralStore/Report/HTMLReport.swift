@@ -167,7 +167,7 @@ public enum HTMLReport {
         guard !decisions.isEmpty else { return "" }
         var html = "<table><tr><th>at (s)</th><th>action</th><th>why</th></tr>\n"
         for decision in decisions {
-            let action = decision.action.map { $0.hasPrefix("recommend: ") ? String($0.dropFirst(11)) : $0 } ?? ""
+            let action = decision.actionText ?? ""
             html +=
                 "<tr><td class=\"num\">\(seconds(decision.at))</td><td>\(decision.recommendation ? "recommended: " : "")"
                 + "\(escape(action))</td><td>\(escape(decision.reason))</td></tr>\n"

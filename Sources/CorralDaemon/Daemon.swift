@@ -63,6 +63,7 @@ public struct Daemon {
             journal.writer.record(
                 cursor: CursorRow(source: "kmsg", bootID: bootID, sequence: Int64(bitPattern: sequence), updated: utc))
         }
+        journal.writer.record(clockAt: now.nanoseconds, utc: utc)
         journal.writer.record(states: watcher.engine.devices, at: now)
         journal.writer.record(counters: Self.counters(watcher), atUTC: utc)
         journal.writer.flushIfDue(at: now.nanoseconds)
@@ -109,3 +110,4 @@ public struct Daemon {
         return "\(micros / 1_000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }
 }
+

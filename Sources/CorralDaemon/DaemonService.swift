@@ -76,7 +76,7 @@ public enum DaemonService {
             watcher.startMarker = Array(marker.utf8)
             watcher.startMarkerWrittenAt = markerWrittenAt
         }
-        let run = try journal.run(kind: "daemon", name: bootID, startedUTC: SystemClock.utc())
+        let run = try journal.run(kind: "daemon", name: bootID, startedUTC: SystemClock.utc(), clock: .host)
         let protection = watcher.protection
         try? journal.recordProtection(
             run: run,

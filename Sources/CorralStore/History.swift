@@ -11,14 +11,17 @@ extension Journal.EpisodeRow: Encodable {
     }
 
     enum JSONKey: String, CodingKey {
-        case type, device, count, samples, status, run
+        case type, device, count, samples, status, run, clock
         case eventClass = "class"
         case firstNS = "first_ns"
         case lastNS = "last_ns"
+        case firstUTC = "first_utc"
+        case lastUTC = "last_utc"
         case lowerBound = "lower_bound"
     }
 
-    /// `{"type": "episode", "run", "device", "class", "first_ns", "last_ns", "count",
+    /// `{"type": "episode", "run", "device", "class", "clock", "first_ns", "last_ns",
+    /// "first_utc", "last_utc" (RFC 3339 in UTC, where the run had a wall clock), "count",
     /// "lower_bound", "samples", "status" (AER bit names, when any)}`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: JSONKey.self)
@@ -28,6 +31,9 @@ extension Journal.EpisodeRow: Encodable {
         try container.encode(eventClass, forKey: .eventClass)
         try container.encode(first, forKey: .firstNS)
         try container.encode(last, forKey: .lastNS)
+        try container.encode(clock, forKey: .clock)
+        try container.encodeIfPresent(firstUTC.map(TimeDisplay.utc.json), forKey: .firstUTC)
+        try container.encodeIfPresent(lastUTC.map(TimeDisplay.utc.json), forKey: .lastUTC)
         try container.encode(count, forKey: .count)
         try container.encode(lowerBound, forKey: .lowerBound)
         try container.encode(sampleAddresses, forKey: .samples)
@@ -37,13 +43,14 @@ extension Journal.EpisodeRow: Encodable {
 
 extension Journal.DecisionEntry: Encodable {
     enum JSONKey: String, CodingKey {
-        case type, run, subject, action, recommendation, from, to, reason
+        case type, run, subject, action, recommendation, from, to, reason, clock
         case atNS = "at_ns"
+        case atUTC = "at_utc"
         case actionText = "action_text"
     }
 
     /// The decision shape of `replay --json` and `engine-demo --json` (`Decision: Encodable`),
-    /// plus `run`: `{"type": "decision", "run", "at_ns", "subject", "action" (the stable kind,
+    /// plus `run`, `clock` and `at_utc`: `{"type": "decision", "run", "at_ns", "clock", "at_utc", "subject", "action" (the stable kind,
     /// `clear-bus-master`), "recommendation", "action_text" (the words), "from", "to",
     /// "reason"}`; keys without a value are left out (docs/json.md).
     public func encode(to encoder: any Encoder) throws {
@@ -52,6 +59,8 @@ extension Journal.DecisionEntry: Encodable {
         try container.encode(run, forKey: .run)
         try container.encode(subject, forKey: .subject)
         try container.encode(at, forKey: .atNS)
+        try container.encode(clock, forKey: .clock)
+        try container.encodeIfPresent(atUTC.map(TimeDisplay.utc.json), forKey: .atUTC)
         if let action {
             try container.encodeIfPresent(kind, forKey: .action)
             try container.encode(recommendation, forKey: .recommendation)

@@ -23,6 +23,10 @@ extension Journal {
         public var lowerBound: Bool
         public var sampleAddresses: String
         public var statusUnion: Int64
+        /// `first` and `last` in wall-clock UTC nanoseconds, where the run had a wall clock.
+        public var firstUTC: Int64? = nil
+        public var lastUTC: Int64? = nil
+        public var clock: RunClock = .virtual
     }
 
     public struct DecisionEntry: Hashable, Sendable {
@@ -38,6 +42,9 @@ extension Journal {
         public var kind: String? = nil
         /// The state it left, when it changed one.
         public var from: String? = nil
+        /// `at` in wall-clock UTC nanoseconds, where the run had a wall clock.
+        public var atUTC: Int64? = nil
+        public var clock: RunClock = .virtual
 
         /// The action in words without the `recommend: ` the journal writes in front of a
         /// recommendation (`recommendation` says that).
@@ -46,11 +53,14 @@ extension Journal {
         }
     }
 
-    public func episodes(device: Subject? = nil, eventClass: ObservedClass? = nil, since: Int64? = nil)
+    /// The episodes, with their wall-clock times. `sinceUTC` keeps those that lasted until then or
+    /// later (a virtual run's: those journaled since then, `JournalTimeline.isAtOrAfter`).
+    public func episodes(device: Subject? = nil, eventClass: ObservedClass? = nil, sinceUTC: Int64? = nil)
         throws(JournalError)
         -> [EpisodeRow]
     {
         try read { db in
+            let timeline = try JournalTimeline.read(db)
             var sql =
                 "SELECT run, device, class, first_ns, last_ns, count, lower_bound, sample_addresses, status_union FROM episodes WHERE 1=1"
             var arguments: [any DatabaseValueConvertible] = []
@@ -62,21 +72,23 @@ extension Journal {
                 sql += " AND class = ?"
                 arguments.append(eventClass)
             }
-            if let since {
-                sql += " AND last_ns >= ?"
-                arguments.append(since)
-            }
             sql += " ORDER BY device, first_ns"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
-                EpisodeRow(
-                    run: row[0], device: row[1], eventClass: row[2], first: row[3], last: row[4], count: row[5],
-                    lowerBound: row[6], sampleAddresses: row[7], statusUnion: row[8])
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).compactMap { row in
+                let (run, first, last): (Int64, Int64, Int64) = (row[0], row[3], row[4])
+                if let sinceUTC, !timeline.isAtOrAfter(sinceUTC, run: run, at: last) { return nil }
+                return EpisodeRow(
+                    run: run, device: row[1], eventClass: row[2], first: first, last: last, count: row[5],
+                    lowerBound: row[6], sampleAddresses: row[7], statusUnion: row[8],
+                    firstUTC: timeline.utc(run: run, at: first), lastUTC: timeline.utc(run: run, at: last),
+                    clock: timeline.clock(run: run))
             }
         }
     }
 
-    public func decisions(subject: Subject? = nil, since: Int64? = nil) throws(JournalError) -> [DecisionEntry] {
+    /// The decisions, with their wall-clock times; `sinceUTC` as for `episodes`.
+    public func decisions(subject: Subject? = nil, sinceUTC: Int64? = nil) throws(JournalError) -> [DecisionEntry] {
         try read { db in
+            let timeline = try JournalTimeline.read(db)
             var sql =
                 "SELECT run, at_ns, subject, action, recommendation, to_state, reason, kind, from_state FROM decisions WHERE 1=1"
             var arguments: [any DatabaseValueConvertible] = []
@@ -84,15 +96,14 @@ extension Journal {
                 sql += " AND subject = ?"
                 arguments.append(subject)
             }
-            if let since {
-                sql += " AND at_ns >= ?"
-                arguments.append(since)
-            }
             sql += " ORDER BY at_ns, id"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
-                DecisionEntry(
-                    run: row[0], at: row[1], subject: row[2], action: row[3], recommendation: row[4], to: row[5],
-                    reason: row[6], kind: row[7], from: row[8])
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).compactMap { row in
+                let (run, at): (Int64, Int64) = (row[0], row[1])
+                if let sinceUTC, !timeline.isAtOrAfter(sinceUTC, run: run, at: at) { return nil }
+                return DecisionEntry(
+                    run: run, at: at, subject: row[2], action: row[3], recommendation: row[4], to: row[5],
+                    reason: row[6], kind: row[7], from: row[8], atUTC: timeline.utc(run: run, at: at),
+                    clock: timeline.clock(run: run))
             }
         }
     }

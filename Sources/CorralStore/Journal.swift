@@ -114,13 +114,19 @@ public final class Journal: Sendable {
 
     /// The run a source writes under (`replay` + file name, `simulate` + scenario, `daemon` + boot
     /// ID): writing the same run again updates it instead of duplicating it.
-    public func run(kind: String, name: String, startedUTC: Int64) throws(JournalError) -> Int64 {
+    /// `clock` says what its times are on: the daemon's are on the host's clock (and convert to
+    /// UTC through the anchors its writer journals), a simulation's or a replay's are virtual.
+    public func run(kind: String, name: String, startedUTC: Int64, clock: RunClock = .virtual) throws(JournalError)
+        -> Int64
+    {
         do {
             return try pool.write { db in
                 try db.execute(
-                    sql:
-                        "INSERT INTO runs (kind, name, started_utc_ns) VALUES (?, ?, ?) ON CONFLICT(kind, name) DO NOTHING",
-                    arguments: [kind, name, startedUTC])
+                    sql: """
+                        INSERT INTO runs (kind, name, started_utc_ns, clock) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(kind, name) DO NOTHING
+                        """,
+                    arguments: [kind, name, startedUTC, clock.rawValue])
                 return try Int64.fetchOne(
                     db, sql: "SELECT id FROM runs WHERE kind = ? AND name = ?", arguments: [kind, name]) ?? 0
             }
@@ -229,6 +235,11 @@ public final class Journal: Sendable {
                             """,
                         arguments: [batch.run, counter.rawValue, value, batch.countersUpdated])
                 }
+                for anchor in batch.anchors {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO clock_anchors (run, at_ns, utc_ns) VALUES (?, ?, ?)",
+                        arguments: [batch.run, anchor.at, anchor.utc])
+                }
                 if let cursor = batch.cursor {
                     try db.execute(
                         sql: """
@@ -296,12 +307,14 @@ public struct JournalBatch: Sendable {
     public var faultKinds: [FaultKindRow] = []
     /// When `counters` were taken (UTC nanoseconds).
     public var countersUpdated: Int64 = 0
+    /// Readings of the run's clock against UTC (`ClockAnchor`).
+    public var anchors: [ClockAnchor] = []
 
     public init(run: Int64) { self.run = run }
 
     public var rowCount: Int {
         episodes.count + decisions.count + actions.count + states.count + (cursor == nil ? 0 : 1) + counters.count
-            + faultKinds.count
+            + faultKinds.count + anchors.count
     }
 }
 

@@ -20,6 +20,7 @@ public struct JournalWriter {
     private var lastStates: [StateRow]?
     private var lastCursor: CursorRow?
     private var lastCounters: [DaemonCounter: Int64]?
+    private var lastClockOffset: Int64?
     /// DMA faults per (subject, kind) in this run, and which totals changed since the last write.
     private var kindTotals: [FaultKindRow.Key: UInt64] = [:]
     private var kindsChanged: Set<FaultKindRow.Key> = []
@@ -98,6 +99,17 @@ public struct JournalWriter {
         lastCounters = counters
         pending.counters = counters
         pending.countersUpdated = atUTC
+    }
+
+    /// Notes that the run's clock stood at `at` when UTC stood at `utc` (the daemon, on every
+    /// pass). A reading is journaled when it is the first or the two clocks have drifted apart by
+    /// more than `ClockAnchor.tolerance` since the last one (a suspend, a clock step): every row
+    /// then converts to the wall-clock time it happened at (`JournalTimeline`).
+    public mutating func record(clockAt at: Int64, utc: Int64) {
+        let offset = utc &- at
+        if let last = lastClockOffset, (offset &- last).magnitude <= ClockAnchor.tolerance { return }
+        lastClockOffset = offset
+        pending.anchors.append(ClockAnchor(at: at, utc: utc))
     }
 
     /// Queues the read position if it moved since the last one queued.

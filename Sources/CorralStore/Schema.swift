@@ -3,7 +3,7 @@ import GRDB
 /// The journal's schema, as migrations: a journal written by an older Corral is upgraded in
 /// place, and one written by a newer Corral is refused instead of damaged.
 enum Schema {
-    static let version = 4
+    static let version = 5
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -83,6 +83,19 @@ enum Schema {
                         run INTEGER NOT NULL REFERENCES runs(id), device TEXT NOT NULL, kind TEXT NOT NULL,
                         count INTEGER NOT NULL, PRIMARY KEY(run, device, kind));
                     UPDATE meta SET value = '4' WHERE key = 'schema';
+                    """)
+        }
+        // Wall-clock UTC beside the run's own clock (issue 17): what clock a run's `_ns` columns
+        // are on, and for a run on the host's clock the UTC it stood at, written again whenever
+        // the two drift apart (a suspend, a clock step) so every row converts as it was.
+        migrator.registerMigration("v5") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN clock TEXT;
+                    CREATE TABLE clock_anchors (
+                        run INTEGER NOT NULL REFERENCES runs(id), at_ns INTEGER NOT NULL, utc_ns INTEGER NOT NULL,
+                        PRIMARY KEY(run, at_ns));
+                    UPDATE meta SET value = '5' WHERE key = 'schema';
                     """)
         }
         return migrator

@@ -47,6 +47,9 @@ public struct StatusDocument: Codable, Hashable, Sendable {
         public var eventClass: ObservedClass
         public var firstNS: Int64
         public var lastNS: Int64
+        /// `first_ns`/`last_ns` as RFC 3339 in UTC, where the run had a wall clock.
+        public var firstUTC: String?
+        public var lastUTC: String?
         public var count: Int64
         /// The count is a lower bound: the kernel or a full queue dropped some.
         public var lowerBound: Bool
@@ -55,6 +58,8 @@ public struct StatusDocument: Codable, Hashable, Sendable {
             case eventClass = "class"
             case firstNS = "first_ns"
             case lastNS = "last_ns"
+            case firstUTC = "first_utc"
+            case lastUTC = "last_utc"
             case count
             case lowerBound = "lower_bound"
         }
@@ -77,7 +82,9 @@ extension Journal {
                 nextDeadlineNS: summary.nextDeadline, budgetLeft: summary.budgetLeft,
                 lastEpisode: summary.lastEpisode.map {
                     .init(
-                        eventClass: $0.eventClass, firstNS: $0.first, lastNS: $0.last, count: $0.count,
+                        eventClass: $0.eventClass, firstNS: $0.first, lastNS: $0.last,
+                        firstUTC: $0.firstUTC.map(TimeDisplay.utc.json), lastUTC: $0.lastUTC.map(TimeDisplay.utc.json),
+                        count: $0.count,
                         lowerBound: $0.lowerBound)
                 }, protected: protected[summary.device], pendingRelease: releases[summary.device])
         }

@@ -18,7 +18,7 @@ import Testing
         var policy = WatcherTests.policy(.enforce)
         policy.hooks = hooks
         let watcher = Watcher(root: fake.sysRoot, policy: policy, startedAt: .seconds(9))
-        let run = try journal.run(kind: "daemon", name: "boot-1", startedUTC: 0)
+        let run = try journal.run(kind: "daemon", name: "boot-1", startedUTC: 0, clock: .host)
         let lines = JournaldLogHandlerTests.Lines()
         let logger = Logger(label: "corral") { label in JournaldLogHandler(label: label, write: lines.add) }
         let daemon = Daemon(
@@ -48,6 +48,11 @@ import Testing
         #expect(try journal.cursor(source: "kmsg")?.sequence == 2_000)
         #expect(try journal.deviceSummaries().first { $0.device == "0000:03:00.0" }?.state == "stopped")
         #expect(try journal.metricsSnapshot().counters[.kmsgRecordsLost] == 0)
+        // The wall clock beside the host's: at 11 s it was 1,000 ns past the epoch, so the
+        // storm's first fault (10 s) was 1 s earlier (issue 17).
+        let episode = try #require(try journal.episodes(device: "0000:03:00.0").first)
+        #expect(episode.clock == .host && episode.firstUTC == 1_000 - 1_000_000_000)
+        #expect(try journal.decisions().allSatisfy { $0.atUTC == $0.at - 11_000_000_000 + 1_000 })
         // The log: the decision as a warning, the host's write as a notice.
         #expect(lines.lines.contains { $0.hasPrefix("<4>corral: 0000:03:00.0: ") && $0.contains("clear bus master") })
         #expect(lines.lines.contains("<5>corral: did clear bus master of 0000:03:00.0\n"))

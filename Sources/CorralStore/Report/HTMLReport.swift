@@ -13,12 +13,14 @@ public enum HTMLReport {
     }
 
     /// Reads everything since `since` (journal time) and renders it.
-    public static func render(_ journal: Journal, since: Int64? = nil, title: String = "Corral report")
+    public static func render(
+        _ journal: Journal, since: Int64? = nil, display: TimeDisplay = .utc, title: String = "Corral report"
+    )
         throws(JournalError)
         -> String
     {
-        let episodes = try journal.episodes(since: since)
-        let decisions = try journal.decisions(since: since)
+        let episodes = try journal.episodes(sinceUTC: since)
+        let decisions = try journal.decisions(sinceUTC: since)
         let states = Dictionary(uniqueKeysWithValues: try journal.deviceSummaries().map { ($0.device, $0.state) })
         let devices = Set(episodes.map(\.device) + decisions.filter { $0.action != nil }.map(\.subject)).sorted()
         let histories = devices.map { device in

@@ -21,7 +21,8 @@ public enum StatusTable {
     }
 
     public static func render(
-        _ summaries: [Journal.DeviceSummary], pending: [PendingRelease], protected: [String: [String]], path: String
+        _ summaries: [Journal.DeviceSummary], pending: [PendingRelease], protected: [String: [String]], path: String,
+        display: TimeDisplay = .utc
     ) -> String {
         var lines: [String] = []
         // Pseudo-subjects (the kernel's rate limiting, faults with no device named) are not
@@ -35,7 +36,7 @@ public enum StatusTable {
             for summary in summaries {
                 let last =
                     summary.lastEpisode.map {
-                        "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass) at \(Instant(nanoseconds: $0.last))"
+                        "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass) at \(display.text(utc: $0.lastUTC, at: $0.last, clock: $0.clock))"
                     } ?? "-"
                 var state = summary.state ?? "-"
                 if let release = pending.first(where: { $0.device == summary.device }) {
@@ -48,7 +49,10 @@ public enum StatusTable {
             }
             lines += TextTable.lines(rows)
             lines.append("")
-            lines.append("`+`: a lower bound (the kernel or a full queue dropped some). Times are the run's own clock.")
+            lines.append(
+                "`+`: a lower bound (the kernel or a full queue dropped some). Times: RFC 3339 "
+                    + (display.timeZone == TimeDisplay.utc.timeZone ? "in UTC" : "in local time (--utc for UTC)")
+                    + "; `virtual`: a simulated or replayed run's own clock.")
         }
         if !unattributed.isEmpty {
             lines.append("")
@@ -56,7 +60,7 @@ public enum StatusTable {
             lines += TextTable.lines(
                 unattributed.map { summary in
                     let last = summary.lastEpisode.map {
-                        "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass), last at \(Instant(nanoseconds: $0.last))"
+                        "\(Count.grouped($0.count))\($0.lowerBound ? "+" : "") \($0.eventClass), last at \(display.text(utc: $0.lastUTC, at: $0.last, clock: $0.clock))"
                     }
                     return ["  \(summary.device)", last ?? "\(Count.grouped(summary.events)) events"]
                 })
@@ -65,7 +69,12 @@ public enum StatusTable {
             lines.append("")
             lines.append("Pending releases (the daemon applies them at its next step):")
             lines += TextTable.lines(
-                pending.map { ["  #\($0.id)", $0.device.description, "by \($0.by)", "at \(utc($0.atUTC))"] })
+                pending.map {
+                    [
+                        "  #\($0.id)", $0.device.description, "by \($0.by)",
+                        "at \(display.rfc3339($0.atUTC, fractionDigits: 0))",
+                    ]
+                })
         }
         if !protected.isEmpty {
             lines.append("")
@@ -74,12 +83,5 @@ public enum StatusTable {
                 protected.sorted { $0.key < $1.key }.map { ["  \($0.key)", $0.value.joined(separator: ", ")] })
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// RFC 3339 in UTC, to the second.
-    static func utc(_ nanoseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
     }
 }

@@ -15,6 +15,9 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "One JSON object per device (JSON Lines).")
     var json = false
 
+    @Flag(help: "Show times in UTC (RFC 3339 with Z) instead of local time.")
+    var utc = false
+
     func run() throws {
         let store = try journal.open()
         let summaries: [Journal.DeviceSummary]
@@ -40,7 +43,9 @@ struct StatusCommand: ParsableCommand {
             for device in document.devices { print(JSONLine.encode(device)) }
             return
         }
-        print(StatusTable.render(summaries, pending: pending, protected: protected, path: store.path))
+        print(
+            StatusTable.render(
+                summaries, pending: pending, protected: protected, path: store.path, display: .choose(utc: utc)))
     }
 }
 
@@ -54,8 +59,7 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: "Only this device (as printed by `corral status`).")
     var device: String?
 
-    @Option(help: "Only what happened in the last DURATION before the journal's latest entry (e.g. 24h, 30m).")
-    var since: String?
+    @OptionGroup var time: TimeOptions
 
     @Option(name: .customLong("class"), help: "Only this event class (dma-fault, aer-corrected, ...).")
     var eventClass: String?
@@ -66,17 +70,8 @@ struct HistoryCommand: ParsableCommand {
     func run() throws {
         let store = try journal.open()
         do {
-            var sinceNS: Int64?
-            if let since {
-                let window: Duration
-                do {
-                    window = try Duration(parsing: since)
-                } catch {
-                    throw CommandFailure("--since: \(error)")
-                }
-                let latest = try store.episodes().map(\.last).max() ?? 0
-                sinceNS = latest - window.nanosecondsClamped
-            }
+            let sinceUTC = try time.sinceUTC()
+            let display = time.display
             let subject = device.map(Subject.init(name:))
             let observedClass = eventClass.map(ObservedClass.init(name:))
             if case .other(let name)? = observedClass {
@@ -84,8 +79,8 @@ struct HistoryCommand: ParsableCommand {
                     "--class \(name): not a class Corral journals; one of "
                         + ObservedClass.known.map(\.description).joined(separator: ", "))
             }
-            let episodes = try store.episodes(device: subject, eventClass: observedClass, since: sinceNS)
-            let decisions = try store.decisions(subject: subject, since: sinceNS)
+            let episodes = try store.episodes(device: subject, eventClass: observedClass, sinceUTC: sinceUTC)
+            let decisions = try store.decisions(subject: subject, sinceUTC: sinceUTC)
             // What the DMA faults were, per device (all runs: the totals carry no time).
             let kinds = Journal.FaultKindsLine.lines(try store.faultKinds(device: subject))
             if json {
@@ -103,7 +98,8 @@ struct HistoryCommand: ParsableCommand {
                 print("\(name): \(Count.grouped(mine.map(\.count).reduce(0, +))) events in \(mine.count) episode(s)")
                 for episode in mine {
                     print(
-                        "  \(Instant(nanoseconds: episode.first)) … \(Instant(nanoseconds: episode.last))  "
+                        "  \(display.text(utc: episode.firstUTC, at: episode.first, clock: episode.clock)) … "
+                            + "\(display.text(utc: episode.lastUTC, at: episode.last, clock: episode.clock))  "
                             + "\(Count.grouped(episode.count))\(episode.lowerBound ? "+" : "") \(episode.eventClass)"
                             + (episode.sampleAddresses.isEmpty ? "" : "  (e.g. \(episode.sampleAddresses))")
                             + (episode.statusBits.map { "  status \($0)" } ?? ""))
@@ -113,7 +109,7 @@ struct HistoryCommand: ParsableCommand {
                 }
                 for decision in decisions where decision.subject == name && decision.action != nil {
                     print(
-                        "  \(Instant(nanoseconds: decision.at))  \(decision.recommendation ? "?" : "!") \(decision.reason)"
+                        "  \(display.text(utc: decision.atUTC, at: decision.at, clock: decision.clock))  \(decision.recommendation ? "?" : "!") \(decision.reason)"
                     )
                 }
             }

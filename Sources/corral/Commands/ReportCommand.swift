@@ -16,20 +16,12 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "The HTML file to write.")
     var html: String
 
-    @Option(help: "Only the last DURATION before the journal's latest entry (e.g. 24h).")
-    var since: String?
+    @OptionGroup var time: TimeOptions
 
     func run() throws {
         let store = try journal.open()
         do {
-            var sinceNS: Int64?
-            if let since {
-                guard let window = try? Duration(parsing: since) else {
-                    throw CommandFailure("--since: '\(since)' is not a duration (e.g. 30m, 24h)")
-                }
-                sinceNS = (try store.episodes().map(\.last).max() ?? 0) - window.nanosecondsClamped
-            }
-            let page = try HTMLReport.render(store, since: sinceNS)
+            let page = try HTMLReport.render(store, since: try time.sinceUTC(), display: time.display)
             try ReportCommand.write(page, to: html)
             print("wrote \(html)")
         } catch let failure as CommandFailure {

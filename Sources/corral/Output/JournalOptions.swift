@@ -32,3 +32,32 @@ struct JournalOption: ParsableArguments {
 
 /// Nanoseconds since the Unix epoch, now (the journal's UTC timestamps).
 func utcNow() -> Int64 { SystemClock.utc() }
+
+/// `--since` and `--utc` for the commands that show journaled times (issue 17): times are
+/// RFC 3339 in local time unless `--utc`; `--since` counts from now.
+struct TimeOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Only what happened since TIME.",
+            discussion:
+                "A duration back from now (30m, 1h, 2d), today, yesterday, a local date and time "
+                + "(2026-11-30, '2026-11-30 14:00') or RFC 3339 (2026-11-30T14:00:00Z). A simulated or replayed run "
+                + "has no wall clock: it counts from when it was journaled.",
+            valueName: "TIME"))
+    var since: String?
+
+    @Flag(help: "Show times in UTC (RFC 3339 with Z) instead of local time.")
+    var utc = false
+
+    var display: TimeDisplay { TimeDisplay.choose(utc: utc) }
+
+    /// `--since` as UTC nanoseconds, counted from `now`.
+    func sinceUTC(now: Int64 = utcNow()) throws -> Int64? {
+        guard let since else { return nil }
+        do {
+            return try SinceExpression.parse(since, now: now, timeZone: display.timeZone)
+        } catch {
+            throw CommandFailure("--since: \(error)")
+        }
+    }
+}

@@ -64,6 +64,7 @@ public struct Daemon {
                 cursor: CursorRow(source: "kmsg", bootID: bootID, sequence: Int64(bitPattern: sequence), updated: utc))
         }
         journal.writer.record(clockAt: now.nanoseconds, utc: utc)
+        journal.writer.record(devices: watcher.host.inventory.devices.map(DeviceIdentity.init), atUTC: utc)
         journal.writer.record(states: watcher.engine.devices, at: now)
         journal.writer.record(counters: Self.counters(watcher), atUTC: utc)
         journal.writer.flushIfDue(at: now.nanoseconds)
@@ -111,3 +112,12 @@ public struct Daemon {
     }
 }
 
+extension DeviceIdentity {
+    /// What the inventory read from sysfs, for the journal's `devices` table.
+    init(_ device: PCIDeviceInfo) {
+        self.init(
+            address: device.address.description, vendorID: device.vendorID, deviceID: device.deviceID,
+            subsystem: device.subsystem, classCode: device.classCode, serial: device.serial, slot: device.slot,
+            driver: device.driver)
+    }
+}

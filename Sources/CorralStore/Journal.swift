@@ -235,6 +235,23 @@ public final class Journal: Sendable {
                             """,
                         arguments: [batch.run, counter.rawValue, value, batch.countersUpdated])
                 }
+                for device in batch.devices {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO devices (address, vendor_id, device_id, subsystem, class_code, serial, slot, driver,
+                                first_seen_ns, last_seen_ns)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            ON CONFLICT(address) DO UPDATE SET vendor_id = excluded.vendor_id,
+                                device_id = excluded.device_id, subsystem = excluded.subsystem,
+                                class_code = excluded.class_code, serial = excluded.serial, slot = excluded.slot,
+                                driver = excluded.driver, last_seen_ns = excluded.last_seen_ns
+                            """,
+                        arguments: [
+                            device.address, device.vendorID.map { Int64($0) }, device.deviceID.map { Int64($0) },
+                            device.subsystem, device.classCode.map { Int64($0) }, device.serial, device.slot,
+                            device.driver, batch.devicesSeenUTC, batch.devicesSeenUTC,
+                        ])
+                }
                 for anchor in batch.anchors {
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO clock_anchors (run, at_ns, utc_ns) VALUES (?, ?, ?)",
@@ -309,12 +326,15 @@ public struct JournalBatch: Sendable {
     public var countersUpdated: Int64 = 0
     /// Readings of the run's clock against UTC (`ClockAnchor`).
     public var anchors: [ClockAnchor] = []
+    /// What the inventory says the devices are (upserted by address), seen at `devicesSeenUTC`.
+    public var devices: [DeviceIdentity] = []
+    public var devicesSeenUTC: Int64 = 0
 
     public init(run: Int64) { self.run = run }
 
     public var rowCount: Int {
         episodes.count + decisions.count + actions.count + states.count + (cursor == nil ? 0 : 1) + counters.count
-            + faultKinds.count + anchors.count
+            + faultKinds.count + anchors.count + devices.count
     }
 }
 

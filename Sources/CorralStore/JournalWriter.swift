@@ -21,6 +21,7 @@ public struct JournalWriter {
     private var lastCursor: CursorRow?
     private var lastCounters: [DaemonCounter: Int64]?
     private var lastClockOffset: Int64?
+    private var lastDevices: [DeviceIdentity]?
     /// DMA faults per (subject, kind) in this run, and which totals changed since the last write.
     private var kindTotals: [FaultKindRow.Key: UInt64] = [:]
     private var kindsChanged: Set<FaultKindRow.Key> = []
@@ -50,6 +51,9 @@ public struct JournalWriter {
     }
 
     public mutating func markLowerBound(_ subject: Subject) { book.markLowerBound(subject) }
+
+    /// Device identities waiting for the next transaction.
+    public var pendingDeviceRows: Int { pending.devices.count }
 
     /// Rows waiting for the next transaction (decisions and actions).
     public var pendingRows: Int { pending.decisions.count + pending.actions.count }
@@ -110,6 +114,16 @@ public struct JournalWriter {
         if let last = lastClockOffset, (offset &- last).magnitude <= ClockAnchor.tolerance { return }
         lastClockOffset = offset
         pending.anchors.append(ClockAnchor(at: at, utc: utc))
+    }
+
+    /// Queues what the inventory says the devices are, when it changed since the last ones
+    /// queued (a device added, a driver bound): names for `status`, `history` and reports.
+    public mutating func record(devices: [DeviceIdentity], atUTC: Int64) {
+        guard devices != lastDevices else { return }
+        let known = Set(lastDevices ?? [])
+        lastDevices = devices
+        pending.devices += devices.filter { !known.contains($0) }
+        pending.devicesSeenUTC = atUTC
     }
 
     /// Queues the read position if it moved since the last one queued.

@@ -20,6 +20,8 @@ public struct StatusDocument: Codable, Hashable, Sendable {
         public var protected: [String]?
         /// An operator's release journaled and not yet applied; absent when there is none.
         public var pendingRelease: PendingRelease?
+        /// What the inventory said it is; absent when the journal has no inventory of it.
+        public var identity: Identity? = nil
 
         enum CodingKeys: String, CodingKey {
             case device, state, episodes, events
@@ -28,6 +30,31 @@ public struct StatusDocument: Codable, Hashable, Sendable {
             case lastEpisode = "last_episode"
             case protected
             case pendingRelease = "pending_release"
+            case identity
+        }
+    }
+
+    /// `DeviceIdentity` with the names `pci.ids` gives (`DeviceNames`).
+    public struct Identity: Codable, Hashable, Sendable {
+        /// Four lowercase hex digits each, as `lspci -n` prints them.
+        public var vendorID: String?
+        public var deviceID: String?
+        /// Vendor and device names from `pci.ids`, else the IDs.
+        public var model: String?
+        /// The class code (six hex digits) and its name.
+        public var classCode: String?
+        public var className: String?
+        public var driver: String?
+        public var slot: String?
+        public var serial: String?
+
+        enum CodingKeys: String, CodingKey {
+            case vendorID = "vendor_id"
+            case deviceID = "device_id"
+            case model
+            case classCode = "class_code"
+            case className = "class_name"
+            case driver, slot, serial
         }
     }
 
@@ -68,7 +95,13 @@ public struct StatusDocument: Codable, Hashable, Sendable {
 
 extension Journal {
     /// The journal's devices (sorted) then the protected devices it has no rows for.
-    public func statusDocument() throws(JournalError) -> StatusDocument {
+    public func statusDocument(names given: DeviceNames? = nil) throws(JournalError) -> StatusDocument {
+        let names: DeviceNames
+        if let given {
+            names = given
+        } else {
+            names = try DeviceNames.load(self)
+        }
         let summaries = try deviceSummaries()
         var releases: [Subject: StatusDocument.PendingRelease] = [:]
         for release in try pendingReleases() where releases[Subject(name: release.device)] == nil {
@@ -86,11 +119,15 @@ extension Journal {
                         firstUTC: $0.firstUTC.map(TimeDisplay.utc.json), lastUTC: $0.lastUTC.map(TimeDisplay.utc.json),
                         count: $0.count,
                         lowerBound: $0.lowerBound)
-                }, protected: protected[summary.device], pendingRelease: releases[summary.device])
+                }, protected: protected[summary.device], pendingRelease: releases[summary.device],
+                identity: names.identity(summary.device))
         }
         let known = Set(summaries.map(\.device))
         for (device, reasons) in protected.sorted(by: { $0.key < $1.key }) where !known.contains(device) {
-            devices.append(.init(device: device, state: nil, episodes: 0, events: 0, protected: reasons))
+            devices.append(
+                .init(
+                    device: device, state: nil, episodes: 0, events: 0, protected: reasons,
+                    identity: names.identity(device)))
         }
         return StatusDocument(devices: devices)
     }

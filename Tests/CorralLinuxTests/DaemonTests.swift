@@ -53,6 +53,9 @@ import Testing
         let episode = try #require(try journal.episodes(device: "0000:03:00.0").first)
         #expect(episode.clock == .host && episode.firstUTC == 1_000 - 1_000_000_000)
         #expect(try journal.decisions().allSatisfy { $0.atUTC == $0.at - 11_000_000_000 + 1_000 })
+        // What each device is, from the inventory, for names in status and history.
+        let nic = try #require(try journal.deviceIdentities()["0000:03:00.0"])
+        #expect(nic.vendorID == 0x8086 && nic.deviceID == 0x10fb && nic.driver == "ixgbe" && nic.classCode == 0x020000)
         // The log: the decision as a warning, the host's write as a notice.
         #expect(lines.lines.contains { $0.hasPrefix("<4>corral: 0000:03:00.0: ") && $0.contains("clear bus master") })
         #expect(lines.lines.contains("<5>corral: did clear bus master of 0000:03:00.0\n"))

@@ -22,7 +22,7 @@ public enum StatusTable {
 
     public static func render(
         _ summaries: [Journal.DeviceSummary], pending: [PendingRelease], protected: [String: [String]], path: String,
-        display: TimeDisplay = .utc
+        display: TimeDisplay = .utc, names: DeviceNames = DeviceNames(identities: [:])
     ) -> String {
         var lines: [String] = []
         // Pseudo-subjects (the kernel's rate limiting, faults with no device named) are not
@@ -32,7 +32,9 @@ public enum StatusTable {
         if summaries.isEmpty {
             lines.append("\(path): no devices yet.")
         } else {
-            var rows = [["device", "state", "events", "last episode", "budget"]]
+            // What each device is (issue 17), last: a long model name cannot push the numbers apart.
+            let described = summaries.contains { names.describe($0.device) != nil }
+            var rows = [["device", "state", "events", "last episode", "budget"] + (described ? ["what it is"] : [])]
             for summary in summaries {
                 let last =
                     summary.lastEpisode.map {
@@ -42,10 +44,11 @@ public enum StatusTable {
                 if let release = pending.first(where: { $0.device == summary.device }) {
                     state += " (release #\(release.id) pending)"
                 }
-                rows.append([
-                    summary.device.description, state, Count.grouped(summary.events), last,
-                    summary.budgetLeft.map(String.init) ?? "-",
-                ])
+                rows.append(
+                    [
+                        summary.device.description, state, Count.grouped(summary.events), last,
+                        summary.budgetLeft.map(String.init) ?? "-",
+                    ] + (described ? [names.describe(summary.device) ?? "-"] : []))
             }
             lines += TextTable.lines(rows)
             lines.append("")

@@ -18,8 +18,11 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Show times in UTC (RFC 3339 with Z) instead of local time.")
     var utc = false
 
+    @OptionGroup var names: NamesOption
+
     func run() throws {
         let store = try journal.open()
+        let names = try names.load(store)
         let summaries: [Journal.DeviceSummary]
         let protected: [String: [String]]
         let pending: [StatusTable.PendingRelease]
@@ -36,7 +39,7 @@ struct StatusCommand: ParsableCommand {
             // The same objects as `/status`'s `devices`, one per line.
             let document: StatusDocument
             do {
-                document = try store.statusDocument()
+                document = try store.statusDocument(names: names)
             } catch {
                 throw CommandFailure(error.description)
             }
@@ -45,7 +48,8 @@ struct StatusCommand: ParsableCommand {
         }
         print(
             StatusTable.render(
-                summaries, pending: pending, protected: protected, path: store.path, display: .choose(utc: utc)))
+                summaries, pending: pending, protected: protected, path: store.path, display: .choose(utc: utc),
+                names: names))
     }
 }
 
@@ -61,6 +65,8 @@ struct HistoryCommand: ParsableCommand {
 
     @OptionGroup var time: TimeOptions
 
+    @OptionGroup var names: NamesOption
+
     @Option(name: .customLong("class"), help: "Only this event class (dma-fault, aer-corrected, ...).")
     var eventClass: String?
 
@@ -72,6 +78,7 @@ struct HistoryCommand: ParsableCommand {
         do {
             let sinceUTC = try time.sinceUTC()
             let display = time.display
+            let deviceNames = try names.load(store)
             let subject = device.map(Subject.init(name:))
             let observedClass = eventClass.map(ObservedClass.init(name:))
             if case .other(let name)? = observedClass {
@@ -96,6 +103,7 @@ struct HistoryCommand: ParsableCommand {
             for name in devices {
                 let mine = episodes.filter { $0.device == name }
                 print("\(name): \(Count.grouped(mine.map(\.count).reduce(0, +))) events in \(mine.count) episode(s)")
+                if let what = deviceNames.describe(name) { print("  \(what)") }
                 for episode in mine {
                     print(
                         "  \(display.text(utc: episode.firstUTC, at: episode.first, clock: episode.clock)) … "

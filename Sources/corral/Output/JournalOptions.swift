@@ -61,3 +61,27 @@ struct TimeOptions: ParsableArguments {
         }
     }
 }
+
+/// `--pci-ids FILE`: where vendor and device names come from (`lspci -i`).
+struct NamesOption: ParsableArguments {
+    @Option(
+        name: .customLong("pci-ids"),
+        help: ArgumentHelp(
+            "Read vendor and device names from FILE.",
+            discussion:
+                "By default the system's, as lspci finds it: \(DeviceNames.pciIDsPaths.joined(separator: ", ")) "
+                + "(Debian's pci.ids package). Without one, devices are shown by their IDs.",
+            valueName: "FILE"))
+    var pciIDs: String?
+
+    func load(_ journal: Journal) throws -> DeviceNames {
+        if let pciIDs, !FileManager.default.isReadableFile(atPath: pciIDs) {
+            throw CommandFailure("--pci-ids: \(pciIDs): cannot read it")
+        }
+        do {
+            return try DeviceNames.load(journal, pciIDsPaths: pciIDs.map { [$0] } ?? DeviceNames.pciIDsPaths)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
+}

@@ -85,13 +85,32 @@ import Testing
         #expect(bound)
         let port = UInt16(bigEndian: address.sin_port)
         let (process, log) = try Self.launch([
-            "watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--once", "--metrics-port", "\(port)",
+            "watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--once", "--port", "\(port)",
         ])
         let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\(text)")
         #expect(text.contains("no status endpoint: 127.0.0.1:\(port) is already in use"), "\(text)")
         #expect(text.contains("watching") || text.contains("stopped"), "\(text)")
+    }
+
+    /// `watch` and `serve` share `--port` (issue 17); the old `--metrics-port` still works (a unit
+    /// file written for an older Corral) but cannot be given beside a different `--port`.
+    @Test func theOldPortFlagStillWorksAndCannotContradictTheNewOne() throws {
+        let fake = Self.machine(withStorm: false)
+        let (old, oldLog) = try Self.launch([
+            "watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--once", "--metrics-port", "0",
+        ])
+        let oldText = String(decoding: oldLog.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        old.waitUntilExit()
+        #expect(old.terminationStatus == 0, "\(oldText)")
+        let (both, bothLog) = try Self.launch([
+            "watch", "--root", fake.root, "--journal", fake.root + "/j.sqlite", "--once", "--metrics-port", "9465",
+            "--port", "9464",
+        ])
+        let bothText = String(decoding: bothLog.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        both.waitUntilExit()
+        #expect(both.terminationStatus == 64 && bothText.contains("old name of --port"), "\(bothText)")
     }
 
     /// Without `--config`, `/etc/corral/corral.yaml` (under the root) is the policy.

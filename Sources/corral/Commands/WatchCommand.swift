@@ -38,8 +38,21 @@ struct WatchCommand: AsyncParsableCommand {
     @Option(name: .customLong("journal"), help: "The journal (SQLite) to write.")
     var journalPath: String = Journal.defaultPath
 
-    @Option(help: "Serve /metrics, /status, /healthz on 127.0.0.1 at this port (0: off).")
-    var metricsPort: UInt16 = 0
+    @Option(
+        help: "Serve /metrics, /status, /healthz on 127.0.0.1 at this TCP port, as `corral serve --port` does (0: off)."
+    )
+    var port: UInt16 = 0
+
+    /// The flag's name before `serve` and `watch` agreed on `--port` (issue 17): still read, so a
+    /// unit file written for an older Corral keeps its endpoint; not shown in --help.
+    @Option(name: .customLong("metrics-port"), help: .hidden)
+    var metricsPort: UInt16?
+
+    func validate() throws {
+        if let metricsPort, port != 0, metricsPort != port {
+            throw ValidationError("--metrics-port is the old name of --port; give one of them")
+        }
+    }
 
     @Option(
         help:
@@ -60,7 +73,7 @@ struct WatchCommand: AsyncParsableCommand {
             throw CommandFailure("--interval: '\(interval)' is not a duration")
         }
         let settings = DaemonService.Settings(
-            root: root, journalPath: journalPath, metricsPort: metricsPort, pause: pause, once: once,
+            root: root, journalPath: journalPath, metricsPort: metricsPort ?? port, pause: pause, once: once,
             configDescription: configPath ?? "none (built-in defaults; \(Self.defaultConfig) is read when it exists)")
         do {
             try await DaemonService.run(settings, policy: policy, reload: loadPolicy, logger: Self.logger)

@@ -30,15 +30,17 @@ public struct EpisodeBook: Sendable {
                 episode.sampleAddresses.append(address)
             }
             episode.statusUnion |= observation.status ?? 0
+            episode.series.add(offset: observation.at - episode.first, count: observation.count)
             open[key] = episode
             changed[key] = episode
             return
         }
         if let previous = open[key] { closedChanged.append(previous) }
-        let episode = Episode(
+        var episode = Episode(
             subject: observation.subject, eventClass: observation.eventClass, first: observation.at,
             last: observation.at, count: observation.count, lowerBound: observation.lowerBound,
             sampleAddresses: observation.address.map { [$0] } ?? [], statusUnion: observation.status ?? 0)
+        episode.series.add(offset: 0, count: observation.count)
         open[key] = episode
         changed[key] = episode
     }

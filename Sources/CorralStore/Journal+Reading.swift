@@ -27,6 +27,8 @@ extension Journal {
         public var firstUTC: Int64? = nil
         public var lastUTC: Int64? = nil
         public var clock: RunClock = .virtual
+        /// Its events over time (nil for a journal older than schema v6).
+        public var series: RateSeries? = nil
     }
 
     public struct DecisionEntry: Hashable, Sendable {
@@ -61,8 +63,10 @@ extension Journal {
     {
         try read { db in
             let timeline = try JournalTimeline.read(db)
+            let hasSeries = try db.columns(in: "episodes").contains { $0.name == "series" }
             var sql =
-                "SELECT run, device, class, first_ns, last_ns, count, lower_bound, sample_addresses, status_union FROM episodes WHERE 1=1"
+                "SELECT run, device, class, first_ns, last_ns, count, lower_bound, sample_addresses, status_union"
+                + (hasSeries ? ", series" : "") + " FROM episodes WHERE 1=1"
             var arguments: [any DatabaseValueConvertible] = []
             if let device {
                 sql += " AND device = ?"
@@ -80,7 +84,8 @@ extension Journal {
                     run: run, device: row[1], eventClass: row[2], first: first, last: last, count: row[5],
                     lowerBound: row[6], sampleAddresses: row[7], statusUnion: row[8],
                     firstUTC: timeline.utc(run: run, at: first), lastUTC: timeline.utc(run: run, at: last),
-                    clock: timeline.clock(run: run))
+                    clock: timeline.clock(run: run),
+                    series: hasSeries ? (row[9] as String?).flatMap(RateSeries.init(text:)) : nil)
             }
         }
     }
@@ -157,6 +162,17 @@ extension Journal {
                 } else {
                     out.append((device, [reason]))
                 }
+            }
+            return out
+        }
+    }
+
+    /// Each device's state, with the run that set it.
+    public func deviceStates() throws(JournalError) -> [Subject: (run: Int64, state: String)] {
+        try read { db in
+            var out: [Subject: (run: Int64, state: String)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT device, run, state FROM device_state") {
+                out[row[0]] = (row[1], row[2])
             }
             return out
         }

@@ -161,18 +161,18 @@ public final class Journal: Sendable {
                     try db.execute(
                         sql: """
                             INSERT INTO episodes (run, device, class, first_ns, last_ns, count, lower_bound,
-                                sample_addresses, status_union)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                sample_addresses, status_union, series)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             ON CONFLICT(run, device, class, first_ns) DO UPDATE SET
                                 last_ns = max(last_ns, excluded.last_ns), count = excluded.count,
                                 lower_bound = excluded.lower_bound, sample_addresses = excluded.sample_addresses,
-                                status_union = excluded.status_union
+                                status_union = excluded.status_union, series = excluded.series
                             """,
                         arguments: [
                             batch.run, episode.subject, episode.eventClass, episode.first, episode.last,
                             Int64(clamping: episode.count), episode.lowerBound,
                             episode.sampleAddresses.map { "0x" + String($0, radix: 16) }.joined(separator: " "),
-                            Int64(episode.statusUnion),
+                            Int64(episode.statusUnion), episode.series.text,
                         ])
                     if index == batch.episodes.count / 2 { midTransaction?() }
                 }

@@ -44,6 +44,8 @@ public struct Episode: Hashable, Sendable {
     public var sampleAddresses: [UInt64]
     /// Union of every status/flags value seen (AER status bits, AMD-Vi flags).
     public var statusUnion: UInt32
+    /// Its events over time from `first` (`RateSeries`: bounded, for the report).
+    public var series = RateSeries()
 
     public static let maximumSamples = 4
 

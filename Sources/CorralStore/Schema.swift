@@ -3,7 +3,7 @@ import GRDB
 /// The journal's schema, as migrations: a journal written by an older Corral is upgraded in
 /// place, and one written by a newer Corral is refused instead of damaged.
 enum Schema {
-    static let version = 5
+    static let version = 6
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -96,6 +96,14 @@ enum Schema {
                         run INTEGER NOT NULL REFERENCES runs(id), at_ns INTEGER NOT NULL, utc_ns INTEGER NOT NULL,
                         PRIMARY KEY(run, at_ns));
                     UPDATE meta SET value = '5' WHERE key = 'schema';
+                    """)
+        }
+        // Each episode's events over time in bounded buckets (`RateSeries`), for the report.
+        migrator.registerMigration("v6") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE episodes ADD COLUMN series TEXT;
+                    UPDATE meta SET value = '6' WHERE key = 'schema';
                     """)
         }
         return migrator

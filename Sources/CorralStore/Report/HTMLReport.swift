@@ -2,85 +2,217 @@ import CorralCore
 import Foundation
 
 /// A self-contained HTML page (inline SVG and CSS; no network, no JavaScript) of what the
-/// journal holds: per device, a fault-rate timeline on a log scale with the actions marked on
-/// it, and its episodes and decisions.
+/// journal holds (issue 17): a summary first (runs, devices, storms, actions, losses, time
+/// range), then each run apart — a daemon's boot, a replayed log, each simulated policy — and in
+/// it, per device, what the device is, its event rate over time with the actions marked
+/// (`RateChart`), its episodes and its decisions.
 public enum HTMLReport {
+    /// One device in one run.
     public struct DeviceHistory: Sendable {
         public var device: Subject
         public var state: String?
+        public var identity: String?
         public var episodes: [Journal.EpisodeRow]
         public var decisions: [Journal.DecisionEntry]
     }
 
-    /// Reads everything since `since` (journal time) and renders it.
-    public static func render(
-        _ journal: Journal, since: Int64? = nil, display: TimeDisplay = .utc, title: String = "Corral report"
-    )
-        throws(JournalError)
-        -> String
-    {
-        let episodes = try journal.episodes(sinceUTC: since)
-        let decisions = try journal.decisions(sinceUTC: since)
-        let states = Dictionary(uniqueKeysWithValues: try journal.deviceSummaries().map { ($0.device, $0.state) })
-        let devices = Set(episodes.map(\.device) + decisions.filter { $0.action != nil }.map(\.subject)).sorted()
-        let histories = devices.map { device in
-            DeviceHistory(
-                device: device, state: states[device] ?? nil, episodes: episodes.filter { $0.device == device },
-                decisions: decisions.filter { $0.subject == device && $0.action != nil })
-        }
-        return render(histories, title: title, source: journal.path)
+    /// One run: its clock, its devices, and what no device can be held to.
+    public struct RunSection: Sendable {
+        public var run: JournalTimeline.Run
+        public var devices: [DeviceHistory]
+        public var unattributed: [Journal.EpisodeRow]
     }
 
-    public static func render(_ devices: [DeviceHistory], title: String, source: String) -> String {
+    /// What the summary counts.
+    public struct Summary: Sendable {
+        public var runs = 0
+        public var devices = 0
+        /// Episodes during which Corral decided something about the device (a threshold crossed).
+        public var storms = 0
+        public var actions = 0
+        public var failedActions = 0
+        public var recommendations = 0
+        public var lowerBoundEpisodes = 0
+        public var journalRowsLost: Int64 = 0
+        public var kernelRecordsLost: Int64 = 0
+        public var range: [String] = []
+    }
+
+    /// Reads everything since `since` (UTC; `JournalTimeline.isAtOrAfter`) and renders it.
+    public static func render(
+        _ journal: Journal, since: Int64? = nil, display: TimeDisplay = .utc, title: String = "Corral report",
+        names given: DeviceNames? = nil
+    ) throws(JournalError) -> String {
+        let timeline = try journal.timeline()
+        let episodes = try journal.episodes(sinceUTC: since)
+        let decisions = try journal.decisions(sinceUTC: since)
+        let names: DeviceNames
+        if let given {
+            names = given
+        } else {
+            names = try DeviceNames.load(journal)
+        }
+        let states = try journal.deviceStates()
+        let outcomes = try journal.actions()
+        let metrics = try journal.metricsSnapshot()
+        var sections: [RunSection] = []
+        let runIDs = Set(episodes.map(\.run) + decisions.filter { $0.action != nil }.map(\.run)).sorted()
+        for id in runIDs {
+            guard let run = timeline.runs[id] else { continue }
+            let mine = episodes.filter { $0.run == id }
+            let decided = decisions.filter { $0.run == id && $0.action != nil }
+            let subjects = Set(mine.map(\.device) + decided.map(\.subject)).sorted()
+            let devices = subjects.filter { !$0.isUnattributed }.map { device in
+                DeviceHistory(
+                    device: device, state: states[device].flatMap { $0.run == id ? $0.state : nil },
+                    identity: names.describe(device), episodes: mine.filter { $0.device == device },
+                    decisions: decided.filter { $0.subject == device })
+            }
+            sections.append(
+                RunSection(run: run, devices: devices, unattributed: mine.filter { $0.device.isUnattributed }))
+        }
+        var summary = Summary()
+        summary.runs = sections.count
+        summary.devices = Set(sections.flatMap { $0.devices.map(\.device) }).count
+        for section in sections {
+            for device in section.devices {
+                summary.storms +=
+                    device.episodes.filter { episode in
+                        device.decisions.contains { $0.at >= episode.first && $0.at <= episode.last + 1_000_000_000 }
+                    }.count
+                summary.recommendations += device.decisions.filter(\.recommendation).count
+                summary.actions += device.decisions.filter { !$0.recommendation }.count
+                summary.lowerBoundEpisodes += device.episodes.filter(\.lowerBound).count
+            }
+            let all = section.devices.flatMap(\.episodes) + section.unattributed
+            if let first = all.min(by: { $0.first < $1.first }), let last = all.max(by: { $0.last < $1.last }) {
+                summary.range.append(
+                    "\(runName(section.run)): \(display.text(utc: first.firstUTC, at: first.first, clock: first.clock)) "
+                        + "→ \(display.text(utc: last.lastUTC, at: last.last, clock: last.clock))")
+            }
+        }
+        summary.failedActions = outcomes.filter { ($0.outcome ?? "").hasPrefix("failed") }.count
+        summary.journalRowsLost = metrics.writeLosses
+        summary.kernelRecordsLost =
+            (metrics.counters[.kmsgRecordsLost] ?? 0) + (metrics.counters[.traceRecordsLost] ?? 0)
+        return render(sections, summary: summary, title: title, source: journal.path, display: display)
+    }
+
+    static func runName(_ run: JournalTimeline.Run) -> String { "run \(run.id) (\(run.kind) \(run.name))" }
+
+    public static func render(
+        _ sections: [RunSection], summary: Summary, title: String, source: String, display: TimeDisplay
+    ) -> String {
         var html = """
             <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
+            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(escape(title))</title>
             <style>
-            body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1000px; }
-            h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+            body { font-family: system-ui, sans-serif; margin: 1.5em auto; padding: 0 1em; color: #222; max-width: 1100px; }
+            h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 2.2em; border-bottom: 2px solid #bbb; }
+            h3 { font-size: 1.05em; margin: 1.6em 0 0.2em; overflow-wrap: anywhere; }
+            .scroll { overflow-x: auto; max-width: 100%; }
             table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
             td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
-            th { background: #f4f4f4; } .num { text-align: right; font-variant-numeric: tabular-nums; }
-            .state { font-weight: bold; } svg { background: #fcfcfc; border: 1px solid #eee; }
-            .note { color: #666; font-size: 0.85em; }
+            td { overflow-wrap: anywhere; } th { background: #f4f4f4; }
+            .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+            .state { font-weight: bold; } .what { color: #444; font-size: 0.9em; margin: 0 0 0.4em; overflow-wrap: anywhere; }
+            svg.chart { width: 100%; height: auto; display: block; background: #fcfcfc; border: 1px solid #eee; }
+            .legend { font-size: 0.85em; margin: 0.3em 0; display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; }
+            .swatch { display: inline-block; width: 0.9em; height: 0.9em; vertical-align: -0.1em; margin-right: 0.3em; }
+            .note { color: #555; font-size: 0.85em; }
+            dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 1em; margin: 1em 0; }
+            dl.summary dt { font-weight: bold; } dl.summary dd { margin: 0; overflow-wrap: anywhere; }
             </style></head><body>
             <h1>\(escape(title))</h1>
-            <p class="note">From \(escape(source)). Times are the journal's clock (seconds; virtual time for
-            replayed logs and simulations). Rates are events per second of an episode, on a log scale;
-            red marks are actions, grey dashed marks recommendations. A <b>+</b> marks a lower bound.</p>
+            <p class="note">From \(escape(source)). Times are \(display.timeZone == TimeDisplay.utc.timeZone ? "UTC" : "local time")
+            (RFC 3339) where the run had a wall clock; a simulation's or a replayed log's own clock is marked
+            <i>virtual</i>. Rates are events per second on a log scale, in buckets; numbered markers are
+            actions (filled: carried out, hollow and dashed: recommended only), listed under each chart.
+            A <b>+</b> marks a lower bound (the kernel or a full queue dropped some).</p>
 
             """
-        if devices.isEmpty { html += "<p>Nothing journaled yet.</p>\n" }
-        // Events no device can be held to (the kernel's rate limiting, faults whose device was
-        // not named) are shown as what they are, in one table after the devices, never as a
-        // device's section (issue 17).
-        let (subjects, unattributed) = (
-            devices.filter { !$0.device.isUnattributed }, devices.filter { $0.device.isUnattributed }
-        )
-        for device in subjects {
-            html += "<h2>\(escape(device.device.description))"
-            if let state = device.state { html += " — <span class=\"state\">\(escape(state))</span>" }
-            html += "</h2>\n"
-            html += timeline(device)
-            html += episodeTable(device.episodes)
-            html += decisionTable(device.decisions)
-        }
-        if !unattributed.isEmpty {
-            html += "<h2>Not attributable to a device</h2>\n"
-            html += "<p class=\"note\">Counted, never acted on: no device can be held to these.</p>\n"
+        html += "<h2>Summary</h2>\n<dl class=\"summary\">\n"
+        func item(_ term: String, _ value: String) { html += "<dt>\(escape(term))</dt><dd>\(escape(value))</dd>\n" }
+        item("runs", "\(summary.runs)")
+        item("devices", "\(summary.devices)")
+        item("storms", "\(summary.storms) (episodes during which Corral decided something)")
+        item(
+            "actions",
+            "\(summary.actions) carried out\(summary.failedActions > 0 ? " (\(summary.failedActions) failed)" : ""), "
+                + "\(summary.recommendations) recommended only")
+        item(
+            "losses",
+            "\(summary.lowerBoundEpisodes) episodes are lower bounds; \(Count.grouped(summary.kernelRecordsLost)) kernel "
+                + "records lost to buffer overruns; \(Count.grouped(summary.journalRowsLost)) journal rows not written")
+        item("time range", summary.range.isEmpty ? "-" : summary.range.joined(separator: "; "))
+        html += "</dl>\n"
+        if sections.isEmpty { html += "<p>Nothing journaled yet.</p>\n" }
+        for section in sections {
+            html += "<section class=\"run\">\n<h2>\(escape(runName(section.run)))</h2>\n"
+            let clock =
+                section.run.clock == .virtual
+                ? "virtual time (\(section.run.kind == "simulate" ? "the simulator's model" : "the log's own clock"))"
+                : "the host's clock, shown as wall-clock time"
             html +=
-                "<table><tr><th>what</th><th>class</th><th>first (s)</th><th>last (s)</th><th>events</th></tr>\n"
-            for entry in unattributed {
-                for episode in entry.episodes {
+                "<p class=\"note\">\(escape(clock)); journaled \(display.rfc3339(section.run.startedUTC, fractionDigits: 0)).</p>\n"
+            for device in section.devices { html += deviceSection(device, run: section.run, display: display) }
+            if !section.unattributed.isEmpty {
+                html += "<h3>Not attributable to a device</h3>\n"
+                html += "<p class=\"note\">Counted, never acted on: no device can be held to these.</p>\n"
+                html +=
+                    "<div class=\"scroll\"><table><tr><th>what</th><th>class</th><th>first</th><th>last</th><th>events</th></tr>\n"
+                for episode in section.unattributed {
                     html +=
-                        "<tr><td>\(escape(entry.device.description))</td><td>\(escape(episode.eventClass.description))</td>"
-                        + "<td class=\"num\">\(seconds(episode.first))</td><td class=\"num\">\(seconds(episode.last))</td>"
+                        "<tr><td>\(escape(episode.device.description))</td><td>\(escape(episode.eventClass.description))</td>"
+                        + "<td class=\"num\">\(escape(display.text(utc: episode.firstUTC, at: episode.first, clock: episode.clock)))</td>"
+                        + "<td class=\"num\">\(escape(display.text(utc: episode.lastUTC, at: episode.last, clock: episode.clock)))</td>"
                         + "<td class=\"num\">\(Count.grouped(episode.count))\(episode.lowerBound ? "+" : "")</td></tr>\n"
                 }
+                html += "</table></div>\n"
             }
-            html += "</table>\n"
+            html += "</section>\n"
         }
         html += "</body></html>\n"
+        return html
+    }
+
+    static func deviceSection(_ device: DeviceHistory, run: JournalTimeline.Run, display: TimeDisplay) -> String {
+        var html = "<h3>\(escape(device.device.description))"
+        if let state = device.state { html += " — <span class=\"state\">\(escape(state))</span>" }
+        html += "</h3>\n"
+        if let identity = device.identity { html += "<p class=\"what\">\(escape(identity))</p>\n" }
+        // Markers for what was done or recommended; storm reports are in the table only.
+        let shown = device.decisions.filter { $0.kind != "report-storm" }
+        let markers = shown.enumerated().map { index, decision in
+            RateChart.Marker(
+                number: index + 1, at: decision.at, recommendation: decision.recommendation,
+                title: decision.actionText ?? "")
+        }
+        let axis: (Int64) -> String = { at in
+            if run.clock == .host,
+                let utc = device.episodes.first.flatMap({ episode in
+                    episode.firstUTC.map { $0 - episode.first + at }
+                })
+            {
+                // HH:MM:SS of the RFC 3339 form: the date is in the tables.
+                let text = display.rfc3339(utc, fractionDigits: 0)
+                let clock = text.split(separator: "T").last.map(String.init) ?? text
+                return String(clock.prefix(8))
+            }
+            return seconds(at) + "s"
+        }
+        html += RateChart(episodes: device.episodes, markers: markers, axisLabel: axis).svg()
+        let classes = Array(Set(device.episodes.map(\.eventClass))).sorted()
+        html += "<div class=\"legend\">"
+        for eventClass in classes {
+            html +=
+                "<span><span class=\"swatch\" style=\"background:\(RateChart.colour(eventClass, among: classes))\"></span>"
+                + "\(escape(eventClass.description))</span>"
+        }
+        html += "</div>\n"
+        html += episodeTable(device.episodes, display: display)
+        html += decisionTable(device.decisions, display: display)
         return html
     }
 
@@ -95,86 +227,40 @@ public enum HTMLReport {
         return Double(episode.count) / max(Double(episode.last - episode.first) / 1e9, 0.001)
     }
 
-    static func timeline(_ device: DeviceHistory) -> String {
-        let width = 900.0
-        let height = 180.0
-        let left = 60.0
-        let bottom = 30.0
-        let times = device.episodes.flatMap { [$0.first, $0.last] } + device.decisions.map(\.at)
-        guard let start = times.min(), let end = times.max() else { return "" }
-        let span = Double(max(end - start, 1))
-        let maxRate = max(device.episodes.map(rate).max() ?? 10, 10)
-        let decades = max(1, Int(Foundation.log10(maxRate).rounded(.up)))
-        func x(_ time: Int64) -> Double { left + (width - left - 10) * Double(time - start) / span }
-        func y(_ value: Double) -> Double {
-            let clamped = max(value, 1)
-            return (height - bottom) - (height - bottom - 10) * min(Foundation.log10(clamped) / Double(decades), 1)
-        }
-        var svg =
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"event rate over time\">\n"
-        for decade in 0...decades {
-            let level = y(pow10(decade))
-            svg += "<line x1=\"\(left)\" y1=\"\(level)\" x2=\"\(width - 10)\" y2=\"\(level)\" stroke=\"#eee\"/>"
-            svg +=
-                "<text x=\"\(left - 6)\" y=\"\(level + 4)\" font-size=\"10\" text-anchor=\"end\">\(label(pow10(decade)))/s</text>\n"
-        }
-        for tick in 0...4 {
-            let time = start + Int64(Double(tick) / 4 * span)
-            svg +=
-                "<text x=\"\(x(time))\" y=\"\(height - 10)\" font-size=\"10\" text-anchor=\"middle\">\(seconds(time))s</text>\n"
-        }
-        let colours = ["#2b6cb0", "#d69e2e", "#38a169", "#805ad5", "#dd6b20"]
-        let classes = Array(Set(device.episodes.map(\.eventClass))).sorted()
-        for episode in device.episodes {
-            let colour = colours[(classes.firstIndex(of: episode.eventClass) ?? 0) % colours.count]
-            let x0 = x(episode.first)
-            let x1 = max(x(episode.last), x0 + 2)
-            let top = y(rate(episode))
-            svg +=
-                "<rect x=\"\(x0)\" y=\"\(top)\" width=\"\(x1 - x0)\" height=\"\(max((height - bottom) - top, 1))\" "
-                + "fill=\"\(colour)\" fill-opacity=\"0.6\"><title>\(escape(episode.eventClass.description)): \(episode.count)"
-                + "\(episode.lowerBound ? "+" : "") events, \(seconds(episode.first))–\(seconds(episode.last)) s</title></rect>\n"
-        }
-        for decision in device.decisions where !(decision.action ?? "").hasPrefix("report storm") {
-            let position = x(decision.at)
-            let style = decision.recommendation ? "stroke=\"#999\" stroke-dasharray=\"4 3\"" : "stroke=\"#c53030\""
-            svg +=
-                "<line x1=\"\(position)\" y1=\"6\" x2=\"\(position)\" y2=\"\(height - bottom)\" \(style) stroke-width=\"1.5\">"
-                + "<title>\(escape(decision.action ?? "")) at \(seconds(decision.at)) s</title></line>\n"
-        }
-        for (index, eventClass) in classes.enumerated() {
-            svg +=
-                "<rect x=\"\(left + 10 + Double(index) * 140)\" y=\"8\" width=\"10\" height=\"10\" fill=\"\(colours[index % colours.count])\"/>"
-            svg +=
-                "<text x=\"\(left + 24 + Double(index) * 140)\" y=\"17\" font-size=\"11\">\(escape(eventClass.description))</text>\n"
-        }
-        return svg + "</svg>\n"
-    }
-
-    static func episodeTable(_ episodes: [Journal.EpisodeRow]) -> String {
+    static func episodeTable(_ episodes: [Journal.EpisodeRow], display: TimeDisplay) -> String {
         guard !episodes.isEmpty else { return "" }
         var html =
-            "<table><tr><th>class</th><th>first (s)</th><th>last (s)</th><th>events</th><th>rate</th><th>sample addresses</th></tr>\n"
+            "<div class=\"scroll\"><table><tr><th>class</th><th>first</th><th>last</th><th>events</th><th>average rate</th>"
+            + "<th>sample addresses</th></tr>\n"
         for episode in episodes {
             html +=
-                "<tr><td>\(escape(episode.eventClass.description))</td><td class=\"num\">\(seconds(episode.first))</td>"
-                + "<td class=\"num\">\(seconds(episode.last))</td><td class=\"num\">\(Count.grouped(episode.count))"
-                + "\(episode.lowerBound ? "+" : "")</td><td class=\"num\">\(label(rate(episode)))/s</td>"
-                + "<td>\(escape(episode.sampleAddresses))</td></tr>\n"
+                "<tr><td>\(escape(episode.eventClass.description))</td>"
+                + "<td class=\"num\">\(escape(display.text(utc: episode.firstUTC, at: episode.first, clock: episode.clock)))</td>"
+                + "<td class=\"num\">\(escape(display.text(utc: episode.lastUTC, at: episode.last, clock: episode.clock)))</td>"
+                + "<td class=\"num\">\(Count.grouped(episode.count))\(episode.lowerBound ? "+" : "")</td>"
+                + "<td class=\"num\">\(label(rate(episode)))/s</td><td>\(escape(episode.sampleAddresses))</td></tr>\n"
         }
-        return html + "</table>\n"
+        return html + "</table></div>\n"
     }
 
-    static func decisionTable(_ decisions: [Journal.DecisionEntry]) -> String {
+    /// The decisions, numbered as the chart's markers are (storm reports have no marker).
+    static func decisionTable(_ decisions: [Journal.DecisionEntry], display: TimeDisplay) -> String {
         guard !decisions.isEmpty else { return "" }
-        var html = "<table><tr><th>at (s)</th><th>action</th><th>why</th></tr>\n"
+        var html = "<div class=\"scroll\"><table><tr><th>#</th><th>at</th><th>action</th><th>why</th></tr>\n"
+        var marker = 0
         for decision in decisions {
-            let action = decision.actionText ?? ""
+            var number = ""
+            if decision.kind != "report-storm" {
+                marker += 1
+                number = String(marker)
+            }
             html +=
-                "<tr><td class=\"num\">\(seconds(decision.at))</td><td>\(decision.recommendation ? "recommended: " : "")"
-                + "\(escape(action))</td><td>\(escape(decision.reason))</td></tr>\n"
+                "<tr><td class=\"num\">\(number)</td>"
+                + "<td class=\"num\">\(escape(display.text(utc: decision.atUTC, at: decision.at, clock: decision.clock)))</td>"
+                + "<td>\(decision.recommendation ? "recommended: " : "")\(escape(decision.actionText ?? ""))</td>"
+                + "<td>\(escape(decision.reason))</td></tr>\n"
         }
-        return html + "</table>\n"
+        return html + "</table></div>\n"
     }
 
     static func pow10(_ exponent: Int) -> Double {

@@ -87,6 +87,12 @@ import Testing
         // A journal with a contained device: the simulator's default scenario.
         _ = try Self.run(["simulate", "--journal", journal])
         try Self.expectDocument(["simulate", "--json"], "simulation")
+        // The simulation's decisions are in the one decision schema (validated above), one per
+        // engine decision, and name their policy.
+        let simulated = try JSONSerialization.jsonObject(with: Data(try Self.run(["simulate", "--json"]).output.utf8))
+        let decisions = try #require((simulated as? [String: Any])?["decisions"] as? [[String: Any]])
+        #expect(decisions.count > 3 && decisions.allSatisfy { $0["policy"] as? String == "corral" })
+        #expect(decisions.contains { $0["action"] as? String == "silence-fault-reporting" })
         try Self.expectDocument(["simulate", "--list", "--json"], "scenario-list")
         let history = try Self.expectLines(
             ["history", "--journal", journal, "--json"],

@@ -94,9 +94,13 @@ public struct SimDocument: Encodable, Sendable {
     public var model = "simulated"
     public var policies: [PolicyFigures]
     public var timeline: [TimelineLine]
+    /// Every policy's engine decisions in the one decision schema (`replay`, `history`), with
+    /// the policy and `clock: virtual`; the timeline tells the rest of the story (the devices,
+    /// the IOMMU, the kernel) in words.
+    public var decisions: [PolicyDecision]
 
     enum CodingKeys: String, CodingKey {
-        case scenario, seed, model, policies, timeline
+        case scenario, seed, model, policies, timeline, decisions
         case durationMS = "duration_ms"
     }
 
@@ -106,6 +110,24 @@ public struct SimDocument: Encodable, Sendable {
         durationMS = duration.nanosecondsClamped / 1_000_000
         policies = results.map(PolicyFigures.init)
         timeline = results.flatMap { result in result.timeline.map { TimelineLine(policy: result.policy, $0) } }
+        decisions = results.flatMap { result in
+            result.decisions.map { PolicyDecision(policy: result.policy, decision: $0) }
+        }
+    }
+
+    /// A decision as `replay --json` prints it, plus `policy` and `clock` (`virtual`).
+    public struct PolicyDecision: Encodable, Sendable {
+        public var policy: String
+        public var decision: Decision
+
+        enum CodingKeys: String, CodingKey { case policy, clock }
+
+        public func encode(to encoder: any Encoder) throws {
+            try decision.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(policy, forKey: .policy)
+            try container.encode("virtual", forKey: .clock)
+        }
     }
 
     /// One policy's figures (the keys of issue 4, then more). Decimals are rounded to what the

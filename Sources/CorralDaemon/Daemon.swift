@@ -39,6 +39,7 @@ public struct Daemon {
     @discardableResult
     public mutating func step(_ kmsg: inout some KmsgSource, now: Instant, utc: Int64) -> [Decision] {
         let journal = recorder.journal
+        recorder.clockOffset = utc &- now.nanoseconds
         let decisions = watcher.step(
             &kmsg, now: now,
             observe: { event, at, subject in journal.writer.observe(event.observation(subject: subject, at: at)) },
@@ -69,6 +70,12 @@ public struct Daemon {
         journal.writer.record(counters: Self.counters(watcher), atUTC: utc)
         journal.writer.flushIfDue(at: now.nanoseconds)
         return decisions
+    }
+
+    /// Called with each decision as it is made, in `history --json`'s shape (`watch --json`).
+    public var onDecision: ((Journal.DecisionEntry) -> Void)? {
+        get { recorder.onDecision }
+        nonmutating set { recorder.onDecision = newValue }
     }
 
     /// A new policy (SIGHUP): thresholds, mode, protection, and the hooks it names.

@@ -14,6 +14,10 @@ final class DaemonRecorder: LoopRecorder {
     let logger: Logger
     /// Actions carried out during the current pass, with when they were decided and done.
     var carriedOut: [(action: Action, decidedAt: Instant, at: Instant)] = []
+    /// `watch --json`: each decision as `history --json` will print it, as it is made.
+    var onDecision: ((Journal.DecisionEntry) -> Void)?
+    /// UTC minus the loop's clock for the current pass (`Daemon.step`), for `at_utc`.
+    var clockOffset: Int64?
 
     init(journal: JournalRecorder, hooks: HookRunner, logger: Logger) {
         self.journal = journal
@@ -24,6 +28,12 @@ final class DaemonRecorder: LoopRecorder {
     func record(_ decision: Decision) {
         journal.record(decision)
         hooks.fire(decision)
+        if let onDecision {
+            onDecision(
+                Journal.DecisionEntry(
+                    decision, run: journal.writer.run, atUTC: clockOffset.map { decision.at.nanoseconds &+ $0 },
+                    clock: .host))
+        }
         if let action = decision.action {
             logger.log(level: action.isRecommendation ? .notice : .warning, "\(decision.reason)")
         }

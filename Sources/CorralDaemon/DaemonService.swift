@@ -19,6 +19,8 @@ public enum DaemonService {
         public var once: Bool
         /// Where the policy came from, for the start line.
         public var configDescription: String
+        /// Each decision as it is made (`watch --json`), in `history --json`'s shape.
+        public var onDecision: (@Sendable (Journal.DecisionEntry) -> Void)? = nil
 
         public init(
             root: String, journalPath: String, metricsPort: UInt16, pause: Duration, once: Bool,
@@ -88,6 +90,7 @@ public enum DaemonService {
         var daemon = Daemon(
             watcher: watcher, writer: JournalWriter(journal: journal, run: run),
             hooks: HookRunner(policy: policy.hooks, journal: journal), bootID: bootID, logger: logger)
+        daemon.onDecision = settings.onDecision
         let signals = SignalFlags()
         signals.install()
         var server: Task<Void, any Error>?

@@ -329,3 +329,14 @@ extension Journal {
         }
     }
 }
+
+extension Journal.DecisionEntry {
+    /// A decision as it will read back from the journal (`watch --json` prints it as made).
+    public init(_ decision: Decision, run: Int64, atUTC: Int64?, clock: RunClock) {
+        let row = DecisionRow(decision)
+        self.init(
+            run: run, at: row.at, subject: Subject(name: row.subject), action: row.action,
+            recommendation: row.recommendation, to: row.to, reason: row.reason, kind: row.kind, from: row.from,
+            atUTC: atUTC, clock: clock)
+    }
+}

@@ -110,6 +110,25 @@ import Testing
         try Self.expectDocument(["audit", "--root", machine.root, "--json"], "audit")
     }
 
+    /// `watch --json` prints each decision as it is made, valid against the decision schema and
+    /// the very object `history --json` later reads back from the journal (wall clock included).
+    @Test func watchPrintsEachDecisionAsHistoryWillShowIt() throws {
+        let fake = WatchDaemonTests.machine(withStorm: true)
+        let journal = fake.root + "/j.sqlite"
+        let (watched, status) = try Self.run([
+            "watch", "--root", fake.root, "--journal", journal, "--mode", "enforce", "--once", "--json",
+        ])
+        #expect(status == 0)
+        let schema = try Self.schema()
+        let lines = watched.split(separator: "\n").map(String.init)
+        #expect(lines.count > 1)
+        for line in lines { #expect(schema.errors(try JSONValue.parse(line), against: "decision").isEmpty, "\(line)") }
+        #expect(lines.contains { $0.contains("\"action\":\"clear-bus-master\"") && $0.contains("\"at_utc\"") })
+        let history = try Self.run(["history", "--journal", journal, "--json"]).output.split(separator: "\n")
+            .map(String.init).filter { $0.contains("\"type\":\"decision\"") }
+        #expect(lines.sorted() == history.sorted())
+    }
+
     /// The validator itself fails what it should: an undeclared key, a wrong type, a value
     /// outside an enum, a missing required key.
     @Test func theValidatorRejectsWhatTheSchemaForbids() throws {

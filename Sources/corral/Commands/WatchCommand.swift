@@ -63,6 +63,14 @@ struct WatchCommand: AsyncParsableCommand {
     @Flag(help: "Handle what is pending, then exit (cron, tests).")
     var once = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Print each decision as a JSON line on standard output as it is made.",
+            discussion:
+                "The shape of `history --json`'s decision lines (docs/json.md), with clock host and at_utc. "
+                + "The log stays on standard error."))
+    var json = false
+
     func run() async throws {
         if root == "/" && geteuid() != 0 {
             throw CommandFailure(
@@ -72,9 +80,15 @@ struct WatchCommand: AsyncParsableCommand {
         guard let pause = try? Duration(parsing: interval) else {
             throw CommandFailure("--interval: '\(interval)' is not a duration")
         }
-        let settings = DaemonService.Settings(
+        var settings = DaemonService.Settings(
             root: root, journalPath: journalPath, metricsPort: metricsPort ?? port, pause: pause, once: once,
             configDescription: configPath ?? "none (built-in defaults; \(Self.defaultConfig) is read when it exists)")
+        if json {
+            settings.onDecision = { decision in
+                // Written whole and at once: stdout is a pipe to a script, not a terminal.
+                FileHandle.standardOutput.write(Data((JSONLine.encode(decision) + "\n").utf8))
+            }
+        }
         do {
             try await DaemonService.run(settings, policy: policy, reload: loadPolicy, logger: Self.logger)
         } catch let error as DaemonStartError {

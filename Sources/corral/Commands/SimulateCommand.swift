@@ -117,6 +117,15 @@ struct SimulateCommand: ParsableCommand {
             var simulation = Simulation(scenario: chosen, policy: simPolicy, seed: seed)
             let writer = try journalWriter(run: "\(chosen.name)/\(name)/seed-\(seed)")
             if let writer {
+                // What the scenario says each device is (driver, serial, class): names in status,
+                // history and the report, as the daemon journals its inventory.
+                writer.recorder.writer.record(
+                    devices: chosen.devices.map { device in
+                        DeviceIdentity(
+                            address: device.profile.address.description,
+                            classCode: device.profile.pciClass?.rawValue,
+                            serial: device.profile.serial?.description, driver: device.profile.driver?.description)
+                    }, atUTC: utcNow())
                 // Decisions come from the engine's loop only under `corral`; the others (EEH's
                 // freezes, linux-today) are in the timeline, not the journal's decisions.
                 simulation.recorder = writer.recorder

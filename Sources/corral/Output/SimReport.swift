@@ -10,7 +10,7 @@ enum SimReport {
         out.append("Figures come from the simulator's model (docs/simulator.md), not from hardware.")
         if let first = results.first {
             out.append("")
-            out.append("Timeline (\(first.policy)):")
+            out.append("Timeline (\(first.policy); times are virtual, from the start of the simulation):")
             let shown = first.timeline.prefix(60)
             for entry in shown {
                 out.append(

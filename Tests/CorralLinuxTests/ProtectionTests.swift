@@ -132,6 +132,8 @@ import Testing
         let recommendation = try #require(watcher.decisions.first { $0.action?.isRecommendation == true })
         #expect(
             recommendation.reason.contains("would reach protected 0000:07:00.0: holds /"), "\(recommendation.reason)")
+        // The boot device is named as such in the recommendation (issue 17).
+        #expect(recommendation.reason.contains("the boot device"), "\(recommendation.reason)")
     }
 
     /// Defence in depth: the host refuses a write whose reach holds a protected device, even
@@ -151,7 +153,11 @@ import Testing
     @Test func auditAndStatusListTheProtectedDevices() throws {
         let fake = Self.machine(mountinfo: Self.rootOnPartition)
         let findings = Audit.run(fake.sysRoot)
-        #expect(findings.contains { $0.check == "protected device" && $0.evidence == "0000:07:00.0: holds /" })
+        #expect(
+            findings.contains {
+                $0.check == "protected device"
+                    && $0.evidence == "0000:07:00.0: holds / (the boot device: stopping it stops the machine)"
+            })
         let journal = try Journal(path: fake.root + "/j.sqlite")
         let run = try journal.run(kind: "daemon", name: "boot", startedUTC: 0)
         try journal.recordProtection(run: run, [("0000:07:00.0", "holds /"), ("0000:07:00.0", "holds swap /dev/x")])

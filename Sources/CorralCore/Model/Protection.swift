@@ -19,7 +19,12 @@ public enum ProtectionReason: Hashable, Sendable, Comparable, CustomStringConver
 
     public var description: String {
         switch self {
-        case .storage(let what): "holds \(what)"
+        // The root file system's and /boot's disk is the machine's boot device: said in words
+        // next to a recommendation to stop it (issue 17).
+        case .storage(let what):
+            "holds \(what)"
+                + (what == "/" || what.hasPrefix("/ (") || what == "/boot" || what == "/boot/efi"
+                    ? " (the boot device: stopping it stops the machine)" : "")
         case .bootDisplay: "boot display (boot_vga)"
         case .console(let framebuffer): "console framebuffer \(framebuffer)"
         case .defaultRoute(let interface): "default route via \(interface)"

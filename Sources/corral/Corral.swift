@@ -16,14 +16,14 @@ struct Corral: AsyncParsableCommand {
             `corral policy defaults` to see every threshold with its origin.
 
             Exit status, every command: 0 done; 1 the command failed or refused, with the reason on \
-            stderr (`audit`: 1 warnings, 2 failures); 64 a usage error (an unknown option, a bad \
+            stderr (`audit`: 1 warnings, 2 failures; `check`: 1 a device held, 2 unknown); 64 a usage error (an unknown option, a bad \
             value). `--json` output is documented per command and in docs/json.md.
             """,
         version: "\(CorralVersion.current) (git \(CorralRevision.current))",
         subcommands: [
             SimulateCommand.self, DecodeCommand.self, ReplayCommand.self, EngineDemoCommand.self, PolicyCommand.self,
             WatchCommand.self, AuditCommand.self, StatusCommand.self, HistoryCommand.self, ReleaseCommand.self,
-            ReportCommand.self,
+            ReportCommand.self, CheckCommand.self,
             ServeCommand.self,
             JournalStressCommand.self,
         ]

@@ -14,7 +14,9 @@ public enum MetricsExposition {
         "healthy", "elevated", "awaiting-owner", "silenced", "stopped", "resetting", "removed", "probation", "retired",
     ]
 
-    public static func render(_ snapshot: Journal.MetricsSnapshot) -> String {
+    /// `names` adds vendor and device names from `pci.ids` to `corral_device_info` (a device's
+    /// IDs alone without them).
+    public static func render(_ snapshot: Journal.MetricsSnapshot, names: DeviceNames? = nil) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -22,7 +24,8 @@ public enum MetricsExposition {
         family("corral_events_total", "counter", "Device events journaled, by device and event class.")
         for row in snapshot.events {
             out +=
-                "corral_events_total{device=\"\(escape(row.device))\",class=\"\(escape(row.eventClass))\"} \(row.events)\n"
+                "corral_events_total{device=\"\(escape(row.device))\",class=\"\(escape(row.eventClass))\","
+                + "model=\"\(snapshot.model(row.device))\"} \(row.events)\n"
         }
         family("corral_episodes_total", "counter", "Episodes (coalesced runs of one event class on one device).")
         for row in snapshot.events {
@@ -43,7 +46,8 @@ public enum MetricsExposition {
         family("corral_actions_total", "counter", "Actions Corral carried out, by device and action.")
         for row in snapshot.actions {
             out +=
-                "corral_actions_total{device=\"\(escape(row.device))\",action=\"\(escape(row.kind))\"} \(row.count)\n"
+                "corral_actions_total{device=\"\(escape(row.device))\",action=\"\(escape(row.kind))\","
+                + "model=\"\(snapshot.model(row.device))\"} \(row.count)\n"
         }
         family(
             "corral_recommendations_total", "counter",
@@ -61,14 +65,37 @@ public enum MetricsExposition {
         family("corral_device_state", "gauge", "1 for the state each device is in now.")
         for row in snapshot.states {
             let state = states.contains(row.state) ? row.state : "unknown"
-            out += "corral_device_state{device=\"\(escape(row.device))\",state=\"\(state)\"} 1\n"
+            out +=
+                "corral_device_state{device=\"\(escape(row.device))\",state=\"\(state)\",model=\"\(snapshot.model(row.device))\"} 1\n"
         }
         family(
             "corral_device_contained", "gauge", "1 while Corral holds the device contained; 0 once it is healthy again."
         )
         for row in snapshot.states {
             out +=
-                "corral_device_contained{device=\"\(escape(row.device))\"} \(containedStates.contains(row.state) ? 1 : 0)\n"
+                "corral_device_contained{device=\"\(escape(row.device))\",model=\"\(snapshot.model(row.device))\"} "
+                + "\(containedStates.contains(row.state) ? 1 : 0)\n"
+        }
+        // Fleet views (docs/fleet.md): the model label above is PCI vendor:device — bounded by
+        // the models a fleet has — and the names, class and driver are here once per device, to
+        // join with `group_left`, never repeated on every series.
+        family(
+            "corral_device_info", "gauge",
+            "1 per device the inventory knows: its model (vendor:device), names from pci.ids, class, driver.")
+        for (subject, identity) in snapshot.identities.sorted(by: { $0.key < $1.key }) {
+            let device = subject.description
+            let name = names?.model(subject) ?? snapshot.model(device)
+            let pciClass = identity.classCode.map { PCIClass($0).description } ?? "unknown"
+            out +=
+                "corral_device_info{device=\"\(escape(device))\",model=\"\(snapshot.model(device))\","
+                + "model_name=\"\(escape(name))\",class=\"\(escape(pciClass))\",driver=\"\(escape(identity.driver ?? ""))\"} 1\n"
+        }
+        family(
+            "corral_device_first_event_timestamp_seconds", "gauge",
+            "When Corral journaled the device's first event (Unix seconds; host-clock runs only).")
+        for row in snapshot.firstEventUTC {
+            out +=
+                "corral_device_first_event_timestamp_seconds{device=\"\(escape(row.device))\",model=\"\(snapshot.model(row.device))\"} \(row.seconds)\n"
         }
         family("corral_journal_write_losses_total", "counter", "Rows the journal could not write (disk full, locked).")
         out += "corral_journal_write_losses_total \(snapshot.writeLosses)\n"

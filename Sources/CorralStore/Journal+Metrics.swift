@@ -1,3 +1,4 @@
+import CorralCore
 import GRDB
 
 /// Totals for the metrics endpoint: small queries over indexed tables.
@@ -20,6 +21,19 @@ extension Journal {
         public var hookRuns: [(trigger: String, outcome: String, count: Int64)] = []
         /// DMA faults by device and kind (`DMAFaultKind`: a bounded label), summed over runs.
         public var faultKinds: [(device: String, kind: String, count: Int64)] = []
+        /// What the inventory says each device is (`DeviceIdentity`), for the `model` label.
+        public var identities: [Subject: DeviceIdentity] = [:]
+        /// device → wall-clock UTC seconds of its first event Corral journaled on a host clock
+        /// (virtual runs have none): "since when" across a fleet.
+        public var firstEventUTC: [(device: String, seconds: Int64)] = []
+
+        /// The bounded `model` label: PCI `vendor:device` (`8086:10fb`), `unknown` without an inventory.
+        public func model(_ device: String) -> String {
+            guard let identity = identities[Subject(name: device)], let vendor = identity.vendorID else {
+                return "unknown"
+            }
+            return "\(Hex.padded(vendor, width: 4)):\(Hex.padded(identity.deviceID ?? 0, width: 4))"
+        }
     }
 
     /// A hook outcome's class, without its details ("failed (exit 1)" → "failed").
@@ -31,6 +45,12 @@ extension Journal {
     }
 
     public func metricsSnapshot() throws(JournalError) -> MetricsSnapshot {
+        var snapshot = try rowsSnapshot()
+        snapshot.identities = try deviceIdentities()
+        return snapshot
+    }
+
+    func rowsSnapshot() throws(JournalError) -> MetricsSnapshot {
         try read { db in
             let events = try Row.fetchAll(
                 db,
@@ -87,9 +107,23 @@ extension Journal {
                     sql:
                         "SELECT device, kind, sum(count) FROM fault_kinds GROUP BY device, kind ORDER BY device, kind"
                 ).map { (device: $0[0] as String, kind: $0[1] as String, count: $0[2] as Int64) } : []
-            return MetricsSnapshot(
+            // The first event of each device on a host clock, in UTC seconds.
+            let timeline = try JournalTimeline.read(db)
+            var first: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT device, run, min(first_ns) FROM episodes GROUP BY device, run")
+            {
+                let device: String = row[0]
+                guard !Subject(name: device).isUnattributed, let utc = timeline.utc(run: row[1], at: row[2]) else {
+                    continue
+                }
+                let seconds = utc.floorDivided(by: 1_000_000_000).quotient
+                first[device] = min(first[device] ?? seconds, seconds)
+            }
+            var snapshot = MetricsSnapshot(
                 events: events, actions: actions, recommendations: recommendations, ownerNotifications: owners,
                 states: states, writeLosses: losses, counters: counters, hookRuns: hookRuns, faultKinds: faultKinds)
+            snapshot.firstEventUTC = first.sorted { $0.key < $1.key }.map { (device: $0.key, seconds: $0.value) }
+            return snapshot
         }
     }
 }

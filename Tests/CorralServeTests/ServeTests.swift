@@ -78,15 +78,59 @@ func parseExposition(_ text: String) throws -> [Sample] {
         #expect(
             samples.contains(
                 Sample(
-                    name: "corral_events_total", labels: ["device": "0000:03:00.0", "class": "dma-fault"], value: 2_000)
+                    name: "corral_events_total",
+                    labels: ["device": "0000:03:00.0", "class": "dma-fault", "model": "unknown"], value: 2_000)
             ))
         #expect(
             samples.contains(
                 Sample(
-                    name: "corral_actions_total", labels: ["device": "0000:03:00.0", "action": "clear-bus-master"],
+                    name: "corral_actions_total",
+                    labels: ["device": "0000:03:00.0", "action": "clear-bus-master", "model": "unknown"],
                     value: 1)))
         #expect(samples.contains { $0.name == "corral_journal_write_losses_total" && $0.value == 0 })
         #expect(MetricsExposition.escape("a\"b\\c\nd") == "a\\\"b\\\\c\\nd")
+    }
+
+    /// Fleet views without new cardinality (issue 19): the `model` label is the inventory's
+    /// vendor:device, names ride once per device on `corral_device_info`, and a host-clock run's
+    /// first event is a timestamp a fleet can take the minimum of.
+    @Test func modelLabelsDeviceInfoAndFirstEvent() throws {
+        let journal = try Journal(path: TemporaryPath.make("serve-model") + ".sqlite")
+        let run = try journal.run(kind: "daemon", name: "boot", startedUTC: 0, clock: .host)
+        var writer = JournalWriter(journal: journal, run: run)
+        writer.record(clockAt: 100_000_000_000, utc: 1_796_047_200_000_000_000)
+        writer.record(
+            devices: [
+                DeviceIdentity(
+                    address: "0000:03:00.0", vendorID: 0x8086, deviceID: 0x10fb, classCode: 0x020000, driver: "ixgbe")
+            ], atUTC: 1)
+        writer.observe(Observation(subject: "0000:03:00.0", eventClass: "dma-fault", at: 90_000_000_000, count: 5))
+        writer.flush(at: 100_000_000_000)
+        let pciIDs = PCIIDs(
+            parsing: Array("8086  Intel Corporation\n\t10fb  82599ES 10-Gigabit SFI/SFP+ Network Connection\n".utf8),
+            wanted: [.init(vendor: 0x8086, device: 0x10fb)])
+        let names = DeviceNames(identities: try journal.deviceIdentities(), pciIDs: pciIDs)
+        let samples = try parseExposition(MetricsExposition.render(try journal.metricsSnapshot(), names: names))
+        #expect(
+            samples.contains(
+                Sample(
+                    name: "corral_events_total",
+                    labels: ["device": "0000:03:00.0", "class": "dma-fault", "model": "8086:10fb"], value: 5)))
+        #expect(
+            samples.contains(
+                Sample(
+                    name: "corral_device_info",
+                    labels: [
+                        "device": "0000:03:00.0", "model": "8086:10fb",
+                        "model_name": "Intel Corporation 82599ES 10-Gigabit SFI/SFP+ Network Connection",
+                        "class": "network controller", "driver": "ixgbe",
+                    ], value: 1)))
+        // 10 s before the clock reading at 14:00:00Z.
+        #expect(
+            samples.contains(
+                Sample(
+                    name: "corral_device_first_event_timestamp_seconds",
+                    labels: ["device": "0000:03:00.0", "model": "8086:10fb"], value: 1_796_047_190)))
     }
 
     /// The daemon's counts about itself, hook runs and the build, summed over runs.
@@ -201,7 +245,11 @@ func parseExposition(_ text: String) throws -> [Sample] {
 
 /// The shipped alert rules and dashboard only use metrics `/metrics` exposes.
 @Suite struct ContribTests {
-    @Test(arguments: ["contrib/prometheus/corral-alerts.yml", "contrib/grafana/corral.json"])
+    @Test(
+        arguments: [
+            "contrib/prometheus/corral-alerts.yml", "contrib/prometheus/corral-fleet-rules.yml",
+            "contrib/grafana/corral.json",
+        ])
     func referencesExistingMetrics(_ file: String) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
@@ -212,7 +260,8 @@ func parseExposition(_ text: String) throws -> [Sample] {
         var used: Set<String> = []
         var current = ""
         for character in text + " " {
-            if character.isLetter || character.isNumber || character == "_" {
+            // `:` belongs to a name: a recording rule's `model:corral_hosts:count` is not a metric.
+            if character.isLetter || character.isNumber || character == "_" || character == ":" {
                 current.append(character)
             } else {
                 if current.hasPrefix("corral_") { used.insert(current) }

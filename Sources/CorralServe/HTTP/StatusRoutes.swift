@@ -52,7 +52,9 @@ public struct StatusRoutes: Sendable {
             case "/metrics":
                 return Reply(
                     status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                    body: Array(MetricsExposition.render(try journal.metricsSnapshot()).utf8))
+                    body: Array(
+                        MetricsExposition.render(try journal.metricsSnapshot(), names: try DeviceNames.load(journal))
+                            .utf8))
             case "/status":
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -17,6 +17,9 @@ public struct SimDevice: Sendable {
     public var ownerResponds: Bool?
     /// What its driver mapped: faults come from looking its transactions up here.
     public var domain: IOMMUDomain
+    /// Its PCI vendor and device IDs, for the journal's inventory (names in status, the
+    /// metrics' `model` label); nil where a scenario does not say.
+    public var pciID: PCIIDs.Key? = nil
 
     // State.
     var busMaster = true

@@ -40,7 +40,24 @@ public enum BuiltinScenarios {
     static let legacy = pci(7, 1)
     static let thunderbolt = pci(8)
 
-    public static let all: [Scenario] = [
+    /// The IDs of the usual devices, from the public PCI ID list: an Intel 82599 NIC, an AMD
+    /// Navi 21 GPU, a Samsung PM981 NVMe drive (what `corral status` and the metrics name).
+    static let knownIDs: [PCIAddress: PCIIDs.Key] = [
+        nic: .init(vendor: 0x8086, device: 0x10fb), gpu: .init(vendor: 0x1002, device: 0x73bf),
+        nvme: .init(vendor: 0x144d, device: 0xa808),
+    ]
+
+    public static let all: [Scenario] = defined.map { scenario in
+        var scenario = scenario
+        for index in scenario.devices.indices {
+            if let address = scenario.devices[index].profile.address.pciAddress {
+                scenario.devices[index].pciID = knownIDs[address]
+            }
+        }
+        return scenario
+    }
+
+    static let defined: [Scenario] = [
         Scenario(
             name: "vtd-stray-dma-storm",
             description:

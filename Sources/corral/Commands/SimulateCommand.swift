@@ -122,8 +122,8 @@ struct SimulateCommand: ParsableCommand {
                 writer.recorder.writer.record(
                     devices: chosen.devices.map { device in
                         DeviceIdentity(
-                            address: device.profile.address.description,
-                            classCode: device.profile.pciClass?.rawValue,
+                            address: device.profile.address.description, vendorID: device.pciID?.vendor,
+                            deviceID: device.pciID?.device, classCode: device.profile.pciClass?.rawValue,
                             serial: device.profile.serial?.description, driver: device.profile.driver?.description)
                     }, atUTC: utcNow())
                 // Decisions come from the engine's loop only under `corral`; the others (EEH's

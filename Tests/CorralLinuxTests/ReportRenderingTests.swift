@@ -82,9 +82,15 @@ import Testing
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let journal = folder.appendingPathComponent("j.sqlite").path
-        let log = JSONContractTests.repository.appendingPathComponent(
-            "Tests/Fixtures/kernel-logs/11-A-mlx5-intr-remap-2020.log"
-        ).path
+        // Under a long folder name with no place to break it: the run's heading must still wrap
+        // (a CI checkout's path once pushed the page past a phone's width).
+        let deep = folder.appendingPathComponent(String(repeating: "alongcheckoutpath", count: 4))
+        try FileManager.default.createDirectory(at: deep, withIntermediateDirectories: true)
+        let log = deep.appendingPathComponent("11-A-mlx5-intr-remap-2020.log").path
+        try FileManager.default.copyItem(
+            atPath: JSONContractTests.repository.appendingPathComponent(
+                "Tests/Fixtures/kernel-logs/11-A-mlx5-intr-remap-2020.log"
+            ).path, toPath: log)
         #expect(try JSONContractTests.run(["simulate", "relapse-then-retire", "--journal", journal]).status == 0)
         #expect(try JSONContractTests.run(["replay", log, "--journal", journal]).status == 0)
         let html = folder.appendingPathComponent("report.html")

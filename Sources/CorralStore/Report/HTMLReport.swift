@@ -110,7 +110,8 @@ public enum HTMLReport {
             <style>
             body { font-family: system-ui, sans-serif; margin: 1.5em auto; padding: 0 1em; color: #222; max-width: 1100px; }
             h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 2.2em; border-bottom: 2px solid #bbb; }
-            h3 { font-size: 1.05em; margin: 1.6em 0 0.2em; overflow-wrap: anywhere; }
+            h3 { font-size: 1.05em; margin: 1.6em 0 0.2em; }
+            h1, h2, h3, p { overflow-wrap: anywhere; }
             .scroll { overflow-x: auto; max-width: 100%; }
             table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
             td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
@@ -121,7 +122,7 @@ public enum HTMLReport {
             .legend { font-size: 0.85em; margin: 0.3em 0; display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; }
             .swatch { display: inline-block; width: 0.9em; height: 0.9em; vertical-align: -0.1em; margin-right: 0.3em; }
             .note { color: #555; font-size: 0.85em; }
-            dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 1em; margin: 1em 0; }
+            dl.summary { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.2em 1em; margin: 1em 0; }
             dl.summary dt { font-weight: bold; } dl.summary dd { margin: 0; overflow-wrap: anywhere; }
             </style></head><body>
             <h1>\(escape(title))</h1>

@@ -248,7 +248,7 @@ func parseExposition(_ text: String) throws -> [Sample] {
     @Test(
         arguments: [
             "contrib/prometheus/corral-alerts.yml", "contrib/prometheus/corral-fleet-rules.yml",
-            "contrib/grafana/corral.json",
+            "contrib/grafana/corral.json", "contrib/grafana/corral-fleet.json",
         ])
     func referencesExistingMetrics(_ file: String) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

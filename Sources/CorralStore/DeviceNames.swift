@@ -86,7 +86,8 @@ public struct DeviceNames: Sendable {
         parts.append(identity.driver.map { "driver \($0)" } ?? "no driver")
         if let slot = identity.slot { parts.append("slot \(slot)") }
         if let serial = identity.serial { parts.append("serial \(serial)") }
-        return parts.joined(separator: " · ")
+        // The serial and the slot's name come from the device and the firmware.
+        return TerminalText.safe(parts.joined(separator: " · "))
     }
 }
 

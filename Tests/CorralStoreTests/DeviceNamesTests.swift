@@ -113,3 +113,18 @@ import Testing
         #expect(try journal.deviceIdentities()["0000:03:00.0"]?.driver == nil)
     }
 }
+
+/// Text from a device reaches a terminal without its escapes (issue 17's names, adversarially).
+@Suite struct TerminalTextTests {
+    @Test func controlCharactersAreShownNotSent() {
+        #expect(TerminalText.safe("S4EVNF0M900001") == "S4EVNF0M900001")
+        #expect(TerminalText.safe("bad\u{1B}]0;owned\u{07}serial") == "bad\\u{1b}]0;owned\\u{7}serial")
+        #expect(TerminalText.safe("x\u{9B}2Jy\u{7F}") == "x\\u{9b}2Jy\\u{7f}")
+        #expect(TerminalText.safe("élan · 3") == "élan · 3")
+        let nvme = DeviceIdentity(address: "0000:04:00.0", serial: "nvme-\u{1B}[2J", driver: "nvme")
+        let names = DeviceNames(identities: ["0000:04:00.0": nvme])
+        #expect(names.describe("0000:04:00.0") == "driver nvme · serial nvme-\\u{1b}[2J")
+        let table = TextTable.lines([["a\u{1B}[31m", "b"]])
+        #expect(!table[0].contains("\u{1B}"))
+    }
+}

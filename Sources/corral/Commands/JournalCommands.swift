@@ -99,6 +99,8 @@ struct HistoryCommand: ParsableCommand {
                 return
             }
             let devices = Set(episodes.map(\.device) + decisions.map(\.subject)).sorted()
+            // Names and reasons hold text from devices and logs: no escapes reach the terminal.
+            func print(_ line: String) { Swift.print(TerminalText.safe(line)) }
             if devices.isEmpty { print("Nothing in \(store.path) matches.") }
             for name in devices {
                 let mine = episodes.filter { $0.device == name }

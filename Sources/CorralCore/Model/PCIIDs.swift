@@ -69,13 +69,7 @@ public struct PCIIDs: Hashable, Sendable {
         guard line.count >= start + 4 else { return nil }
         var value: UInt16 = 0
         for byte in line[start..<(start + 4)] {
-            let digit: UInt8
-            switch byte {
-            case 0x30...0x39: digit = byte - 0x30
-            case 0x61...0x66: digit = byte - 0x61 + 10
-            case 0x41...0x46: digit = byte - 0x41 + 10
-            default: return nil
-            }
+            guard let digit = Hex.digitValue(byte) else { return nil }
             value = value << 4 | UInt16(digit)
         }
         return value

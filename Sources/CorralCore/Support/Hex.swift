@@ -1,5 +1,16 @@
 /// Hex and decimal rendering without Foundation (CorralCore depends on the stdlib only).
 public enum Hex {
+    /// The value of one ASCII hex digit (either case), nil for any other byte.
+    @inline(__always)
+    public static func digitValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: byte - 0x30
+        case 0x61...0x66: byte - 0x61 + 10
+        case 0x41...0x46: byte - 0x41 + 10
+        default: nil
+        }
+    }
+
     /// Lowercase hex without leading zeros.
     public static func string<T: BinaryInteger>(_ value: T) -> String {
         String(value, radix: 16, uppercase: false)

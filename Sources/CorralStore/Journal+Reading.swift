@@ -7,6 +7,10 @@ extension Journal {
         public var device: Subject
         public var state: String?
         public var nextDeadline: Int64?
+        /// `nextDeadline` in wall-clock UTC, where the run that set the state had a wall clock.
+        public var nextDeadlineUTC: Int64? = nil
+        /// The clock of the run that set the state.
+        public var stateClock: RunClock = .virtual
         public var budgetLeft: Int?
         public var lastEpisode: EpisodeRow?
         public var episodes: Int
@@ -181,12 +185,13 @@ extension Journal {
     /// Every device the journal knows, with its state and latest episode.
     public func deviceSummaries() throws(JournalError) -> [DeviceSummary] {
         let episodes = try episodes()
-        let states: [Subject: (String, Int64?, Int?)] = try read { db in
-            var out: [Subject: (String, Int64?, Int?)] = [:]
+        let timeline = try self.timeline()
+        let states: [Subject: (String, Int64?, Int?, Int64)] = try read { db in
+            var out: [Subject: (String, Int64?, Int?, Int64)] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT device, state, next_deadline_ns, budget_left FROM device_state")
+                db, sql: "SELECT device, state, next_deadline_ns, budget_left, run FROM device_state")
             {
-                out[row[0]] = (row[1], row[2], row[3])
+                out[row[0]] = (row[1], row[2], row[3], row[4])
             }
             return out
         }
@@ -212,6 +217,11 @@ extension Journal {
             summary.state = state.0
             summary.nextDeadline = state.1
             summary.budgetLeft = state.2
+            summary.stateClock = timeline.clock(run: state.3)
+            // A deadline that never comes (a measure held until something else lifts it) is none.
+            if let deadline = state.1, deadline != Int64.max {
+                summary.nextDeadlineUTC = timeline.utc(run: state.3, at: deadline)
+            }
             summaries[device] = summary
         }
         return summaries.values.sorted { $0.device < $1.device }

@@ -14,6 +14,8 @@ public struct StatusDocument: Codable, Hashable, Sendable {
         public var episodes: Int
         public var events: Int64
         public var nextDeadlineNS: Int64?
+        /// `next_deadline_ns` as RFC 3339 in UTC, where the run had a wall clock.
+        public var nextDeadlineUTC: String? = nil
         public var budgetLeft: Int?
         public var lastEpisode: LastEpisode?
         /// Why it is never written to (docs/safety.md); absent when it is not protected.
@@ -26,6 +28,7 @@ public struct StatusDocument: Codable, Hashable, Sendable {
         enum CodingKeys: String, CodingKey {
             case device, state, episodes, events
             case nextDeadlineNS = "next_deadline_ns"
+            case nextDeadlineUTC = "next_deadline_utc"
             case budgetLeft = "budget_left"
             case lastEpisode = "last_episode"
             case protected
@@ -112,7 +115,8 @@ extension Journal {
         var devices = summaries.map { summary in
             StatusDocument.DeviceStatus(
                 device: summary.device, state: summary.state, episodes: summary.episodes, events: summary.events,
-                nextDeadlineNS: summary.nextDeadline, budgetLeft: summary.budgetLeft,
+                nextDeadlineNS: summary.nextDeadline,
+                nextDeadlineUTC: summary.nextDeadlineUTC.map(TimeDisplay.utc.json), budgetLeft: summary.budgetLeft,
                 lastEpisode: summary.lastEpisode.map {
                     .init(
                         eventClass: $0.eventClass, firstNS: $0.first, lastNS: $0.last,

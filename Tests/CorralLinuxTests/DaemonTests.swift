@@ -53,6 +53,10 @@ import Testing
         let episode = try #require(try journal.episodes(device: "0000:03:00.0").first)
         #expect(episode.clock == .host && episode.firstUTC == 1_000 - 1_000_000_000)
         #expect(try journal.decisions().allSatisfy { $0.atUTC == $0.at - 11_000_000_000 + 1_000 })
+        // When it comes back, in wall-clock time (`status`'s "next step at").
+        let summary = try #require(try journal.deviceSummaries().first { $0.device == "0000:03:00.0" })
+        let deadline = try #require(summary.nextDeadline)
+        #expect(summary.stateClock == .host && summary.nextDeadlineUTC == deadline - 11_000_000_000 + 1_000)
         // What each device is, from the inventory, for names in status and history.
         let nic = try #require(try journal.deviceIdentities()["0000:03:00.0"])
         #expect(nic.vendorID == 0x8086 && nic.deviceID == 0x10fb && nic.driver == "ixgbe" && nic.classCode == 0x020000)

@@ -34,7 +34,10 @@ public enum StatusTable {
         } else {
             // What each device is (issue 17), last: a long model name cannot push the numbers apart.
             let described = summaries.contains { names.describe($0.device) != nil }
-            var rows = [["device", "state", "events", "last episode", "budget"] + (described ? ["what it is"] : [])]
+            var rows = [
+                ["device", "state", "events", "last episode", "next step at", "budget"]
+                    + (described ? ["what it is"] : [])
+            ]
             for summary in summaries {
                 let last =
                     summary.lastEpisode.map {
@@ -44,9 +47,17 @@ public enum StatusTable {
                 if let release = pending.first(where: { $0.device == summary.device }) {
                     state += " (release #\(release.id) pending)"
                 }
+                // When the engine acts on it next (a hold ends, probation ends, a quiescence
+                // deadline): the moment an operator asks "when does it come back?".
+                let next =
+                    summary.nextDeadline.flatMap { deadline in
+                        deadline == Int64.max
+                            ? nil
+                            : display.text(utc: summary.nextDeadlineUTC, at: deadline, clock: summary.stateClock)
+                    } ?? "-"
                 rows.append(
                     [
-                        summary.device.description, state, Count.grouped(summary.events), last,
+                        summary.device.description, state, Count.grouped(summary.events), last, next,
                         summary.budgetLeft.map(String.init) ?? "-",
                     ] + (described ? [names.describe(summary.device) ?? "-"] : []))
             }

@@ -205,7 +205,13 @@ extension Journal {
                     events: 0)
             summary.episodes += 1
             summary.events += episode.count
-            if summary.lastEpisode.map({ episode.last >= $0.last }) ?? true { summary.lastEpisode = episode }
+            // The latest by wall clock: runs on different clocks (a simulation's virtual time,
+            // the daemon's boot time) cannot be compared by their `_ns`; a virtual run counts
+            // from when it was journaled.
+            func latest(_ row: EpisodeRow) -> (Int64, Int64) {
+                (row.lastUTC ?? timeline.runs[row.run]?.startedUTC ?? 0, row.last)
+            }
+            if summary.lastEpisode.map({ latest(episode) >= latest($0) }) ?? true { summary.lastEpisode = episode }
             summaries[episode.device] = summary
         }
         for (device, state) in states {

@@ -118,6 +118,31 @@ import Testing
         #expect(try journal.decisions(sinceUTC: since).isEmpty)
     }
 
+    /// A device's last episode is the latest by wall clock, not the largest `_ns` of runs on
+    /// different clocks: a simulation journaled after the daemon's storm is the later one even
+    /// though its virtual 5 s is less than the daemon's 90 s after boot.
+    @Test func theLastEpisodeIsLatestByWallClock() throws {
+        for simulationFirst in [false, true] {
+            let journal = try Journal(path: temporaryJournalPath("latest-\(simulationFirst)"))
+            let daemon = try journal.run(kind: "daemon", name: "boot", startedUTC: Self.afternoon, clock: .host)
+            let simulated = try journal.run(
+                kind: "simulate", name: "s",
+                startedUTC: Self.afternoon + (simulationFirst ? -3_600 : 3_600) * 1_000_000_000)
+            var writer = JournalWriter(journal: journal, run: daemon)
+            writer.record(clockAt: 100_000_000_000, utc: Self.afternoon)
+            writer.observe(Observation(subject: "0000:03:00.0", eventClass: "dma-fault", at: 90_000_000_000))
+            writer.flush(at: 100_000_000_000)
+            var batch = JournalBatch(run: simulated)
+            batch.episodes = [
+                Episode(subject: "0000:03:00.0", eventClass: "aer-corrected", first: 5, last: 5, count: 1)
+            ]
+            try journal.write(batch)
+            let last = try #require(try journal.deviceSummaries().first?.lastEpisode)
+            #expect(
+                last.run == (simulationFirst ? daemon : simulated), "simulation journaled first: \(simulationFirst)")
+        }
+    }
+
     /// A simulation's rows have no wall clock: no `*_utc`, `clock: virtual`, and `--since`
     /// keeps them by when the run was journaled.
     @Test func virtualRunsHaveNoWallClock() throws {

@@ -758,7 +758,7 @@ root-protected)
     check port-bus-master-untouched bus_master_on $port
     check nvme-still-usable sh -c "dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=64 2>/dev/null"
     if [ $BASELINE = 0 ]; then
-        protected_as_root() { grep -F "\"device\":\"$1\"" /tmp/status.json | grep -q -F '"protected":["holds /"'; }
+        protected_as_root() { grep -F "\"device\":\"$1\"" /tmp/status.json | grep -q -F '"protected":["holds / (the boot device'; }
         check nvme-protected-as-root protected_as_root $nvme
         check storm-at-port-recommended decided $port 'bus master'
         check nothing-carried-out-at-port not carried_out $port

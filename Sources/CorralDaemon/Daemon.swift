@@ -23,6 +23,8 @@ public struct Daemon {
     let logger: Logger
     /// Host log lines already passed to the logger.
     private var reported = 0
+    /// `Watcher.inventoryReads` when the device identities were last given to the journal.
+    private var journaledInventoryReads = 0
 
     public init(watcher: Watcher, writer: JournalWriter, hooks: HookRunner, bootID: String, logger: Logger) {
         self.watcher = watcher
@@ -65,7 +67,12 @@ public struct Daemon {
                 cursor: CursorRow(source: "kmsg", bootID: bootID, sequence: Int64(bitPattern: sequence), updated: utc))
         }
         journal.writer.record(clockAt: now.nanoseconds, utc: utc)
-        journal.writer.record(devices: watcher.host.inventory.devices.map(DeviceIdentity.init), atUTC: utc)
+        // What the devices are, when the inventory was read again (not on every pass: a storm
+        // turns the loop many times a second).
+        if watcher.inventoryReads != journaledInventoryReads {
+            journaledInventoryReads = watcher.inventoryReads
+            journal.writer.record(devices: watcher.host.inventory.devices.map(DeviceIdentity.init), atUTC: utc)
+        }
         journal.writer.record(states: watcher.engine.devices, at: now)
         journal.writer.record(counters: Self.counters(watcher), atUTC: utc)
         journal.writer.flushIfDue(at: now.nanoseconds)

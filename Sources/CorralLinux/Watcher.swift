@@ -31,6 +31,9 @@ public struct Watcher {
     /// How often the PCI inventory is re-read (the polling fallback for uevents).
     public var inventoryInterval: Duration = .seconds(1)
     private var lastInventory: Instant?
+    /// How many times the inventory was read (at start, then on each refresh): a reader of it
+    /// (the daemon's journal of device identities) looks again only when this moved.
+    public private(set) var inventoryReads = 1
     /// Inventory refreshes that could not read part of sysfs (and kept the previous view of it).
     public private(set) var inventoryReadFailures = 0
     /// New NVMe functions whose serial is not readable yet, and how many looks they had.
@@ -315,6 +318,7 @@ public struct Watcher {
     mutating func refreshInventory(at now: Instant) -> [DeviceEvent] {
         if let last = lastInventory, now - last < inventoryInterval { return [] }
         lastInventory = now
+        inventoryReads &+= 1
         let old = host.inventory
         let fresh = Inventory.load(root, previous: old)
         if !fresh.unreadable.isEmpty {

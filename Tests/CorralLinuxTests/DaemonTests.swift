@@ -65,6 +65,27 @@ import Testing
         #expect(lines.lines.contains("<5>corral: did clear bus master of 0000:03:00.0\n"))
     }
 
+    /// The journal's device identities follow the inventory: a driver unbound since the last
+    /// read is journaled at the next read, and passes in between journal nothing new.
+    @Test func deviceIdentitiesFollowTheInventory() throws {
+        let fake = FakeSysfs.machine()
+        let journal = try Self.journal()
+        var (daemon, _) = try Self.daemon(fake, journal: journal)
+        var quiet = FakeKmsg([])
+        daemon.step(&quiet, now: .seconds(11), utc: 1_000)
+        daemon.flush(at: Instant.seconds(11).nanoseconds)
+        #expect(try journal.deviceIdentities()["0000:07:00.0"]?.driver == "nvme")
+        let nvme = try #require(
+            FileManager.default.enumerator(atPath: fake.root + "/sys/devices")?.compactMap { $0 as? String }
+                .first { $0.hasSuffix("0000:07:00.0/driver") })
+        fake.remove("/sys/devices/" + nvme)
+        daemon.step(&quiet, now: .seconds(11) + .milliseconds(10), utc: 2_000)
+        #expect(daemon.writer.pendingDeviceRows == 0, "the inventory was not read again: nothing to journal")
+        daemon.step(&quiet, now: .seconds(13), utc: 3_000)
+        daemon.flush(at: Instant.seconds(13).nanoseconds)
+        #expect(try journal.deviceIdentities()["0000:07:00.0"]?.driver == nil)
+    }
+
     @Test func aContainmentFiresItsHook() throws {
         let fake = FakeSysfs.machine()
         let journal = try Self.journal()

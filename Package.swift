@@ -29,7 +29,7 @@ import PackageDescription
 
 let package = Package(
     name: "Corral",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "corral", targets: ["corral"]),
         .library(name: "CorralCore", targets: ["CorralCore"]),

@@ -19,7 +19,7 @@ extension Engine {
         if let alias, alias.members.count > 1, records.storage[slot].aliasMembers == nil {
             records.storage[slot].aliasMembers = alias.members
         }
-        if let scope = iommu ?? records.storage[slot].profileIOMMU ?? vendor.map({ IOMMUInstance($0.rawValue) }),
+        if let scope = iommu ?? records.storage[slot].profileIOMMU ?? vendor.map(IOMMUInstance.unnamed),
             records.storage[slot].scope != scope
         {
             records.storage[slot].scope = scope
@@ -202,7 +202,7 @@ extension Engine {
     /// An overflow is a storm of its own, held against the device most likely to have caused
     /// it (highest recent rate on that IOMMU), else against the IOMMU.
     mutating func queueOverflowed(_ overflow: QueueOverflow, at now: Instant) {
-        let scope = overflow.iommu ?? IOMMUInstance(overflow.vendor.rawValue)
+        let scope = overflow.iommu ?? .unnamed(overflow.vendor)
         if let device = noisiestDevice(on: scope, vendor: overflow.vendor, at: now) {
             records[device]?.lost &+= overflow.lost ?? 0
             records[device]?.lowerBound = true
@@ -222,7 +222,7 @@ extension Engine {
     /// (VT-d's ratelimit is shared by every device), and a guess alone must never contain a
     /// device.
     mutating func messagesSuppressed(_ suppressed: SuppressedMessages, at now: Instant) {
-        let scope = suppressed.iommu ?? suppressed.vendor.map { IOMMUInstance($0.rawValue) }
+        let scope = suppressed.iommu ?? suppressed.vendor.map(IOMMUInstance.unnamed)
         if let scope, let device = noisiestDevice(on: scope, vendor: suppressed.vendor, at: now) {
             records[device]?.suppressed &+= suppressed.count
             switch policy.suppressedMessages {

@@ -125,7 +125,9 @@ public struct Engine: Sendable {
             fireTimers(upTo: now)
             dispatch(event, at: now)
         }
-        return output
+        // Most events decide nothing: the empty literal is a static buffer, so the caller gets
+        // no reference to `output`'s storage to count (and `output` stays uniquely held).
+        return output.isEmpty ? [] : output
     }
 
     /// Processes every timer due at or before `now`.
@@ -163,7 +165,7 @@ public struct Engine: Sendable {
                     .iommuError, 1, on: attribution.device, vendor: error.vendor, iommu: error.iommu,
                     alias: attribution.aliasGroup, at: now)
             } else {
-                reportIOMMU(error.iommu ?? IOMMUInstance(error.vendor.rawValue), at: now, what: "\(error.kind) error")
+                reportIOMMU(error.iommu ?? .unnamed(error.vendor), at: now, what: "\(error.kind) error")
             }
         case .queueOverflowed(let overflow):
             queueOverflowed(overflow, at: now)

@@ -64,8 +64,12 @@ public enum DeviceAddress: Hashable, Comparable, Sendable, CustomStringConvertib
 }
 
 /// A platform (non-PCI) device's name in `/sys/bus/platform/devices`.
+///
+/// An index into a process-wide `NameTable`, like `IOMMUInstance`: a device address is in every
+/// event the engine handles, and a plain word copies without reference counting.
 public struct PlatformDeviceName: Hashable, Sendable, CustomStringConvertible {
-    public let name: String
-    public init(_ name: String) { self.name = name }
+    let index: UInt32
+    public init(_ name: String) { self.index = NameTable.platformDevices.index(of: name) }
+    public var name: String { NameTable.platformDevices.name(at: index) }
     public var description: String { name }
 }

@@ -26,11 +26,27 @@ public enum IOMMUVendor: String, Hashable, Sendable, CaseIterable, CustomStringC
 ///
 /// Queues overflow per unit and fault interrupts are per unit, so overflow attribution works
 /// within one instance.
+///
+/// Held as an index into a process-wide `NameTable`, not as a `String`: units travel in every
+/// fault event, and a plain word copies without reference counting. Equal exactly when the names
+/// are; ordered by name.
 public struct IOMMUInstance: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public let name: String
-    public init(_ name: String) { self.name = name }
+    let index: UInt32
+    public init(_ name: String) { self.index = NameTable.iommus.index(of: name) }
+    public var name: String { NameTable.iommus.name(at: index) }
     public var description: String { name }
-    public static func < (lhs: IOMMUInstance, rhs: IOMMUInstance) -> Bool { lhs.name < rhs.name }
+    public static func < (lhs: IOMMUInstance, rhs: IOMMUInstance) -> Bool {
+        lhs.index != rhs.index && lhs.name < rhs.name
+    }
+
+    /// The unit a `vendor`'s events are filed under when their source names none (a VT-d log
+    /// line, an AMD-Vi event without `ivhd`): named after the vendor. Looked up once per vendor,
+    /// not per event.
+    public static func unnamed(_ vendor: IOMMUVendor) -> IOMMUInstance {
+        unnamedUnits[IOMMUVendor.allCases.firstIndex(of: vendor)!]
+    }
+
+    private static let unnamedUnits = IOMMUVendor.allCases.map { IOMMUInstance($0.rawValue) }
 }
 
 /// An Arm SMMU StreamID (SMMUv3 event record dword 0 bits 63:32; SMMUv2 `CBFRSYNRA`/`SID`).

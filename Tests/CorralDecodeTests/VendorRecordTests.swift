@@ -37,6 +37,10 @@ import Testing
         #expect(VTdFaultReason(0x33).text == "Unknown" && VTdFaultReason(0x33).table == .scalableMode)
         #expect(VTdFaultReason(0x90).text == "SM: A/D bit update needed in first-level entry when set up in no snoop")
         #expect(VTdFaultReason(0x0E).table == .unknown && VTdFaultReason(0xFF).text == "Unknown")
+        // `table` reads the sizes as constants: they must be the tables'.
+        #expect(Int(VTdFaultReason.dmaRemappingCount) == VTdFaultReason.dmaRemapping.count)
+        #expect(Int(VTdFaultReason.interruptRemappingCount) == VTdFaultReason.interruptRemapping.count)
+        #expect(Int(VTdFaultReason.scalableModeCount) == VTdFaultReason.scalableMode.count)
     }
 
     @Test func vtdFaultStatus() throws {

@@ -69,6 +69,46 @@ struct DeviceRecord: Sendable {
         deadline = nil
     }
 
+    /// What `count` found.
+    enum CountOutcome {
+        /// The device is gone: the event is counted as ignored after removal.
+        case absent
+        /// Older than the step now holding the device (read late, in the same batch): it says
+        /// nothing about whether the step holds.
+        case predatesContainment
+        /// Counted; the level its detector reached, and whether it was logged before Corral
+        /// started (history, never acted on).
+        case counted(StormDetector.Level, history: Bool)
+    }
+
+    /// The per-event bookkeeping of `Engine.count`, on the record in place: one access to the
+    /// engine's table per event instead of one per field (each checked its bounds and that the
+    /// table was uniquely held).
+    mutating func count(
+        _ eventClass: EventClass, _ amount: UInt64, vendor: IOMMUVendor?, iommu: IOMMUInstance?,
+        alias: DeviceResolver.AliasGroup?, lowerBound isLowerBound: Bool, at now: Instant, liveFrom: Instant?,
+        thresholds: StormThresholds
+    ) -> CountOutcome {
+        if absent {
+            ignoredAfterRemoval &+= amount
+            return .absent
+        }
+        if let vendor { self.vendor = vendor }
+        if let alias, alias.members.count > 1, aliasMembers == nil { aliasMembers = alias.members }
+        if let unit = iommu ?? profileIOMMU ?? vendor.map(IOMMUInstance.unnamed), scope != unit { scope = unit }
+        totals[eventClass.index] &+= amount
+        if isLowerBound { lowerBound = true }
+        if now < evidenceSince { return .predatesContainment }
+        let history = liveFrom.map { now < $0 } ?? false
+        if !history, let liveFrom, let last = lastEventAt, last < liveFrom {
+            // The first live event after history: the rate is measured on live evidence alone.
+            restartDetectors(at: liveFrom)
+        }
+        lastEventAt = now
+        let level = detectors[eventClass.index].record(amount, at: now, thresholds: thresholds)
+        return .counted(level, history: history)
+    }
+
     mutating func restartDetectors(at now: Instant) {
         for index in detectors.indices { detectors[index].restart(at: now) }
     }

@@ -9,38 +9,24 @@ extension Engine {
         // One hash lookup, then the record is updated in place (DeviceTable: no copy of the
         // record or its arrays, no coroutine frame on the per-event path).
         let slot = records.find(device) ?? records.insert(newRecord(device), for: device)
-        if records.storage[slot].absent {
-            records.storage[slot].ignoredAfterRemoval &+= amount
+        if records.storage[slot].profileVersion != profilesVersion { refreshProfileFacts(slot) }
+        let classPolicy = policy.classes[eventClass]
+        let level: StormDetector.Level
+        let history: Bool
+        switch records.storage[slot].count(
+            eventClass, amount, vendor: vendor, iommu: iommu, alias: alias, lowerBound: lowerBound, at: now,
+            liveFrom: liveFrom, thresholds: classPolicy.thresholds)
+        {
+        case .absent:
             statistics.ignoredAfterRemoval &+= amount
             return
-        }
-        if records.storage[slot].profileVersion != profilesVersion { refreshProfileFacts(slot) }
-        if let vendor { records.storage[slot].vendor = vendor }
-        if let alias, alias.members.count > 1, records.storage[slot].aliasMembers == nil {
-            records.storage[slot].aliasMembers = alias.members
-        }
-        if let scope = iommu ?? records.storage[slot].profileIOMMU ?? vendor.map(IOMMUInstance.unnamed),
-            records.storage[slot].scope != scope
-        {
-            records.storage[slot].scope = scope
-        }
-        records.storage[slot].totals[eventClass.index] &+= amount
-        if lowerBound { records.storage[slot].lowerBound = true }
-        // Older than the step now holding the device: it happened before that step was carried
-        // out (read late, in the same batch), so it says nothing about whether the step holds.
-        if now < records.storage[slot].evidenceSince {
+        case .predatesContainment:
             statistics.predatingContainment &+= amount
             return
+        case .counted(let reached, let isHistory):
+            level = reached
+            history = isHistory
         }
-        let history = liveFrom.map { now < $0 } ?? false
-        if !history, let liveFrom, let last = records.storage[slot].lastEventAt, last < liveFrom {
-            // The first live event after history: the rate is measured on live evidence alone.
-            records.storage[slot].restartDetectors(at: liveFrom)
-        }
-        records.storage[slot].lastEventAt = now
-        let classPolicy = policy.classes[eventClass]
-        let level = records.storage[slot].detectors[eventClass.index].record(
-            amount, at: now, thresholds: classPolicy.thresholds)
         if history {
             statistics.historyEvents &+= amount
             if level >= .elevated {

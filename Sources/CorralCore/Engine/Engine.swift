@@ -303,7 +303,14 @@ public struct Engine: Sendable {
         if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
     }
 
+    /// Out of line only when something may be due: most events arrive with no timer due.
+    @inline(__always)
     mutating func fireTimers(upTo now: Instant) {
+        if deferredUndos.isEmpty, earliestDeadline.map({ now < $0 }) ?? true { return }
+        fireDueTimers(upTo: now)
+    }
+
+    mutating func fireDueTimers(upTo now: Instant) {
         retryDeferredUndos(upTo: now)
         while let earliest = earliestDeadline, earliest <= now {
             let due = records.values.filter { $0.deadline.map { $0 <= now } ?? false }

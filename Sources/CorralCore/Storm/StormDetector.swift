@@ -26,15 +26,19 @@ public struct StormDetector: Sendable {
     /// Records `count` events at `now` and returns the level reached.
 
     public mutating func record(_ count: UInt64, at now: Instant, thresholds: StormThresholds) -> Level {
-        if storm.settle(at: now, threshold: thresholds.storm) == 0 {
+        let stormCount = storm.add(count, at: now, subWindowNanoseconds: thresholds.storm.subWindowNanoseconds)
+        if stormCount.before == 0 {
             burstCount = 0
             burstStart = now
         }
         burstCount &+= count
         recent.add(count, at: now, windowNanoseconds: thresholds.storm.windowNanoseconds)
-        let isStorm = storm.add(count, at: now, threshold: thresholds.storm)
-        let isElevated = elevated.add(count, at: now, threshold: thresholds.elevated)
-        return isStorm ? .storm : isElevated ? .elevated : .quiet
+        if stormCount.after >= thresholds.storm.count {
+            _ = elevated.add(count, at: now, subWindowNanoseconds: thresholds.elevated.subWindowNanoseconds)
+            return .storm
+        }
+        let elevatedCount = elevated.add(count, at: now, subWindowNanoseconds: thresholds.elevated.subWindowNanoseconds)
+        return elevatedCount.after >= thresholds.elevated.count ? .elevated : .quiet
     }
 
     /// Estimated events in the last storm window at `now`: how the noisiest device on an

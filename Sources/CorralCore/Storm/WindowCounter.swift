@@ -52,12 +52,21 @@ public struct WindowCounter: Sendable {
     /// An event earlier than the newest sub-window (a replay with reordered timestamps) counts
     /// in the newest.
     public mutating func add(_ amount: UInt64, at now: Instant, threshold: RateThreshold) -> Bool {
-        advance(to: now, width: threshold.subWindowNanoseconds)
+        add(amount, at: now, subWindowNanoseconds: threshold.subWindowNanoseconds).after >= threshold.count
+    }
+
+    /// Adds `amount` at `now` and returns the count in the window before it was added: the
+    /// detector's per-event path, which needs both and so moves the window once.
+    @inline(__always)
+    mutating func add(_ amount: UInt64, at now: Instant, subWindowNanoseconds: Int64) -> (before: UInt64, after: UInt64)
+    {
+        advance(to: now, width: subWindowNanoseconds)
+        let before = sum
         let room = UInt64(UInt32.max - counts[newestSlot])
         let added = min(amount, room)
         counts[newestSlot] += UInt32(added)
         sum &+= added
-        return sum >= threshold.count
+        return (before, sum)
     }
 
     /// Forgets every count (a containment step starts a fresh measurement).
@@ -79,10 +88,16 @@ public struct WindowCounter: Sendable {
         nextBoundary = overflow ? .max : end
     }
 
+    @inline(__always)
     private mutating func advance(to now: Instant, width newWidth: Int64) {
-        let time = max(0, now.nanoseconds)
         // Most events fall in the newest sub-window (or before it, reordered): nothing moves.
-        if newWidth == width && newest != nil && time < nextBoundary { return }
+        if newWidth == width && newest != nil && max(0, now.nanoseconds) < nextBoundary { return }
+        move(to: now, width: newWidth)
+    }
+
+    /// The rest of `advance`, out of line: a new sub-window, or a new width.
+    private mutating func move(to now: Instant, width newWidth: Int64) {
+        let time = max(0, now.nanoseconds)
         if newWidth != width {
             width = newWidth
             for index in 0..<Self.ring { counts[index] = 0 }

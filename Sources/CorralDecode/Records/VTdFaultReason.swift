@@ -17,12 +17,19 @@ public struct VTdFaultReason: Hashable, Sendable, CustomStringConvertible {
 
     public var table: Table {
         switch rawValue {
-        case 0x20..<(0x20 + UInt8(Self.interruptRemapping.count)): .interruptRemapping
-        case 0x30..<(0x30 + UInt8(Self.scalableMode.count)): .scalableMode
-        case 0..<UInt8(Self.dmaRemapping.count): .dmaRemapping
+        case 0x20..<(0x20 + Self.interruptRemappingCount): .interruptRemapping
+        case 0x30..<(0x30 + Self.scalableModeCount): .scalableMode
+        case 0..<Self.dmaRemappingCount: .dmaRemapping
         default: .unknown
         }
     }
+
+    /// The three tables' sizes as constants: `table` runs for every record decoded, and the
+    /// tables' own counts are lazily initialised globals, checked on each access
+    /// (`VTdFaultReasonTests` holds the constants to the tables).
+    static let dmaRemappingCount: UInt8 = 0x0E
+    static let interruptRemappingCount: UInt8 = 0x07
+    static let scalableModeCount: UInt8 = 0x61
 
     /// The kernel's text for the code ("Unknown" when no table has it, as in dmar.c).
     public var text: String {

@@ -17,6 +17,13 @@ struct ModelTests {
         #expect(throws: PCIAddressParseError.self) { try PCIAddress(parsing: input) }
     }
 
+    /// Per-class state is held inline, sized by a literal: it must fit every class's index.
+    @Test func perEventClassStorageFitsEveryClass() {
+        let storage = PerEventClass<UInt8>(repeating: 0)
+        #expect(storage.count == EventClass.allCases.count)
+        #expect(Set(EventClass.allCases.map(\.index)) == Set(storage.indices))
+    }
+
     @Test func requesterIDLayout() throws {
         let address = try PCIAddress(parsing: "0000:00:1c.5")
         #expect(address.requesterID.rawValue == 0x00e5)

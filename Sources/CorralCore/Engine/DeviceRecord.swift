@@ -6,8 +6,10 @@ struct DeviceRecord: Sendable {
     /// The current episode is not actually carried out (recommend mode, protected device,
     /// circuit breaker open): actions are recommendations and no outcomes are awaited.
     var shadow = false
-    var detectors = [StormDetector](repeating: StormDetector(), count: EventClass.allCases.count)
-    var totals = [UInt64](repeating: 0, count: EventClass.allCases.count)
+    /// One per `EventClass`, held inline: as arrays, each event checked that their heap
+    /// buffers were uniquely held before writing.
+    var detectors = PerEventClass<StormDetector>(repeating: StormDetector())
+    var totals = PerEventClass<UInt64>(repeating: 0)
     /// Some counts came from rate-limited sources or lost records: totals are lower bounds.
     var lowerBound = false
     var lost: UInt64 = 0

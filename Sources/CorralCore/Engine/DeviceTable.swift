@@ -115,14 +115,17 @@ struct PCISlotIndex: Sendable {
     }
 
     subscript(address: PCIAddress) -> Int? {
-        get {
+        @inline(__always) get {
             let key = Self.key(address)
-            var index = home(key)
-            while true {
-                let found = keys[index]
-                if found == key { return Int(values[index]) }
-                if found == Self.empty { return nil }
-                index = (index + 1) & (keys.count - 1)
+            return keys.withUnsafeBufferPointer { keys in
+                // The table is never full (rebuilt at half), so the probe ends at an empty slot.
+                var index = home(key)
+                while true {
+                    let found = keys[index]
+                    if found == key { return Int(values[index]) }
+                    if found == Self.empty { return nil }
+                    index = (index + 1) & (keys.count - 1)
+                }
             }
         }
         set {

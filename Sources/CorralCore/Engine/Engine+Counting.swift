@@ -44,6 +44,31 @@ extension Engine {
             arm(slot: slot, .shadowQuiet, at: Instant(nanoseconds: now.nanoseconds &+ probationNanoseconds))
             return
         }
+        // Below the elevated rate no state reacts (each case of `react` needs `.elevated` at
+        // least); an elevated device only has its quiet timer pushed back. Most events of a
+        // healthy machine, and of a device whose containment holds, end here.
+        if level == .quiet {
+            if case .elevated = state {
+                arm(
+                    slot: slot, .elevatedQuiet,
+                    at: Instant(nanoseconds: now.nanoseconds &+ classPolicy.thresholds.elevated.windowNanoseconds))
+            }
+            return
+        }
+        react(
+            to: level, of: eventClass, on: device, slot: slot, state: state, classPolicy: classPolicy, alias: alias,
+            at: now, note: note)
+    }
+
+    /// What a device's state does at an elevated or storm rate: begin, climb or keep to its
+    /// containment, or report. Out of line: it builds reasons (strings), and the per-event
+    /// path above is kept small.
+    @inline(never)
+    mutating func react(
+        to level: StormDetector.Level, of eventClass: EventClass, on device: DeviceAddress, slot: Int,
+        state: ContainmentState, classPolicy: ClassPolicy, alias: DeviceResolver.AliasGroup?, at now: Instant,
+        note: String?
+    ) {
         let strict = records.storage[slot].strict
         let storm = level == .storm || (strict && level >= .elevated)
         switch state {

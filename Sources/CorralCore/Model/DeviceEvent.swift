@@ -90,6 +90,10 @@ public enum EventClass: String, Hashable, Sendable, CaseIterable, CustomStringCo
     }
 }
 
+/// One value per `EventClass`, inline, indexed by `EventClass.index`. The size is the number
+/// of classes written out, as a type's size must be (`ModelTests` holds it to `allCases`).
+typealias PerEventClass<Element> = InlineArray<10, Element>
+
 /// How an IOMMU names the master that caused a fault, before alias resolution.
 public enum FaultSource: Hashable, Sendable, CustomStringConvertible {
     /// Who the journal files the fault under, as named (a requester ID as its PCI function,

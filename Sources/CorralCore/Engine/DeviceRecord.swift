@@ -86,10 +86,11 @@ struct DeviceRecord: Sendable {
     /// The per-event bookkeeping of `Engine.count`, on the record in place: one access to the
     /// engine's table per event instead of one per field (each checked its bounds and that the
     /// table was uniquely held).
+    @inline(__always)
     mutating func count(
         _ eventClass: EventClass, _ amount: UInt64, vendor: IOMMUVendor?, iommu: IOMMUInstance?,
         alias: DeviceResolver.AliasGroup?, lowerBound isLowerBound: Bool, at now: Instant, liveFrom: Instant?,
-        thresholds: StormThresholds
+        limits: StormDetector.Limits
     ) -> CountOutcome {
         if absent {
             ignoredAfterRemoval &+= amount
@@ -107,7 +108,7 @@ struct DeviceRecord: Sendable {
             restartDetectors(at: liveFrom)
         }
         lastEventAt = now
-        let level = detectors[eventClass.index].record(amount, at: now, thresholds: thresholds)
+        let level = detectors[eventClass.index].record(amount, at: now, limits: limits)
         return .counted(level, history: history)
     }
 

@@ -10,12 +10,12 @@ extension Engine {
         // record or its arrays, no coroutine frame on the per-event path).
         let slot = records.find(device) ?? records.insert(newRecord(device), for: device)
         if records.storage[slot].profileVersion != profilesVersion { refreshProfileFacts(slot) }
-        let classPolicy = policy.classes[eventClass]
+        let limits = detectorLimits[eventClass.index]
         let level: StormDetector.Level
         let history: Bool
         switch records.storage[slot].count(
             eventClass, amount, vendor: vendor, iommu: iommu, alias: alias, lowerBound: lowerBound, at: now,
-            liveFrom: liveFrom, thresholds: classPolicy.thresholds)
+            liveFrom: liveFrom, limits: limits)
         {
         case .absent:
             statistics.ignoredAfterRemoval &+= amount
@@ -49,15 +49,11 @@ extension Engine {
         // healthy machine, and of a device whose containment holds, end here.
         if level == .quiet {
             if case .elevated = state {
-                arm(
-                    slot: slot, .elevatedQuiet,
-                    at: Instant(nanoseconds: now.nanoseconds &+ classPolicy.thresholds.elevated.windowNanoseconds))
+                arm(slot: slot, .elevatedQuiet, at: Instant(nanoseconds: now.nanoseconds &+ limits.elevatedWindow))
             }
             return
         }
-        react(
-            to: level, of: eventClass, on: device, slot: slot, state: state, classPolicy: classPolicy, alias: alias,
-            at: now, note: note)
+        react(to: level, of: eventClass, on: device, slot: slot, state: state, alias: alias, at: now, note: note)
     }
 
     /// What a device's state does at an elevated or storm rate: begin, climb or keep to its
@@ -66,9 +62,9 @@ extension Engine {
     @inline(never)
     mutating func react(
         to level: StormDetector.Level, of eventClass: EventClass, on device: DeviceAddress, slot: Int,
-        state: ContainmentState, classPolicy: ClassPolicy, alias: DeviceResolver.AliasGroup?, at now: Instant,
-        note: String?
+        state: ContainmentState, alias: DeviceResolver.AliasGroup?, at now: Instant, note: String?
     ) {
+        let classPolicy = policy.classes[eventClass]
         let strict = records.storage[slot].strict
         let storm = level == .storm || (strict && level >= .elevated)
         switch state {

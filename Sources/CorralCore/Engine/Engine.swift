@@ -15,9 +15,22 @@
 public struct Engine: Sendable {
     public private(set) var policy: Policy {
         // The per-event path adds it to `now`: converting a `Duration` there is 128-bit arithmetic.
-        didSet { probationNanoseconds = policy.probation.period.nanosecondsClamped }
+        didSet {
+            probationNanoseconds = policy.probation.period.nanosecondsClamped
+            detectorLimits = Self.limits(of: policy)
+        }
     }
     var probationNanoseconds: Int64
+    /// Each class's thresholds as the detectors read them (`StormDetector.Limits`), made once.
+    var detectorLimits: PerEventClass<StormDetector.Limits>
+
+    static func limits(of policy: Policy) -> PerEventClass<StormDetector.Limits> {
+        var limits = PerEventClass<StormDetector.Limits>(repeating: .init(policy.classes[.dmaFault].thresholds))
+        for eventClass in EventClass.allCases {
+            limits[eventClass.index] = .init(policy.classes[eventClass].thresholds)
+        }
+        return limits
+    }
     public var resolver: DeviceResolver
     public internal(set) var statistics = EngineStatistics()
 
@@ -48,6 +61,7 @@ public struct Engine: Sendable {
     {
         self.policy = policy
         self.probationNanoseconds = policy.probation.period.nanosecondsClamped
+        self.detectorLimits = Self.limits(of: policy)
         self.resolver = resolver
         self.breaker = CircuitBreaker(limit: policy.circuitBreaker)
         for profile in profiles { register(profile) }

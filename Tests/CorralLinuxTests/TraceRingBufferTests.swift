@@ -190,7 +190,7 @@ import Testing
         #expect(partial != nil)
         let added = decoder.add(partial!)
         #expect(!added)
-        #expect(decoder.formats.isEmpty)
+        #expect(decoder.eventIDs.isEmpty)
     }
 }
 

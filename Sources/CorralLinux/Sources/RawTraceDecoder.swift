@@ -14,19 +14,23 @@ public struct RawTraceDecoder: Sendable {
     public enum Kind: Sendable { case pageFault, aer, hotplug }
 
     /// One event's fields the decoder reads, found once in its format (a record is read by
-    /// offset, never by looking a name up).
-    public struct Layout: Sendable {
-        public var kind: Kind
-        public var format: TraceEventFormat
+    /// offset, never by looking a name up). Plain values: it is read for every record, and a
+    /// copy holding the format's names and dictionary was reference counted each time.
+    struct Layout: Sendable {
+        var kind: Kind
         /// The device string (`device`, `dev_name`, `port_name`) and the two numbers read:
         /// iova and flags, severity, or the hot-plug event.
-        var device: TraceEventFormat.Field
-        var first: TraceEventFormat.Field
-        var second: TraceEventFormat.Field?
+        var device: TraceEventFormat.Slot
+        var first: TraceEventFormat.Slot
+        var second: TraceEventFormat.Slot?
     }
 
-    /// The layouts by event ID (the record's `common_type`).
-    public private(set) var formats: [UInt16: Layout] = [:]
+    /// The layouts with their event IDs (the record's `common_type`): three at most, so a
+    /// scan, not a hash, finds a record's.
+    private var layouts: [(id: UInt16, layout: Layout)] = []
+
+    /// The event IDs the decoder reads.
+    public var eventIDs: [UInt16] { layouts.map(\.id) }
     public let faultVendor: IOMMUVendor
     /// The last device string read and its address: a storm is one device, so its name is
     /// parsed once, not per record.
@@ -52,14 +56,17 @@ public struct RawTraceDecoder: Sendable {
             guard let field = format.fields[name], field.location == .inline else { return false }
             second = field
         }
-        formats[format.id] = Layout(kind: kind, format: format, device: device, first: first, second: second)
+        let layout = Layout(kind: kind, device: device.slot, first: first.slot, second: second?.slot)
+        layouts.removeAll { $0.id == format.id }
+        layouts.append((format.id, layout))
         return true
     }
 
     /// The engine event of one record; nil for another event or a record that cannot be read.
     public func event(_ record: UnsafeRawBufferPointer) -> DeviceEvent? {
-        guard let type = TraceEventFormat.load(record, at: 0, size: 2), let layout = formats[UInt16(type)],
-            let name = layout.format.bytes(of: layout.device, in: record), let device = lastDevice.address(name),
+        guard let type = TraceEventFormat.load(record, at: 0, size: 2),
+            let layout = layouts.first(where: { $0.id == UInt16(type) })?.layout,
+            let name = TraceEventFormat.bytes(at: layout.device, in: record), let device = lastDevice.address(name),
             let first = TraceEventFormat.load(record, at: layout.first.offset, size: layout.first.size)
         else { return nil }
         switch layout.kind {
@@ -93,7 +100,14 @@ final class DeviceNameCache: @unchecked Sendable {
     private var parsed: PCIAddress?
 
     func address(_ bytes: UnsafeRawBufferPointer) -> PCIAddress? {
-        if bytes.elementsEqual(name) { return parsed }
+        let same =
+            bytes.count == name.count
+            && name.withUnsafeBytes { name in
+                // Byte by byte, without the generic sequence comparison's iterators.
+                for index in 0..<name.count where name[index] != bytes[index] { return false }
+                return true
+            }
+        if same { return parsed }
         name = Array(bytes)
         parsed = try? PCIAddress(parsing: String(decoding: bytes, as: UTF8.self))
         return parsed

@@ -29,6 +29,8 @@ public struct TraceEventFormat: Sendable, Equatable {
             case dataLoc
             case relLoc
         }
+
+        public var slot: Slot { Slot(offset: offset, size: size, location: location) }
     }
 
     public var name: String
@@ -95,15 +97,28 @@ public struct TraceEventFormat: Sendable, Equatable {
 
     /// The bytes of `field` (one of this format's) in the record, without a trailing NUL.
     public func bytes(of field: Field, in record: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
-        switch field.location {
+        Self.bytes(at: field.slot, in: record)
+    }
+
+    /// Where a field is in a record, without its name: what a decoder keeps per event type.
+    public struct Slot: Sendable, Equatable {
+        public var offset: Int
+        public var size: Int
+        public var location: Field.Location
+    }
+
+    /// The bytes of the field at `slot` (a `__data_loc`/`__rel_loc` string's own bytes), NULs
+    /// at the end cut; nil when the record is too short for it.
+    public static func bytes(at slot: Slot, in record: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        switch slot.location {
         case .inline:
-            guard field.offset + field.size <= record.count else { return nil }
-            return trimmingNUL(UnsafeRawBufferPointer(rebasing: record[field.offset..<(field.offset + field.size)]))
+            guard slot.offset >= 0, slot.offset + slot.size <= record.count else { return nil }
+            return trimmingNUL(UnsafeRawBufferPointer(rebasing: record[slot.offset..<(slot.offset + slot.size)]))
         case .dataLoc, .relLoc:
-            guard let word = Self.load(record, at: field.offset, size: 4) else { return nil }
+            guard let word = load(record, at: slot.offset, size: 4) else { return nil }
             var start = Int(word & 0xFFFF)
             let length = Int(word >> 16)
-            if field.location == .relLoc { start += field.offset + 4 }
+            if slot.location == .relLoc { start += slot.offset + 4 }
             guard start + length <= record.count else { return nil }
             return trimmingNUL(UnsafeRawBufferPointer(rebasing: record[start..<(start + length)]))
         }
@@ -113,7 +128,7 @@ public struct TraceEventFormat: Sendable, Equatable {
         bytes(name, in: record).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    private func trimmingNUL(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    private static func trimmingNUL(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var end = bytes.count
         while end > 0, bytes[end - 1] == 0 { end -= 1 }
         return UnsafeRawBufferPointer(rebasing: bytes[0..<end])

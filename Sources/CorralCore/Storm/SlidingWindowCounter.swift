@@ -20,8 +20,9 @@ public struct SlidingWindowCounter: Hashable, Sendable {
 
     // The per-event path takes the window in nanoseconds (`RateThreshold.windowNanoseconds`):
     // converting a `Duration` costs 128-bit arithmetic on every call.
+    @inline(__always)
     public mutating func add(_ count: UInt64, at now: Instant, windowNanoseconds length: Int64) {
-        roll(to: now, length: length)
+        if now.nanoseconds >= windowStart.nanoseconds &+ length { roll(to: now, length: length) }
         current &+= count
     }
 

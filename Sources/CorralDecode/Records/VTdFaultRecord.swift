@@ -126,6 +126,7 @@ public struct VTdFaultRecord: VendorRecord {
         return out
     }
 
+    @inlinable
     public func deviceEvent(iommu: IOMMUInstance?) -> DeviceEvent? {
         let requester = FaultSource.requester(segment: 0, source)
         if reason.table == .interruptRemapping {

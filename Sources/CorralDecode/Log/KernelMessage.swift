@@ -52,17 +52,17 @@ struct KernelMessage {
 
     /// The message after `prefix` when the message starts with it (a `pr_fmt` prefix such as
     /// `DMAR:`), blanks after it skipped; nil otherwise.
-    func afterPrefix(_ prefix: [UInt8]) -> ByteText? {
+    func afterPrefix(_ prefix: StaticString) -> ByteText? {
         guard text.starts(with: prefix) else { return nil }
-        return text[text.skippingBlanks(from: text.startIndex + prefix.count)...]
+        return text[text.skippingBlanks(from: text.startIndex + prefix.utf8CodeUnitCount)...]
     }
 
     /// The `dev_printk` body with an optional subsystem `dev_fmt` prefix removed (`AER: `,
     /// `DPC: `, `pciehp: `); nil when the message has no `<driver> <device>: ` prefix.
-    func devBody(droppingSubsystem subsystem: [UInt8]? = nil) -> ByteText? {
+    func devBody(droppingSubsystem subsystem: StaticString? = nil) -> ByteText? {
         guard driver != nil else { return nil }
         if let subsystem, body.starts(with: subsystem) {
-            return body[body.skippingBlanks(from: body.startIndex + subsystem.count)...]
+            return body[body.skippingBlanks(from: body.startIndex + subsystem.utf8CodeUnitCount)...]
         }
         return body
     }

@@ -120,12 +120,12 @@ enum LinePrefix {
         return out[...]
     }
 
-    static let messageKey = [UInt8](ascii: "\"MESSAGE\":")
-    static let monotonicKeys = [
-        [UInt8](ascii: "\"_SOURCE_MONOTONIC_TIMESTAMP\":"), [UInt8](ascii: "\"__MONOTONIC_TIMESTAMP\":"),
+    static let messageKey: StaticString = "\"MESSAGE\":"
+    static let monotonicKeys: [StaticString] = [
+        "\"_SOURCE_MONOTONIC_TIMESTAMP\":", "\"__MONOTONIC_TIMESTAMP\":",
     ]
-    static let transportKey = [UInt8](ascii: "\"_TRANSPORT\":")
-    static let kernelValue = [UInt8](ascii: "\"kernel\"")
+    static let transportKey: StaticString = "\"_TRANSPORT\":"
+    static let kernelValue: StaticString = "\"kernel\""
 
     /// One `journalctl -o json` object: MESSAGE (a JSON string), the monotonic timestamp in
     /// microseconds, and whether `_TRANSPORT` is the kernel.
@@ -335,7 +335,7 @@ enum LinePrefix {
         return text[text.skippingBlanks(from: id.end + 1)...]
     }
 
-    static let vendorTaskPrefix = [UInt8](ascii: "pid:")
+    static let vendorTaskPrefix: StaticString = "pid:"
 
     /// journalctl -o short-monotonic: `[  12.345678] host kernel: msg`.
     static func syslogAfterBootStamp(_ text: ByteText) -> ByteText {
@@ -449,7 +449,7 @@ enum LinePrefix {
     /// messages, told apart from `host prog:` by the device name a dev_printk carries.
     static func afterSyslogStamp(_ text: ByteText) -> (ByteText, Bool) {
         let (first, afterFirst) = text.token(at: text.startIndex)
-        if first.elementsEqual(Pattern.kernelColon) { return (text[text.skippingBlanks(from: afterFirst)...], true) }
+        if first.equals(Pattern.kernelColon) { return (text[text.skippingBlanks(from: afterFirst)...], true) }
         if first.last == 0x3A {
             // `prog[pid]:` right after the stamp (no host) is another program; `DMAR:` is the kernel's.
             return first.contains(Pattern.openBracket)
@@ -457,7 +457,7 @@ enum LinePrefix {
         }
         let secondStart = text.skippingBlanks(from: afterFirst)
         let (second, afterSecond) = text.token(at: secondStart)
-        if second.elementsEqual(Pattern.kernelColon) { return (text[text.skippingBlanks(from: afterSecond)...], true) }
+        if second.equals(Pattern.kernelColon) { return (text[text.skippingBlanks(from: afterSecond)...], true) }
         guard second.count >= 2, second.last == 0x3A else { return (text, true) }
         let name = second.dropLast()
         let isDeviceName =
@@ -487,15 +487,19 @@ enum MonthNames {
     ]
 
     /// English abbreviations, lowercased, for the fast path (no String per line).
-    static let english: [[UInt8]] = [
+    static let english: [StaticString] = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ]
-    .map { Array($0.utf8) }
 
     static func number(_ name: ByteText) -> Int? {
         if name.count == 3, name.allSatisfy(\.isLetter) {
-            let lower = name.map { $0 | 0x20 }
-            if let index = english.firstIndex(of: lower) { return index + 1 }
+            // Compared in place, lowercased byte by byte: no array per syslog line.
+            for (index, month) in english.enumerated() {
+                let same = month.withUTF8Buffer { month in
+                    zip(month, name).allSatisfy { $0 == $1 | 0x20 }
+                }
+                if same { return index + 1 }
+            }
         }
         var text = name.string.lowercased()
         if text.hasSuffix(".") { text.removeLast() }

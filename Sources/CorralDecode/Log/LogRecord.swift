@@ -155,14 +155,14 @@ struct RecordAssembler {
 
     /// How the messages the families read begin when printed without a device prefix: such a
     /// line is never taken for the tail of the line before it.
-    private static let ownMessageAnchors: [[UInt8]] = [
+    private static let ownMessageAnchors: [StaticString] = [
         "DMAR", "dmar", "AMD-Vi", "arm-smmu", "irq ", "pcieport", "pciehp", "AER", "DPC", "iommu", "Disabling IRQ",
         "Unhandled context fault", "Unexpected global fault", "Blocked unknown Stream ID", "PCIe Bus Error", "event 0x",
         "event: ", "EVTQ", "PRIQ", "nvme", "Event logged", "Call Trace", "handlers:",
-    ].map { Array($0.utf8) }
+    ]
 
-    private static let qpEquals = [UInt8](ascii: "=3D")
-    private static let equals = [UInt8](ascii: "=")
+    private static let qpEquals: StaticString = "=3D"
+    private static let equals: StaticString = "="
 
     /// Decodes `=XX` escapes (uppercase hex, RFC 2045 §6.7); anything else is kept as is.
     static func decodeQuotedPrintable(_ text: ByteText) -> ByteText {

@@ -200,6 +200,17 @@ extension ArraySlice where Element == UInt8 {
         return hexNumber(at: skippingBlanks(from: at + key.count))
     }
 
+    /// The value after the literal `key`, read as hex, searching from `from`.
+    func hexField(_ key: StaticString, from: Int? = nil) -> ScannedNumber? {
+        guard let at = find(key, from: from) else { return nil }
+        return hexNumber(at: skippingBlanks(from: at + key.utf8CodeUnitCount))
+    }
+
+    /// Whether the text is exactly the literal `other`.
+    func equals(_ other: StaticString) -> Bool {
+        count == other.utf8CodeUnitCount && matches(other, at: startIndex)
+    }
+
     /// Reads a PCI address at `at`: `SSSS:BB:DD.F`, `BB:DD.F` or the short-lived VT-d form
     /// `0xBB:0xDD.F`. Returns the address and the index after it.
     func pciAddress(at: Int, segment defaultSegment: UInt32 = 0) -> (PCIAddress, Int)? {
@@ -264,4 +275,9 @@ extension Array where Element == UInt8 {
     init(ascii text: StaticString) {
         self = text.withUTF8Buffer { Array($0) }
     }
+}
+
+extension StaticString {
+    /// Bytes in the needle: the families measure what they matched to step past it.
+    var count: Int { utf8CodeUnitCount }
 }

@@ -1,17 +1,17 @@
 /// Byte patterns shared by the line and record layers.
 enum Pattern {
-    static let kernelColon = [UInt8](ascii: "kernel:")
-    static let colon = [UInt8](ascii: ":")
-    static let openBracket = [UInt8](ascii: "[")
-    static let closeBracket = [UInt8](ascii: "]")
+    static let kernelColon: StaticString = "kernel:"
+    static let colon: StaticString = ":"
+    static let openBracket: StaticString = "["
+    static let closeBracket: StaticString = "]"
     // Who reports device faults (`KernelLogParser.fromAFaultReporter`).
-    static let dmar = [UInt8](ascii: "DMAR")
-    static let amdVi = [UInt8](ascii: "AMD-Vi")
-    static let aer = [UInt8](ascii: "AER:")
-    static let dpc = [UInt8](ascii: "DPC:")
+    static let dmar: StaticString = "DMAR"
+    static let amdVi: StaticString = "AMD-Vi"
+    static let aer: StaticString = "AER:"
+    static let dpc: StaticString = "DPC:"
     /// Where a fault report pasted into prose may start (`KernelLogParser.pastedMessage`).
-    static let proseAnchors: [[UInt8]] = [
+    static let proseAnchors: [StaticString] = [
         "DMAR:", "AMD-Vi:", "arm-smmu", "pcieport ", "nvme ", "iommu ", "amd_iommu ",
-    ].map { Array($0.utf8) }
-    static let faultReporterDrivers: [[UInt8]] = ["iommu", "smmu", "dart", "dmar"].map { Array($0.utf8) }
+    ]
+    static let faultReporterDrivers: [StaticString] = ["iommu", "smmu", "dart", "dmar"]
 }

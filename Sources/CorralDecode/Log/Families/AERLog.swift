@@ -10,26 +10,27 @@ import CorralCore
 /// The `device [...] error status/mask=`, `[ n] Name`, `TLP Header:` lines belong to the error.
 /// Severity: Corrected/Correctable → corrected, (Non-Fatal) → nonfatal, (Fatal) → fatal.
 enum AERLog: LogEventFamily {
-    static let errorReceived = [UInt8](ascii: "error received")
-    static let errorMessageReceived = [UInt8](ascii: "error message received")
-    static let busError = [UInt8](ascii: "PCIe Bus Error: severity=")
-    static let statusMask = [UInt8](ascii: "error status/mask=")
-    static let id = [UInt8](ascii: "id=")
-    static let multiple = [UInt8](ascii: "Multiple ")
-    static let detailAnchors: [[UInt8]] = [
+    static let errorReceived: StaticString = "error received"
+    static let errorMessageReceived: StaticString = "error message received"
+    static let busError: StaticString = "PCIe Bus Error: severity="
+    static let statusMask: StaticString = "error status/mask="
+    static let id: StaticString = "id="
+    static let multiple: StaticString = "Multiple "
+    static let detailAnchors: [StaticString] = [
         "TLP Header:", "Error of this Agent", "can't find device of ID", "found no error details",
         "aer_status:", "aer_layer=", "aer_agent=", "TLP Prefix", "Prefix Header", "AER: aer_", "Error Status",
-    ].map { Array($0.utf8) }
+    ]
 
-    static let aerPrefix = [UInt8](ascii: "AER:")
+    static let aerPrefix: StaticString = "AER:"
     /// Recovery and setup lines of aer.c and err.c (`pcie_do_recovery()`, `report_*()`): known
     /// to the family, no error of their own.
-    static let recoveryPhrases: [[UInt8]] = [
+    static let recoveryPhrases: [StaticString] = [
         "device recovery", "can't recover", "Downstream Port link has been reset", "Root Port link has been reset",
         "broadcast ", "enabled with IRQ", "Device recovery", "Port link has been reset",
-    ].map { Array($0.utf8) }
-    static let severityWords: [[UInt8]] = ["Corrected", "Correctable", "Uncorrected", "Uncorrectable", "Multiple "]
-        .map { Array($0.utf8) }
+    ]
+    static let severityWords: [StaticString] = [
+        "Corrected", "Correctable", "Uncorrected", "Uncorrectable", "Multiple ",
+    ]
 
     /// The gate: a device prefix, then `AER:`, a severity word or `PCIe Bus Error: severity=`.
     static func mayTake(_ message: KernelMessage) -> Bool {

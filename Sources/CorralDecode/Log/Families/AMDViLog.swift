@@ -10,27 +10,24 @@ import CorralCore
 /// - the record split by an unterminated printk: `Event logged [` then `NAME device=...]`
 /// - `IOMMU event log overflow`, `Completion-Wait loop timed out`, `Command buffer timeout`.
 enum AMDViLog: LogEventFamily {
-    static let eventLogged = [UInt8](ascii: "Event logged [")
-    static let logOverflow = [UInt8](ascii: "log overflow")
-    static let completionWait = [UInt8](ascii: "Completion-Wait loop timed out")
-    static let commandTimeout = [UInt8](ascii: "Command buffer timeout")
-    static let device = [UInt8](ascii: "device=")
-    static let address = [UInt8](ascii: "address=")
-    static let flags = [UInt8](ascii: "flags=")
-    static let pasid = [UInt8](ascii: "pasid=")
-    static let domain = [UInt8](ascii: "domain=")
-    static let gpa = [UInt8](ascii: "gpa=")
-    static let spa = [UInt8](ascii: "spa=")
-    static let dte = [UInt8](ascii: "DTE[")
-    static let cmd = [UInt8](ascii: "CMD[")
-    static let unknownWords = [
-        [UInt8](ascii: "event[0]="), [UInt8](ascii: "event[1]="), [UInt8](ascii: "event[2]="),
-        [UInt8](ascii: "event[3]="),
-    ]
+    static let eventLogged: StaticString = "Event logged ["
+    static let logOverflow: StaticString = "log overflow"
+    static let completionWait: StaticString = "Completion-Wait loop timed out"
+    static let commandTimeout: StaticString = "Command buffer timeout"
+    static let device: StaticString = "device="
+    static let address: StaticString = "address="
+    static let flags: StaticString = "flags="
+    static let pasid: StaticString = "pasid="
+    static let domain: StaticString = "domain="
+    static let gpa: StaticString = "gpa="
+    static let spa: StaticString = "spa="
+    static let dte: StaticString = "DTE["
+    static let cmd: StaticString = "CMD["
+    static let unknownWords: [StaticString] = ["event[0]=", "event[1]=", "event[2]=", "event[3]="]
 
-    static let amdViPrefix = [UInt8](ascii: "AMD-Vi:")
-    static let iommuWord = [UInt8](ascii: "IOMMU ")
-    static let eventLogOverflow = [UInt8](ascii: "Event log overflow")
+    static let amdViPrefix: StaticString = "AMD-Vi:"
+    static let iommuWord: StaticString = "IOMMU "
+    static let eventLogOverflow: StaticString = "Event log overflow"
 
     /// Where amd/iommu.c's text starts (docs/safety.md): after its `pr_fmt` `AMD-Vi: ` at the
     /// start of the message (`pr_err`, 3.x–4.x `Event logged [IO_PAGE_FAULT device=...`), or

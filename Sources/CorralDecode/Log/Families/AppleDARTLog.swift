@@ -5,11 +5,11 @@ import CorralCore
 /// 0x%llx`, the name one of `READ FAULT`, `WRITE FAULT`, `NO PTE FOR IOVA`, `NO PMD FOR IOVA`,
 /// `NO PGD FOR IOVA`, `NO TTBR FOR IOVA`, `unknown`. The stream index names the master.
 enum AppleDARTLog: LogEventFamily {
-    static let translationFault = [UInt8](ascii: "translation fault: status:")
-    static let stream = [UInt8](ascii: "stream:")
-    static let code = [UInt8](ascii: "code:")
-    static let at = [UInt8](ascii: ") at ")
-    static let writeFault = [UInt8](ascii: "(WRITE FAULT)")
+    static let translationFault: StaticString = "translation fault: status:"
+    static let stream: StaticString = "stream:"
+    static let code: StaticString = "code:"
+    static let at: StaticString = ") at "
+    static let writeFault: StaticString = "(WRITE FAULT)"
 
     /// The gate: printed by a `dart` driver.
     static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains("dart") }
@@ -33,7 +33,7 @@ enum AppleDARTLog: LogEventFamily {
             let name = text[open...close]
             event.reasonText = String(decoding: name.dropFirst().dropLast(), as: UTF8.self)
             event.access =
-                name.elementsEqual(writeFault) ? .write : (name.starts(with: "(READ") ? .read : nil)
+                name.equals(writeFault) ? .write : (name.starts(with: "(READ") ? .read : nil)
         }
         return .event(event, nil)
     }

@@ -5,10 +5,10 @@ import CorralCore
 /// fault no handler took; the unit does not say which master), and the unit's own errors
 /// `Page Table Walk Abort @0x%lx`, `Multiple TLB hits @0x%lx`.
 enum IPMMULog: LogEventFamily {
-    static let unhandled = [UInt8](ascii: "Unhandled fault: status ")
-    static let iova = [UInt8](ascii: "iova ")
-    static let walkAbort = [UInt8](ascii: "Page Table Walk Abort @")
-    static let multipleHits = [UInt8](ascii: "Multiple TLB hits @")
+    static let unhandled: StaticString = "Unhandled fault: status "
+    static let iova: StaticString = "iova "
+    static let walkAbort: StaticString = "Page Table Walk Abort @"
+    static let multipleHits: StaticString = "Multiple TLB hits @"
 
     /// The gate: printed by an `ipmmu` driver.
     static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains("ipmmu") }

@@ -5,9 +5,9 @@ import CorralCore
 /// handler list, `Disabling IRQ #16` — one storm, which the kernel has already disabled.
 /// A `Disabling IRQ #N` whose `nobody cared` line is missing (a truncated paste) is still a storm.
 enum IRQStormLog: LogEventFamily {
-    static let irq = [UInt8](ascii: "irq ")
-    static let nobodyCared = [UInt8](ascii: ": nobody cared")
-    static let disabling = [UInt8](ascii: "Disabling IRQ #")
+    static let irq: StaticString = "irq "
+    static let nobodyCared: StaticString = ": nobody cared"
+    static let disabling: StaticString = "Disabling IRQ #"
 
     /// The gate: `irq ` or `Disabling IRQ #` at the start.
     static func mayTake(_ message: KernelMessage) -> Bool {
@@ -52,7 +52,7 @@ enum IRQStormLog: LogEventFamily {
 /// What the kernel dropped is counted; `vendor(ofFunction:)` says whose messages they were
 /// (the schema keeps `vendor` for IOMMU classes, so it is not set on the event).
 enum RateLimitLog: LogEventFamily {
-    static let suppressed = [UInt8](ascii: " callbacks suppressed")
+    static let suppressed: StaticString = " callbacks suppressed"
 
     /// The gate: `name: ` then a digit (the search for the phrase is the costly part).
     static func mayTake(_ message: KernelMessage) -> Bool {

@@ -6,11 +6,11 @@ import CorralCore
 /// layer=%d %s`), the last word `read` or `write`. The master ID names the DMA master on the
 /// unit; without it the fault is the unit's.
 enum MediaTekIOMMULog: LogEventFamily {
-    static let faultType = [UInt8](ascii: "fault type=")
-    static let bank = [UInt8](ascii: "bank(")
-    static let iova = [UInt8](ascii: "iova=")
-    static let master = [UInt8](ascii: "master=")
-    static let write = [UInt8](ascii: " write")
+    static let faultType: StaticString = "fault type="
+    static let bank: StaticString = "bank("
+    static let iova: StaticString = "iova="
+    static let master: StaticString = "master="
+    static let write: StaticString = " write"
 
     /// The gate: printed by a `mtk` driver.
     static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains("mtk") }

@@ -4,15 +4,15 @@ import CorralCore
 /// `DPC: containment event, status:0x1f21 source:0x0000` then `DPC: <reason> detected`;
 /// newer kernels say `ERR_FATAL received from ...` in one line. Device = the port printing it.
 enum DPCLog: LogEventFamily {
-    static let containment = [UInt8](ascii: "containment event")
-    static let errFatal = [UInt8](ascii: "ERR_FATAL")
-    static let errNonFatal = [UInt8](ascii: "ERR_NONFATAL")
-    static let receivedFrom = [UInt8](ascii: " received from ")
-    static let detected = [UInt8](ascii: " detected")
-    static let status = [UInt8](ascii: "status:")
+    static let containment: StaticString = "containment event"
+    static let errFatal: StaticString = "ERR_FATAL"
+    static let errNonFatal: StaticString = "ERR_NONFATAL"
+    static let receivedFrom: StaticString = " received from "
+    static let detected: StaticString = " detected"
+    static let status: StaticString = "status:"
 
-    static let dpcPrefix = [UInt8](ascii: "DPC:")
-    static let oldDPC = [UInt8](ascii: "DPC ")
+    static let dpcPrefix: StaticString = "DPC:"
+    static let oldDPC: StaticString = "DPC "
 
     /// The gate: a device prefix, then `DPC:` or `DPC `.
     static func mayTake(_ message: KernelMessage) -> Bool {
@@ -74,9 +74,9 @@ enum HotplugLog: LogEventFamily {
         ]
         return table.map { (Array($0.0.utf8), $0.1) }
     }()
-    static let slot = [UInt8](ascii: "lot(")
+    static let slot: StaticString = "lot("
 
-    static let pciehpPrefix = [UInt8](ascii: "pciehp:")
+    static let pciehpPrefix: StaticString = "pciehp:"
 
     /// The gate: a device prefix, then `pciehp:`, `Slot(`/`slot(` or one of the phrases.
     static func mayTake(_ message: KernelMessage) -> Bool {
@@ -121,11 +121,11 @@ enum HotplugLog: LogEventFamily {
 /// CSTS=0xffffffff`. Not the PCI core's `Unable to change power state from ..., device
 /// inaccessible`: the corpus's authoritative parse (58-E) counts no event for it.
 enum DeviceLostLog: LogEventFamily {
-    static let controllerDown = [UInt8](ascii: "controller is down; will reset: CSTS=")
-    static let failedStatus = [UInt8](ascii: "Failed status: ")
-    static let notReady = [UInt8](ascii: "Device not ready; aborting reset, CSTS=")
-    static let probeFailure = [UInt8](ascii: "Removing after probe failure status: -19")
-    static let disappeared = [UInt8](ascii: "device disappeared")
+    static let controllerDown: StaticString = "controller is down; will reset: CSTS="
+    static let failedStatus: StaticString = "Failed status: "
+    static let notReady: StaticString = "Device not ready; aborting reset, CSTS="
+    static let probeFailure: StaticString = "Removing after probe failure status: -19"
+    static let disappeared: StaticString = "device disappeared"
 
     /// The gate: a device prefix, then one of the phrases.
     static func mayTake(_ message: KernelMessage) -> Bool {

@@ -10,9 +10,9 @@ import CorralCore
 /// context unreadable, invalid or misconfigured, transaction type disallowed, MSI faults).
 /// The device ID is the requester's (for PCI, its RID): held as a stream of that unit.
 enum RISCVIOMMULog: LogEventFamily {
-    static let fault = [UInt8](ascii: "Fault ")
-    static let devid = [UInt8](ascii: " devid: ")
-    static let iotval = [UInt8](ascii: "iotval: ")
+    static let fault: StaticString = "Fault "
+    static let devid: StaticString = " devid: "
+    static let iotval: StaticString = "iotval: "
     static let readCauses: Set<UInt64> = [1, 5, 12, 13, 20, 21]
     static let writeCauses: Set<UInt64> = [7, 15, 23]
 

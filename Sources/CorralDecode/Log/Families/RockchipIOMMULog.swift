@@ -5,10 +5,10 @@ import CorralCore
 /// fault is the unit's) and `BUS_ERROR occurred at %pad` (the unit's own error). The
 /// `log_iova()` lines after it (`iova = ...: dte_index: ...`) carry no event.
 enum RockchipIOMMULog: LogEventFamily {
-    static let pageFault = [UInt8](ascii: "Page fault at ")
-    static let ofType = [UInt8](ascii: " of type ")
-    static let busError = [UInt8](ascii: "BUS_ERROR occurred at ")
-    static let write = [UInt8](ascii: "write")
+    static let pageFault: StaticString = "Page fault at "
+    static let ofType: StaticString = " of type "
+    static let busError: StaticString = "BUS_ERROR occurred at "
+    static let write: StaticString = "write"
 
     /// The gate: printed by `rk_iommu` or a `rockchip` driver.
     static func mayTake(_ message: KernelMessage) -> Bool {

@@ -16,29 +16,28 @@ import CorralCore
 /// iova=0x0000000012345000, fsynr=0x1, cb=3` (`cb` is the bank's ASID). Each bank serves its
 /// own masters, so that device is the fault's unit.
 enum SMMUv2Log: LogEventFamily {
-    static let contextFault = [UInt8](ascii: "Unhandled context fault:")
-    static let unexpectedContextFault = [UInt8](ascii: "Unexpected context fault (fsr ")
-    static let globalFault = [UInt8](ascii: "Unexpected global fault")
-    static let blockedStream = [UInt8](ascii: "Blocked unknown Stream ID ")
-    static let fsr = [UInt8](ascii: "fsr=")
-    static let iova = [UInt8](ascii: "iova=")
-    static let fsynr = [UInt8](ascii: "fsynr=")
-    static let sid = [UInt8](ascii: "SID=")
-    static let cbfrsynra = [UInt8](ascii: "cbfrsynra=")
-    static let tegraSid = [UInt8](ascii: "sid=")
+    static let contextFault: StaticString = "Unhandled context fault:"
+    static let unexpectedContextFault: StaticString = "Unexpected context fault (fsr "
+    static let globalFault: StaticString = "Unexpected global fault"
+    static let blockedStream: StaticString = "Blocked unknown Stream ID "
+    static let fsr: StaticString = "fsr="
+    static let iova: StaticString = "iova="
+    static let fsynr: StaticString = "fsynr="
+    static let sid: StaticString = "SID="
+    static let cbfrsynra: StaticString = "cbfrsynra="
+    static let tegraSid: StaticString = "sid="
     /// The lines of one report after (or, downstream, around) the fault line: upstream
     /// `arm_smmu_print_context_fault_info()` (6.11+: `FSR = ... SID=`, `FSYNR0 = ...`), and
     /// Qualcomm's downstream `print_ctx_regs()` and follow-ups (`SSD=0x%x SID=0x%x`,
     /// `Client info: ...`, `soft iova-to-phys=...`, a lone `SID=0x40`).
-    static let detailPrefixes: [[UInt8]] = [
+    static let detailPrefixes: [StaticString] = [
         "FSR", "FSYNR", "FAR", "PAR", "TTBR", "SCTLR", "CONTEXTIDR", "CBFRSYNRA", "SSD=", "SID=", "Client info:",
         "soft iova-to-phys", "hard iova-to-phys", "SOFTWARE TABLE WALK", "MAIR", "CBAR", "ACTLR",
     ]
-    .map { Array($0.utf8) }
-    static let gfsr = [UInt8](ascii: "GFSR")
+    static let gfsr: StaticString = "GFSR"
 
-    static let smmuDriver = [UInt8](ascii: "smmu")
-    static let qcomContextDriver = [UInt8](ascii: "qcom-iommu")
+    static let smmuDriver: StaticString = "smmu"
+    static let qcomContextDriver: StaticString = "qcom-iommu"
 
     /// The gate: printed by an SMMU driver, or by a bank of Qualcomm's `qcom_iommu`.
     static func mayTake(_ message: KernelMessage) -> Bool {

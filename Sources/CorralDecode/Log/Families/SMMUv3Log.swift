@@ -8,22 +8,22 @@ import CorralCore
 /// - `EVTQ overflow detected -- events lost`, `PRIQ overflow detected -- requests lost`,
 ///   `unexpected global error reported (0x...)`, `device has entered Service Failure Mode!`.
 enum SMMUv3Log: LogEventFamily {
-    static let event = [UInt8](ascii: "event 0x")
-    static let received = [UInt8](ascii: " received:")
-    static let decoded = [UInt8](ascii: "event: ")
-    static let client = [UInt8](ascii: "client: ")
-    static let sid = [UInt8](ascii: "sid: ")
-    static let ssid = [UInt8](ascii: "ssid: ")
-    static let iova = [UInt8](ascii: "iova: ")
-    static let evtqOverflow = [UInt8](ascii: "EVTQ overflow detected")
-    static let priqOverflow = [UInt8](ascii: "PRIQ overflow detected")
-    static let globalError = [UInt8](ascii: "unexpected global error reported")
-    static let deviceEntered = [UInt8](ascii: "device has entered Service Failure Mode")
-    static let writeAborted = [UInt8](ascii: "write aborted -- events may have been lost")
-    static let read = [UInt8](ascii: " read ")
-    static let write = [UInt8](ascii: " write ")
+    static let event: StaticString = "event 0x"
+    static let received: StaticString = " received:"
+    static let decoded: StaticString = "event: "
+    static let client: StaticString = "client: "
+    static let sid: StaticString = "sid: "
+    static let ssid: StaticString = "ssid: "
+    static let iova: StaticString = "iova: "
+    static let evtqOverflow: StaticString = "EVTQ overflow detected"
+    static let priqOverflow: StaticString = "PRIQ overflow detected"
+    static let globalError: StaticString = "unexpected global error reported"
+    static let deviceEntered: StaticString = "device has entered Service Failure Mode"
+    static let writeAborted: StaticString = "write aborted -- events may have been lost"
+    static let read: StaticString = " read "
+    static let write: StaticString = " write "
 
-    static let smmu = [UInt8](ascii: "smmu")
+    static let smmu: StaticString = "smmu"
 
     /// The gate: printed by an SMMU driver.
     static func mayTake(_ message: KernelMessage) -> Bool { message.driverContains(smmu) }

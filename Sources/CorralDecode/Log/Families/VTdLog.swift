@@ -18,23 +18,23 @@ import CorralCore
 /// Invalidation ...` (`qi_check_fault()`). A `DMAR: [DMA Write] Request device [...]` further
 /// into a message (a USB product string, a firmware name) is not a VT-d record.
 enum VTdLog: LogEventFamily {
-    static let requestDevice = [UInt8](ascii: "Request device [")
-    static let faultReason = [UInt8](ascii: "[fault reason ")
-    static let faultAddr = [UInt8](ascii: "fault addr ")
-    static let faultIndex = [UInt8](ascii: "fault index ")
-    static let intrRemap = [UInt8](ascii: "INTR-REMAP")
-    static let dmaRead = [UInt8](ascii: "DMA Read")
-    static let dmaWrite = [UInt8](ascii: "DMA Write")
-    static let pasid = [UInt8](ascii: "PASID ")
-    static let statusReg = [UInt8](ascii: "DRHD: handling fault status reg ")
-    static let invalidationDetected = [UInt8](ascii: "VT-d detected Invalidation ")
-    static let invalidationTimeout = [UInt8](ascii: "Time-out Error")
-    static let prqOverflow = [UInt8](ascii: "PRQ overflow detected")
-    static let sid = [UInt8](ascii: "SID ")
-    static let dmarPrefix = [UInt8](ascii: "DMAR:")
-    static let legacyPrefix = [UInt8](ascii: "dmar: ")
-    static let intrRemapPrefix = [UInt8](ascii: "INTR-REMAP: ")
-    static let iommuPrefix = [UInt8](ascii: "IOMMU: ")
+    static let requestDevice: StaticString = "Request device ["
+    static let faultReason: StaticString = "[fault reason "
+    static let faultAddr: StaticString = "fault addr "
+    static let faultIndex: StaticString = "fault index "
+    static let intrRemap: StaticString = "INTR-REMAP"
+    static let dmaRead: StaticString = "DMA Read"
+    static let dmaWrite: StaticString = "DMA Write"
+    static let pasid: StaticString = "PASID "
+    static let statusReg: StaticString = "DRHD: handling fault status reg "
+    static let invalidationDetected: StaticString = "VT-d detected Invalidation "
+    static let invalidationTimeout: StaticString = "Time-out Error"
+    static let prqOverflow: StaticString = "PRQ overflow detected"
+    static let sid: StaticString = "SID "
+    static let dmarPrefix: StaticString = "DMAR:"
+    static let legacyPrefix: StaticString = "dmar: "
+    static let intrRemapPrefix: StaticString = "INTR-REMAP: "
+    static let iommuPrefix: StaticString = "IOMMU: "
 
     /// The text after dmar.c's `pr_fmt` prefix, or nil when the message does not start with it.
     /// Current kernels: `DMAR: `. 3.x: `dmar: ` (`dmar: DRHD: handling fault status reg 2`),
@@ -168,7 +168,7 @@ enum VTdLog: LogEventFamily {
         return message.afterPrefix(intrRemapColon)
     }
 
-    static let intrRemapColon = [UInt8](ascii: "INTR-REMAP:")
+    static let intrRemapColon: StaticString = "INTR-REMAP:"
 
     /// The reason's text: dmar.c's table (no string built per line) unless the table does not
     /// know the code, then what the kernel printed.

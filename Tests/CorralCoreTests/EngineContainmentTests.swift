@@ -39,6 +39,24 @@ struct EngineContainmentTests {
         #expect(h.decisions.last?.reason.contains("healthy") == true)
     }
 
+    /// An event below the elevated rate still pushes an elevated device's quiet window back
+    /// (the engine's short path for quiet-level events must keep that).
+    @Test func quietLevelEventKeepsAnElevatedDeviceElevated() {
+        var h = harness()
+        h.storm(nic, count: 10, spacing: .milliseconds(100))  // 0 … 0.9 s: 10 in 5 s, elevated
+        #expect(h.state(nic) == .elevated)
+        // At 5.8 s only the last three are inside the 5 s window: this event is quiet, and the
+        // device is still elevated (its quiet window ends at 5.9 s).
+        h.send(.dmaFault(Fixtures.fault(nic)), at: Instant(nanoseconds: 5_800_000_000))
+        #expect(h.decisions.count == 1, "the quiet event decided nothing: \(h.decisions)")
+        h.advance(to: Instant(nanoseconds: 5_900_000_000))
+        #expect(h.state(nic) == .elevated, "the quiet window was not pushed back")
+        h.advance(to: Instant(nanoseconds: 10_799_000_000))
+        #expect(h.state(nic) == .elevated)
+        h.advance(to: Instant(nanoseconds: 10_800_000_000))
+        #expect(h.state(nic) == .healthy)
+    }
+
     @Test func stormSilencesFirstWithAReason() throws {
         var h = harness()
         h.storm(nic, count: 1_200)

@@ -56,10 +56,12 @@ enum RateLimitLog: LogEventFamily {
 
     /// The gate: `name: ` then a digit (the search for the phrase is the costly part).
     static func mayTake(_ message: KernelMessage) -> Bool {
+        // The first token's end found by index (every message passes here: no slice made).
         let text = message.text
-        let (name, afterName) = text.token(at: text.startIndex)
-        let next = text.skippingBlanks(from: afterName)
-        return name.last == 0x3A && next < text.endIndex && text[next].isDigit
+        guard let blank = text.firstIndex(where: \.isBlank), blank > text.startIndex, text[blank - 1] == 0x3A
+        else { return false }
+        let next = text.skippingBlanks(from: blank)
+        return next < text.endIndex && text[next].isDigit
     }
 
     /// Anchored at the start of the message: `___ratelimit()` prints `"%s: %d callbacks

@@ -127,13 +127,16 @@ enum DeviceLostLog: LogEventFamily {
     static let probeFailure: StaticString = "Removing after probe failure status: -19"
     static let disappeared: StaticString = "device disappeared"
 
+    /// The phrases the gate looks for, as one literal array (built once, not per line).
+    static let gatePhrases: [StaticString] = [
+        controllerDown, failedStatus, notReady, probeFailure, disappeared, "Device disappeared",
+    ]
+
     /// The gate: a device prefix, then one of the phrases.
     static func mayTake(_ message: KernelMessage) -> Bool {
         guard message.driver != nil else { return false }
         let body = message.body
-        return [controllerDown, failedStatus, notReady, probeFailure, disappeared].contains(where: {
-            body.starts(with: $0)
-        }) || body.starts(with: "Device disappeared")
+        return gatePhrases.contains(where: { body.starts(with: $0) })
     }
 
     /// Anchored after the `dev_printk` prefix of the driver that lost the device

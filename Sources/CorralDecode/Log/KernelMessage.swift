@@ -17,14 +17,17 @@ struct KernelMessage {
 
     init(_ text: ByteText) {
         self.text = text
-        let (first, afterFirst) = text.token(at: text.startIndex)
+        // Every kernel line passes here: the two words are found by index, and sliced only
+        // when they are a `dev_printk` prefix (each slice is a reference to count).
+        let start = text.startIndex
+        let afterFirst = text.wordEnd(from: start)
         let secondStart = text.skippingBlanks(from: afterFirst)
-        let (second, afterSecond) = text.token(at: secondStart)
-        if !first.isEmpty, first.last != 0x3A, first.first != 0x5B, second.count >= 2, second.last == 0x3A,
-            // Driver names: letters, digits, `-`, `_`, `.`, and `,` (`riscv,iommu`).
-            first.allSatisfy({ $0.isLetter || $0.isDigit || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E || $0 == 0x2C })
+        let afterSecond = text.wordEnd(from: secondStart)
+        if afterFirst > start, text[afterFirst - 1] != 0x3A, text[start] != 0x5B, afterSecond - secondStart >= 2,
+            text[afterSecond - 1] == 0x3A, Self.isDriverName(text, start..<afterFirst)
         {
-            driver = first
+            let second = text[secondStart..<afterSecond]
+            driver = text[start..<afterFirst]
             deviceName = second.dropLast()
             pci = second.pciAddress(at: second.startIndex)?.0
             body = text[text.skippingBlanks(from: afterSecond)...]
@@ -34,6 +37,16 @@ struct KernelMessage {
             pci = nil
             body = text
         }
+    }
+
+    /// Driver names: letters, digits, `-`, `_`, `.`, and `,` (`riscv,iommu`).
+    private static func isDriverName(_ text: ByteText, _ range: Range<Int>) -> Bool {
+        for index in range {
+            let byte = text[index]
+            guard byte.isLetter || byte.isDigit || byte == 0x2D || byte == 0x5F || byte == 0x2E || byte == 0x2C
+            else { return false }
+        }
+        return true
     }
 
     /// The device name as an IOMMU instance name (SMMU messages come from the SMMU's device).

@@ -339,8 +339,9 @@ enum LinePrefix {
 
     /// journalctl -o short-monotonic: `[  12.345678] host kernel: msg`.
     static func syslogAfterBootStamp(_ text: ByteText) -> ByteText {
-        let (first, afterFirst) = text.token(at: text.startIndex)
-        guard !first.isEmpty, !first.ends(with: Pattern.colon) else { return text }
+        // The first word's end found by index: every dmesg line passes here, no slice made.
+        let afterFirst = text.wordEnd(from: text.startIndex)
+        guard afterFirst > text.startIndex, text[afterFirst - 1] != 0x3A else { return text }
         let secondStart = text.skippingBlanks(from: afterFirst)
         if text.matches(Pattern.kernelColon, at: secondStart) {
             return text[text.skippingBlanks(from: secondStart + Pattern.kernelColon.count)...]

@@ -263,6 +263,14 @@ extension ArraySlice where Element == UInt8 {
     }
 
     /// The first whitespace-free token at `at`, and the index after it.
+    /// The index after the word starting at `at` (the first blank or the end): `token` without
+    /// the slice, for the per-line checks that only need where the word ends.
+    func wordEnd(from at: Int) -> Int {
+        var end = at
+        while end < endIndex, !self[end].isBlank { end += 1 }
+        return end
+    }
+
     func token(at: Int) -> (ByteText, Int) {
         var end = at
         while end < endIndex, !self[end].isBlank { end += 1 }

@@ -58,9 +58,9 @@ enum RateLimitLog: LogEventFamily {
     static func mayTake(_ message: KernelMessage) -> Bool {
         // The first token's end found by index (every message passes here: no slice made).
         let text = message.text
-        guard let blank = text.firstIndex(where: \.isBlank), blank > text.startIndex, text[blank - 1] == 0x3A
-        else { return false }
-        let next = text.skippingBlanks(from: blank)
+        let afterName = text.wordEnd(from: text.startIndex)
+        guard afterName > text.startIndex, text[afterName - 1] == 0x3A else { return false }
+        let next = text.skippingBlanks(from: afterName)
         return next < text.endIndex && text[next].isDigit
     }
 

@@ -104,7 +104,7 @@ struct RecordAssembler {
     }
 
     private mutating func append(_ text: ByteText, separator: Bool, line: Int) {
-        guard var record = pending else { return }
+        guard var record = pending.take() else { return }
         if record.head == nil { record.head = record.message }
         var bytes = pendingBytes ?? Array(record.message)
         if !separator {
@@ -121,7 +121,8 @@ struct RecordAssembler {
     }
 
     private mutating func flush() -> LogRecord? {
-        guard var record = pending else { return nil }
+        // Taken out, not copied: a copy counted a reference to each of its slices.
+        guard var record = pending.take() else { return nil }
         if let bytes = pendingBytes { record.message = bytes[...] }
         if quotedPrintable, record.message.contains(Self.equals) {
             record.message = Self.decodeQuotedPrintable(record.message)

@@ -134,13 +134,10 @@ public struct Engine: Sendable {
             fireTimers(upTo: now)
         } else {
             fireTimers(upTo: now)
-            if case .dmaFault(let fault) = event, !fault.recoverable {
+            if case .dmaFault(let fault) = event {
                 // The event of a storm, by far the most frequent: counted without the large
                 // frame of `dispatch` (its prologue was a tenth of the engine's time per event).
-                let attribution = resolver.resolve(fault.source)
-                count(
-                    .dmaFault, fault.count, on: attribution.device, vendor: fault.vendor, iommu: fault.iommu,
-                    alias: attribution.aliasGroup, at: now)
+                countFault(fault, at: now)
             } else {
                 dispatch(event, at: now)
             }
@@ -159,20 +156,27 @@ public struct Engine: Sendable {
 
     // MARK: - Dispatch
 
+    /// A DMA fault, counted against the device it is attributed to; a recoverable one (a page
+    /// request, a stall with a handler) is only noted, never counted toward a storm.
+    @inline(__always)
+    mutating func countFault(_ fault: DMAFault, at now: Instant) {
+        let attribution = resolver.resolve(fault.source)
+        if fault.recoverable {
+            statistics.ignoredRecoverable &+= fault.count
+            let device = attribution.device
+            let slot = records.slot(of: device) ?? records.insert(newRecord(device), for: device)
+            records.storage[slot].ignoredRecoverable &+= fault.count
+            return
+        }
+        count(
+            .dmaFault, fault.count, on: attribution.device, vendor: fault.vendor, iommu: fault.iommu,
+            alias: attribution.aliasGroup, at: now)
+    }
+
     mutating func dispatch(_ event: DeviceEvent, at now: Instant) {
         switch event {
         case .dmaFault(let fault):
-            let attribution = resolver.resolve(fault.source)
-            if fault.recoverable {
-                statistics.ignoredRecoverable &+= fault.count
-                let device = attribution.device
-                let slot = records.slot(of: device) ?? records.insert(newRecord(device), for: device)
-                records.storage[slot].ignoredRecoverable &+= fault.count
-                return
-            }
-            count(
-                .dmaFault, fault.count, on: attribution.device, vendor: fault.vendor, iommu: fault.iommu,
-                alias: attribution.aliasGroup, at: now)
+            countFault(fault, at: now)
         case .interruptRemapFault(let fault):
             let attribution = resolver.resolve(fault.source)
             count(

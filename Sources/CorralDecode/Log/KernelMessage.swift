@@ -82,11 +82,6 @@ struct KernelMessage {
 
     /// Whether the `dev_printk` driver name contains `fragment` (`smmu` for the SMMU drivers:
     /// `arm-smmu`, `arm-smmu-v3`, downstream `qcom-smmu`...).
-    func driverContains(_ fragment: [UInt8]) -> Bool {
-        driver?.contains(fragment) ?? false
-    }
-
-    /// The same with a literal fragment (nothing allocated).
     func driverContains(_ fragment: StaticString) -> Bool {
         driver?.contains(fragment) ?? false
     }

@@ -26,7 +26,7 @@ public struct VTdFaultReason: Hashable, Sendable, CustomStringConvertible {
 
     /// The three tables' sizes as constants: `table` runs for every record decoded, and the
     /// tables' own counts are lazily initialised globals, checked on each access
-    /// (`VTdFaultReasonTests` holds the constants to the tables).
+    /// (`VendorRecordTests.vtdReasonTables` holds the constants to the tables).
     static let dmaRemappingCount: UInt8 = 0x0E
     static let interruptRemappingCount: UInt8 = 0x07
     static let scalableModeCount: UInt8 = 0x61

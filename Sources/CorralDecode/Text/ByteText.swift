@@ -194,13 +194,7 @@ extension ArraySlice where Element == UInt8 {
         return decimalNumber(at: at)
     }
 
-    /// The value after `key` (e.g. `flags=`), read as hex, searching from `from`.
-    func hexField(_ key: [UInt8], from: Int? = nil) -> ScannedNumber? {
-        guard let at = find(key, from: from) else { return nil }
-        return hexNumber(at: skippingBlanks(from: at + key.count))
-    }
-
-    /// The value after the literal `key`, read as hex, searching from `from`.
+    /// The value after the literal `key` (e.g. `flags=`), read as hex, searching from `from`.
     func hexField(_ key: StaticString, from: Int? = nil) -> ScannedNumber? {
         guard let at = find(key, from: from) else { return nil }
         return hexNumber(at: skippingBlanks(from: at + key.utf8CodeUnitCount))
@@ -272,8 +266,7 @@ extension ArraySlice where Element == UInt8 {
     }
 
     func token(at: Int) -> (ByteText, Int) {
-        var end = at
-        while end < endIndex, !self[end].isBlank { end += 1 }
+        let end = wordEnd(from: at)
         return (self[at..<end], end)
     }
 }

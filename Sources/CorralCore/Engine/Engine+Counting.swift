@@ -193,14 +193,22 @@ extension Engine {
     func noisiestDevice(on scope: IOMMUInstance, vendor: IOMMUVendor?, at now: Instant) -> DeviceAddress? {
         let thresholds = policy.classes[.dmaFault].thresholds
         var best: (level: Double, device: DeviceAddress)?
-        for record in records.values where !record.absent {
+        // Read in place: `for record in records.values` copied every device's record (its
+        // detectors and history) for each rate-limit note of a storm log.
+        let values = records.values
+        var index = values.startIndex
+        while index != values.endIndex {
+            defer { index = values.index(after: index) }
+            guard !values[index].absent else { continue }
             let sameUnit =
-                record.scope == scope || (vendor != nil && record.vendor == vendor && scope.name == vendor!.rawValue)
+                values[index].scope == scope
+                || (vendor != nil && values[index].vendor == vendor && scope.name == vendor!.rawValue)
             guard sameUnit else { continue }
-            let level = record.detectors[EventClass.dmaFault.index].recentLevel(at: now, thresholds: thresholds)
+            let level = values[index].detectors[EventClass.dmaFault.index].recentLevel(at: now, thresholds: thresholds)
             guard level > 0 else { continue }
-            if best.map({ level > $0.level || (level == $0.level && record.address < $0.device) }) ?? true {
-                best = (level, record.address)
+            let address = values[index].address
+            if best.map({ level > $0.level || (level == $0.level && address < $0.device) }) ?? true {
+                best = (level, address)
             }
         }
         return best?.device

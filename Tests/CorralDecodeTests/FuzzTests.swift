@@ -68,7 +68,7 @@ import Testing
             } else {
                 line = Self.mutate(Self.seedLines[Int(random.next() % UInt64(Self.seedLines.count))], &random)
             }
-            parser.add(line: line[...], emit: emit)
+            line.withByteText { parser.add(line: $0, emit: emit) }
         }
         parser.finish(emit: emit)
         let statistics = parser.statistics

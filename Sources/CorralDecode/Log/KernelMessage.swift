@@ -6,19 +6,29 @@ import CorralCore
 struct KernelMessage {
     /// The whole message.
     let text: ByteText
-    /// The dev_printk driver name (`pcieport`, `arm-smmu-v3`), if the message has one.
-    let driver: ByteText?
-    /// The dev_printk device name (`0000:00:1c.5`, `15000000.iommu`, `ivhd0`, `nvme0`).
-    let deviceName: ByteText?
+    /// Where the `dev_printk` driver name ends and the device name starts and ends, and where
+    /// the body starts: positions in `text`, so that a message holds one reference to count
+    /// (every kernel line is made into one; the parts are sliced when asked for).
+    private let driverEnd: Int
+    private let deviceStart: Int
+    private let deviceEnd: Int
+    private let bodyStart: Int
     /// The device name read as a PCI address (`0000:02:05.0:pcie24` → `0000:02:05.0`).
     let pci: PCIAddress?
+
+    /// The dev_printk driver name (`pcieport`, `arm-smmu-v3`), if the message has one.
+    var driver: ByteText? { driverEnd > text.startIndex ? text[text.startIndex..<driverEnd] : nil }
+    /// The dev_printk device name (`0000:00:1c.5`, `15000000.iommu`, `ivhd0`, `nvme0`).
+    var deviceName: ByteText? { driverEnd > text.startIndex ? text[deviceStart..<deviceEnd] : nil }
     /// The text after `<driver> <device>: ` (the whole message when there is no emitter).
-    let body: ByteText
+    var body: ByteText { text[bodyStart...] }
+    /// Whether the message has a `<driver> <device>: ` prefix.
+    var hasEmitter: Bool { driverEnd > text.startIndex }
 
     init(_ text: ByteText) {
         self.text = text
         // Every kernel line passes here: the two words are found by index, and sliced only
-        // when they are a `dev_printk` prefix (each slice is a reference to count).
+        // when they are a `dev_printk` prefix.
         let start = text.startIndex
         let afterFirst = text.wordEnd(from: start)
         let secondStart = text.skippingBlanks(from: afterFirst)
@@ -26,16 +36,17 @@ struct KernelMessage {
         if afterFirst > start, text[afterFirst - 1] != 0x3A, text[start] != 0x5B, afterSecond - secondStart >= 2,
             text[afterSecond - 1] == 0x3A, Self.isDriverName(text, start..<afterFirst)
         {
-            let second = text[secondStart..<afterSecond]
-            driver = text[start..<afterFirst]
-            deviceName = second.dropLast()
-            pci = second.pciAddress(at: second.startIndex)?.0
-            body = text[text.skippingBlanks(from: afterSecond)...]
+            driverEnd = afterFirst
+            deviceStart = secondStart
+            deviceEnd = afterSecond - 1
+            pci = text[secondStart..<afterSecond].pciAddress(at: secondStart)?.0
+            bodyStart = text.skippingBlanks(from: afterSecond)
         } else {
-            driver = nil
-            deviceName = nil
+            driverEnd = start
+            deviceStart = start
+            deviceEnd = start
             pci = nil
-            body = text
+            bodyStart = start
         }
     }
 
@@ -73,7 +84,7 @@ struct KernelMessage {
     /// The `dev_printk` body with an optional subsystem `dev_fmt` prefix removed (`AER: `,
     /// `DPC: `, `pciehp: `); nil when the message has no `<driver> <device>: ` prefix.
     func devBody(droppingSubsystem subsystem: StaticString? = nil) -> ByteText? {
-        guard driver != nil else { return nil }
+        guard hasEmitter else { return nil }
         if let subsystem, body.starts(with: subsystem) {
             return body[body.skippingBlanks(from: body.startIndex + subsystem.utf8CodeUnitCount)...]
         }
@@ -89,8 +100,8 @@ struct KernelMessage {
     /// Whether `other` was printed by the same driver for the same device: a continuation
     /// line belongs to a report only when the same emitter printed it.
     func sameEmitter(as other: KernelMessage) -> Bool {
-        guard let driver, let deviceName, let otherDriver = other.driver, let otherDevice = other.deviceName
-        else { return driver == nil && other.driver == nil }
-        return driver.elementsEqual(otherDriver) && deviceName.elementsEqual(otherDevice)
+        guard hasEmitter, other.hasEmitter else { return !hasEmitter && !other.hasEmitter }
+        return text[text.startIndex..<driverEnd].elementsEqual(other.text[other.text.startIndex..<other.driverEnd])
+            && text[deviceStart..<deviceEnd].elementsEqual(other.text[other.deviceStart..<other.deviceEnd])
     }
 }

@@ -16,11 +16,24 @@ struct PrefixedLine {
     var hasPrefix: Bool { format != .bare }
 }
 
+/// Where `LinePrefix.parse` writes a line it had to rewrite (escape sequences dropped, a JSON
+/// or `/dev/kmsg` escape decoded): the message it returns may be a view of these, valid until
+/// the next parse with the same scratch.
+struct LineScratch {
+    var escapes = TextStorage()
+    var decoded = TextStorage()
+    /// Whether the lines being fed may hold an escape byte: false while a block known to
+    /// have none is read (`LineBlock.hints`), so that no line is searched for one.
+    var mayHoldEscapes = true
+}
+
 enum LinePrefix {
     /// Splits `line`; `forced` restricts recognition to one format.
-    static func parse(_ raw: ByteText, forced: LogFormat? = nil) -> PrefixedLine {
+    static func parse(_ raw: ByteText, forced: LogFormat? = nil, scratch: inout LineScratch) -> PrefixedLine {
         // `dmesg --color=always` and terminal captures: drop ANSI escape sequences first.
-        var line = raw.contains(byte: 0x1B) ? stripEscapes(raw) : raw
+        var line =
+            scratch.mayHoldEscapes && raw.contains(byte: 0x1B)
+            ? stripEscapes(raw, into: TextStorage.unique(&scratch.escapes)) : raw
         if let last = line.last, last == 0x0D { line = line.dropLast() }
         var quoted = false
         // E-mail quoting: any run of '>' with optional blanks.
@@ -40,7 +53,13 @@ enum LinePrefix {
             return parsed
         }
 
-        if forced == nil || forced == .journalJSON, body.first == 0x7B, let (message, time, kernel) = journalJSON(body)
+        // A dmesg line, most of any log: no other format starts with `[` (kmsg, RFC 3339 and
+        // level prefixes start with a digit, `<` or a letter), so its stamp is tried first.
+        if body.first == 0x5B, forced == nil || forced == .dmesg, let (message, time) = dmesgStamp(body) {
+            return result(message, time, .dmesg)
+        }
+        if forced == nil || forced == .journalJSON, body.first == 0x7B,
+            let (message, time, kernel) = journalJSON(body, into: TextStorage.unique(&scratch.decoded))
         {
             return result(message, time, .journalJSON, kernel: kernel)
         }
@@ -52,7 +71,9 @@ enum LinePrefix {
             }
             // Only facility 0 is the kernel: any root process can write user-facility records into
             // /dev/kmsg, and a forged "DMAR: ..." line must never be taken for the kernel's.
-            if let (message, time, facility) = kmsg(body) { return result(message, time, .kmsg, kernel: facility == 0) }
+            if let (message, time, facility) = kmsg(body, into: TextStorage.unique(&scratch.decoded)) {
+                return result(message, time, .kmsg, kernel: facility == 0)
+            }
         }
         if forced == nil || forced == .rfc3339, let (rest, time) = rfc3339(body) {
             let (message, kernel) = afterSyslogStamp(rest)
@@ -100,7 +121,7 @@ enum LinePrefix {
     // MARK: - Escapes and journald JSON
 
     /// Removes ANSI escape sequences (CSI `ESC [ ... final`, and two-byte `ESC x`).
-    static func stripEscapes(_ text: ByteText) -> ByteText {
+    static func stripEscapes(_ text: ByteText, into storage: TextStorage) -> ByteText {
         var out: [UInt8] = []
         out.reserveCapacity(text.count)
         var index = text.startIndex
@@ -117,7 +138,8 @@ enum LinePrefix {
             out.append(text[index])
             index += 1
         }
-        return out[...]
+        storage.set(out)
+        return storage.text
     }
 
     static let messageKey: StaticString = "\"MESSAGE\":"
@@ -129,7 +151,7 @@ enum LinePrefix {
 
     /// One `journalctl -o json` object: MESSAGE (a JSON string), the monotonic timestamp in
     /// microseconds, and whether `_TRANSPORT` is the kernel.
-    static func journalJSON(_ text: ByteText) -> (ByteText, LogTime?, Bool)? {
+    static func journalJSON(_ text: ByteText, into storage: TextStorage) -> (ByteText, LogTime?, Bool)? {
         guard let key = text.find(messageKey) else { return nil }
         var index = text.skippingBlanks(from: key + messageKey.count)
         guard index < text.endIndex, text[index] == 0x22 else { return nil }
@@ -169,7 +191,8 @@ enum LinePrefix {
         if let at = text.find(transportKey) {
             kernel = text.matches(kernelValue, at: text.skippingBlanks(from: at + transportKey.count))
         }
-        return (message[...], time, kernel)
+        storage.set(message)
+        return (storage.text, time, kernel)
     }
 
     // MARK: - ftrace
@@ -226,7 +249,7 @@ enum LinePrefix {
     // MARK: - /dev/kmsg
 
     /// `prio,seq,usec,flags;message` (Documentation/ABI/testing/dev-kmsg).
-    static func kmsg(_ text: ByteText) -> (ByteText, LogTime, UInt64)? {
+    static func kmsg(_ text: ByteText, into storage: TextStorage) -> (ByteText, LogTime, UInt64)? {
         guard let prio = text.decimalNumber(at: text.startIndex), prio.end < text.endIndex, text[prio.end] == 0x2C,
             let seq = text.decimalNumber(at: prio.end + 1), seq.end < text.endIndex, text[seq.end] == 0x2C,
             let usec = text.decimalNumber(at: seq.end + 1), usec.end < text.endIndex, text[usec.end] == 0x2C
@@ -235,7 +258,8 @@ enum LinePrefix {
         while index < text.endIndex, index - usec.end < 16, text[index] != 0x3B { index += 1 }
         guard index < text.endIndex, text[index] == 0x3B, usec.value < UInt64(Int64.max / 1000) else { return nil }
         return (
-            unescapeKmsg(text[(index + 1)...]), LogTime(clock: .sinceBoot, nanoseconds: Int64(usec.value) * 1000),
+            unescapeKmsg(text[(index + 1)...], into: storage),
+            LogTime(clock: .sinceBoot, nanoseconds: Int64(usec.value) * 1000),
             prio.value >> 3
         )
     }
@@ -244,7 +268,7 @@ enum LinePrefix {
     /// itself as `\xHH` (Documentation/ABI/testing/dev-kmsg). SMMUv3 prints its event dwords
     /// after a tab, which arrives as `\x09` — seen on a real arm64 6.1 guest, where the record
     /// was otherwise never assembled and its stream ID lost.
-    static func unescapeKmsg(_ text: ByteText) -> ByteText {
+    static func unescapeKmsg(_ text: ByteText, into storage: TextStorage) -> ByteText {
         guard text.contains(0x5C) else { return text }
         func hex(_ byte: UInt8) -> UInt8? {
             switch byte {
@@ -268,7 +292,8 @@ enum LinePrefix {
                 index += 1
             }
         }
-        return out[...]
+        storage.set(out)
+        return storage.text
     }
 
     /// ` KEY=value` continuation of a kmsg record.

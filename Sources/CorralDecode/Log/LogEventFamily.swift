@@ -37,7 +37,8 @@ struct OpenEvent {
     var event: LogEvent
     var continuation: Continuation
     let family: any LogEventFamily.Type
-    /// The record that opened the event: its continuations come from the same emitter.
+    /// The record that opened the event: its continuations come from the same emitter (a view
+    /// of the parser's copy: the record itself lasts only until the next line).
     let emitter: KernelMessage
     /// The event is only valid once a continuation completes it (AMD-Vi `Event logged [` alone).
     var needsBody = false

@@ -1,6 +1,8 @@
 /// One logical kernel message: a physical line, or several joined back together when a paste
 /// wrapped it (e-mail hard wraps, quoted-printable soft breaks, `/dev/kmsg` dictionaries).
-public struct LogRecord: Sendable {
+///
+/// Its texts are views of the assembler's storage, valid until the assembler's next `add`.
+public struct LogRecord {
     /// 1-based line where the record starts, and where it ends.
     public var firstLine: Int
     public var lastLine: Int
@@ -31,12 +33,32 @@ struct RecordAssembler {
 
     var forced: LogFormat?
     private var pending: LogRecord?
-    private var pendingBytes: [UInt8]?
+    /// The pending record's message, copied out of its line (a line's view lasts only for the
+    /// call that gave it), and joined lines after it.
+    private var pendingStore = TextStorage()
+    /// The message of the record `add` last returned: valid until the next `add`.
+    private var completedStore = TextStorage()
+    /// A joined record's first line alone (`LogRecord.head`), and a quoted-printable record
+    /// decoded.
+    private var headStore = TextStorage(capacity: 16)
+    private var decodedStore = TextStorage(capacity: 16)
+    private var scratch = LineScratch()
+    /// The pending record was joined from several lines.
+    private var joined = false
     private var softBreak = false
     /// Length of the last physical line, counted across quoted-printable soft breaks.
     private var lastLineLength = 0
     /// Set for good once the text shows it is quoted-printable (`=3D`).
     var quotedPrintable = false
+    /// Whether the lines being fed may hold `=3D`: false while a block known to have none is
+    /// read (`LineBlock.hints`), so that no line is searched for it.
+    private var mayHoldQuotedPrintable = true
+
+    /// What is known of the lines about to be fed (nil: nothing, each line is searched).
+    mutating func expect(_ hints: LineBlock.Hints?) {
+        mayHoldQuotedPrintable = hints?.quotedPrintableEscape ?? true
+        scratch.mayHoldEscapes = hints?.escapeByte ?? true
+    }
     private(set) var joinedLines = 0
     private(set) var dictionaryLines = 0
 
@@ -44,8 +66,8 @@ struct RecordAssembler {
 
     /// Adds a physical line; returns the record it completed, if any (at most one per line).
     mutating func add(_ raw: ByteText, line number: Int) -> LogRecord? {
-        if !quotedPrintable, raw.contains(Self.qpEquals) { quotedPrintable = true }
-        let parsed = LinePrefix.parse(raw, forced: forced)
+        if !quotedPrintable, mayHoldQuotedPrintable, raw.contains(Self.qpEquals) { quotedPrintable = true }
+        let parsed = LinePrefix.parse(raw, forced: forced, scratch: &scratch)
         var endsWithEquals = false
         if let last = parsed.message.last { endsWithEquals = last == 0x3D }
 
@@ -55,7 +77,7 @@ struct RecordAssembler {
                 dictionaryLines += 1
                 return nil
             }
-            let size = (pendingBytes?.count ?? pending?.message.count ?? 0) + parsed.message.count
+            let size = pendingStore.count + parsed.message.count
             if !parsed.hasPrefix, size < Self.maximumRecordBytes {
                 if softBreak {
                     append(parsed.message, separator: false, line: number)
@@ -72,10 +94,12 @@ struct RecordAssembler {
             }
         }
         let completed = flush()
+        let store = TextStorage.unique(&pendingStore)
+        store.set(parsed.message)
         pending = LogRecord(
-            firstLine: number, lastLine: number, message: parsed.message, time: parsed.time, format: parsed.format,
+            firstLine: number, lastLine: number, message: store.text, time: parsed.time, format: parsed.format,
             fromKernel: parsed.fromKernel, repaired: parsed.quoted)
-        pendingBytes = nil
+        joined = false
         softBreak = endsWithEquals
         lastLineLength = raw.count
         return completed
@@ -94,7 +118,7 @@ struct RecordAssembler {
     }
 
     func spliceKey(line: Int) -> SpliceKey? {
-        guard let pending, pending.firstLine == line, pending.lastLine == line, pendingBytes == nil else { return nil }
+        guard let pending, pending.firstLine == line, pending.lastLine == line, !joined else { return nil }
         return SpliceKey(quotedPrintable: quotedPrintable)
     }
 
@@ -105,17 +129,22 @@ struct RecordAssembler {
 
     private mutating func append(_ text: ByteText, separator: Bool, line: Int) {
         guard var record = pending.take() else { return }
-        if record.head == nil { record.head = record.message }
-        var bytes = pendingBytes ?? Array(record.message)
+        if record.head == nil {
+            let head = TextStorage.unique(&headStore)
+            head.set(record.message)
+            record.head = head.text
+        }
+        let bytes = TextStorage.unique(&pendingStore, keepingBytes: true)
         if !separator {
             if bytes.last == 0x3D { bytes.removeLast() }
         } else if let last = bytes.last, !last.isBlank, !text.isEmpty {
             bytes.append(0x20)
         }
-        bytes.append(contentsOf: text)
+        bytes.append(text)
+        record.message = bytes.text
         record.lastLine = line
         record.repaired = true
-        pendingBytes = bytes
+        joined = true
         pending = record
         joinedLines += 1
     }
@@ -123,13 +152,15 @@ struct RecordAssembler {
     private mutating func flush() -> LogRecord? {
         // Taken out, not copied: a copy counted a reference to each of its slices.
         guard var record = pending.take() else { return nil }
-        if let bytes = pendingBytes { record.message = bytes[...] }
+        // Its message stays where it is, now the completed record's storage; the next pending
+        // record goes into the other one.
+        swap(&pendingStore, &completedStore)
         if quotedPrintable, record.message.contains(Self.equals) {
-            record.message = Self.decodeQuotedPrintable(record.message)
+            record.message = Self.decodeQuotedPrintable(record.message, into: TextStorage.unique(&decodedStore))
             record.repaired = true
         }
         pending = nil
-        pendingBytes = nil
+        joined = false
         softBreak = false
         return record
     }
@@ -166,7 +197,7 @@ struct RecordAssembler {
     private static let equals: StaticString = "="
 
     /// Decodes `=XX` escapes (uppercase hex, RFC 2045 §6.7); anything else is kept as is.
-    static func decodeQuotedPrintable(_ text: ByteText) -> ByteText {
+    static func decodeQuotedPrintable(_ text: ByteText, into storage: TextStorage) -> ByteText {
         var out: [UInt8] = []
         out.reserveCapacity(text.count)
         var index = text.startIndex
@@ -182,6 +213,7 @@ struct RecordAssembler {
                 index += 1
             }
         }
-        return out[...]
+        storage.set(out)
+        return storage.text
     }
 }

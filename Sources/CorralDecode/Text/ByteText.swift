@@ -6,16 +6,11 @@ import CorralCore
     import Darwin
 #endif
 
-/// A line or record of kernel log text, as raw bytes.
-///
-/// Kernel logs are parsed as bytes, not `String`s: a storm log is gigabytes of ASCII, arbitrary
-/// bytes must never trap, and nothing needs Unicode until a field is shown to a person.
-/// Every accessor is bounds-checked by construction and returns `nil` instead of failing.
-public typealias ByteText = ArraySlice<UInt8>
+// The scanners every family reads fields with, on `ByteText` (TextView.swift).
 
-extension ArraySlice where Element == UInt8 {
+extension ByteText {
     /// The text as a `String` (invalid UTF-8 is repaired, never fatal).
-    var string: String { String(decoding: self, as: UTF8.self) }
+    var string: String { withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) } }
 
     /// First index at or after `from` where `needle` starts. The first byte is found with
     /// `memchr` (vectorised in libc): most searches run over text that has no match at all.
@@ -33,6 +28,19 @@ extension ArraySlice where Element == UInt8 {
             // `buffer` starts at `startIndex`; positions in it are offsets from there.
             var offset = start - startIndex
             let lastOffset = last - startIndex
+            // A short text (a driver name, a word) is compared in place: a call to memchr costs
+            // more than the bytes it would skip.
+            if lastOffset - offset < 32 {
+                while offset <= lastOffset {
+                    if base[offset] == first {
+                        var index = 1
+                        while index < needle.count, base[offset + index] == needle[index] { index += 1 }
+                        if index == needle.count { return startIndex + offset }
+                    }
+                    offset += 1
+                }
+                return nil
+            }
             while offset <= lastOffset {
                 guard let found = memchr(base + offset, Int32(first), lastOffset - offset + 1) else { return nil }
                 offset = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
@@ -68,11 +76,17 @@ extension ArraySlice where Element == UInt8 {
         needle.withUnsafeBufferPointer { matches(bytes: $0, at: at) }
     }
 
+    @inline(__always)
     func matches(bytes needle: UnsafeBufferPointer<UInt8>, at: Int) -> Bool {
-        guard at >= startIndex, at + needle.count <= endIndex else { return false }
+        guard at >= startIndex, at + needle.count <= endIndex, let needleBase = needle.baseAddress else {
+            return needle.isEmpty && at >= startIndex && at <= endIndex
+        }
+        // Bounds checked once above: the bytes are compared through the pointers.
+        checkAlive()
+        let here = base + at
         var offset = 0
         while offset < needle.count {
-            if self[at + offset] != needle[offset] { return false }
+            if here[offset] != needleBase[offset] { return false }
             offset += 1
         }
         return true
@@ -97,11 +111,15 @@ extension ArraySlice where Element == UInt8 {
     func contains(_ needle: StaticString) -> Bool { find(needle) != nil }
 
     /// Whether the bytes at `at` are the literal `needle`.
+    /// Inlined: the needle is a literal, so its length and bytes are constants where it is used
+    /// (every gate asks a few of these per line).
+    @inline(__always)
     func matches(_ needle: StaticString, at: Int) -> Bool {
         needle.withUTF8Buffer { matches(bytes: $0, at: at) }
     }
 
     /// Whether the text starts with the literal `needle`.
+    @inline(__always)
     func starts(with needle: StaticString) -> Bool { matches(needle, at: startIndex) }
 
     /// Whether the text ends with the literal `needle`.
@@ -148,7 +166,7 @@ struct ScannedNumber {
     var end: Int
 }
 
-extension ArraySlice where Element == UInt8 {
+extension ByteText {
     /// Reads hex digits at `at` (an optional `0x`/`0X` is skipped). At most 16 digits: longer
     /// runs are not a number a kernel printed with `%llx`, so they fail instead of wrapping.
     func hexNumber(at: Int, allowPrefix: Bool = true) -> ScannedNumber? {
@@ -171,6 +189,23 @@ extension ArraySlice where Element == UInt8 {
 
     /// Reads decimal digits at `at` (optional leading `-` is not accepted here).
     func decimalNumber(at: Int) -> ScannedNumber? {
+        // Up to 19 digits cannot overflow 64 bits: read those unchecked (every line's
+        // timestamp passes here), and only a longer run the careful way.
+        if at >= startIndex, at < endIndex {
+            checkAlive()
+            let limit = Swift.min(endIndex, at + 19)
+            var index = at
+            var value: UInt64 = 0
+            while index < limit {
+                let digit = base[index] &- 0x30
+                guard digit < 10 else { break }
+                value = value &* 10 &+ UInt64(digit)
+                index += 1
+            }
+            if index < limit || index == endIndex || !self[index].isDigit {
+                return index == at ? nil : ScannedNumber(value: value, end: index)
+            }
+        }
         var index = at
         var value: UInt64 = 0
         var digits = 0

@@ -211,7 +211,7 @@ public struct KmsgFollower {
             return
         }
         for line in text.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            parser.add(line: line, emit: emit)
+            line.withByteText { parser.add(line: $0, emit: emit) }
         }
     }
 

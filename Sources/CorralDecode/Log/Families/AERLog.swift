@@ -34,7 +34,7 @@ enum AERLog: LogEventFamily {
 
     /// The gate: a device prefix, then `AER:`, a severity word or `PCIe Bus Error: severity=`.
     static func mayTake(_ message: KernelMessage) -> Bool {
-        guard message.driver != nil else { return false }
+        guard message.hasEmitter else { return false }
         let body = message.body
         return body.starts(with: aerPrefix) || body.starts(with: busError)
             || severityWords.contains(where: { body.starts(with: $0) })

@@ -46,7 +46,7 @@ enum AMDViLog: LogEventFamily {
     /// The gate: `anchored(_:)` needs `AMD-Vi:` first, or after a device prefix, or `Event logged [` there.
     static func mayTake(_ message: KernelMessage) -> Bool {
         if message.text.starts(with: amdViPrefix) { return true }
-        guard message.driver != nil else { return false }
+        guard message.hasEmitter else { return false }
         return message.body.starts(with: amdViPrefix) || message.body.starts(with: eventLogged)
     }
 
@@ -141,7 +141,7 @@ enum AMDViLog: LogEventFamily {
             // The 3.x body printed as its own line right after `Event logged [`: a bare line
             // (no dev_printk prefix) that starts with an event name the driver knows.
             let body = message.body.trimmed
-            guard message.driver == nil, let first = body.first, first.isUpper else { return false }
+            guard !message.hasEmitter, let first = body.first, first.isUpper else { return false }
             var end = body.startIndex
             while end < body.endIndex, body[end].isUpper || body[end].isDigit || body[end] == 0x5F { end += 1 }
             let name = body[body.startIndex..<end]
@@ -155,7 +155,7 @@ enum AMDViLog: LogEventFamily {
             return true
         case .amdDumps:
             // `dump_dte_entry()` / `dump_command()`: `DTE[%d]: %016llx`, `CMD[%d]: %08x`.
-            guard let text = anchored(message) ?? (message.driver == nil ? message.text : nil) else { return false }
+            guard let text = anchored(message) ?? (!message.hasEmitter ? message.text : nil) else { return false }
             return text.starts(with: dte) || text.starts(with: cmd)
         default:
             return false

@@ -16,7 +16,7 @@ enum DPCLog: LogEventFamily {
 
     /// The gate: a device prefix, then `DPC:` or `DPC `.
     static func mayTake(_ message: KernelMessage) -> Bool {
-        message.driver != nil && (message.body.starts(with: dpcPrefix) || message.body.starts(with: oldDPC))
+        message.hasEmitter && (message.body.starts(with: dpcPrefix) || message.body.starts(with: oldDPC))
     }
 
     /// Anchored after the `dev_printk` prefix of the port (`pci_info(pdev, "containment event,
@@ -80,7 +80,7 @@ enum HotplugLog: LogEventFamily {
 
     /// The gate: a device prefix, then `pciehp:`, `Slot(`/`slot(` or one of the phrases.
     static func mayTake(_ message: KernelMessage) -> Bool {
-        guard message.driver != nil else { return false }
+        guard message.hasEmitter else { return false }
         let body = message.body
         return body.starts(with: pciehpPrefix) || body.starts(with: "Slot(")
             || body.starts(with: "slot(") || phrases.contains(where: { body.starts(with: $0.0) })
@@ -134,7 +134,7 @@ enum DeviceLostLog: LogEventFamily {
 
     /// The gate: a device prefix, then one of the phrases.
     static func mayTake(_ message: KernelMessage) -> Bool {
-        guard message.driver != nil else { return false }
+        guard message.hasEmitter else { return false }
         let body = message.body
         return gatePhrases.contains(where: { body.starts(with: $0) })
     }

@@ -22,6 +22,27 @@ import Testing
         return replay
     }
 
+    /// Subjects are found by value with the last one remembered: interleaved devices must
+    /// each keep their own counts, in the order they first appeared.
+    @Test func interleavedDevicesKeepTheirOwnCounts() throws {
+        let lines = (0..<30).map { index in
+            let device = ["03:00.0", "04:00.0", "03:00.0"][index % 3]
+            return "[100.\(String(index).leftPadded(6))] DMAR: [DMA Read NO_PASID] Request device [\(device)] "
+                + "fault addr 0x1000 [fault reason 0x06] PTE Read access is not set"
+        }
+        let replay = Self.replay(lines.joined(separator: "\n"))
+        #expect(replay.order == ["0000:03:00.0", "0000:04:00.0"])
+        #expect(replay.subjects["0000:03:00.0"]?.events == [.dmaFault: 20])
+        #expect(replay.subjects["0000:04:00.0"]?.events[.dmaFault] == 10)
+        #expect(replay.subjects["0000:04:00.0"]?.firstLine == 2)
+        #expect(replay.subjects["0000:03:00.0"]?.peakPerSecond == 20)
+    }
+
+    /// The dense per-kind counters need every kind at its own place in `allCases`.
+    @Test func eventKindIndicesAreTheirPlaceInAllCases() {
+        #expect(LogEvent.Kind.allCases.map(\.index) == Array(LogEvent.Kind.allCases.indices))
+    }
+
     @Test func stormIsFoundAtTheLogsOwnTime() throws {
         // 2,000 faults at 10,000/s: past the default storm threshold (1000/1s).
         let replay = Self.replay(Self.vtdStorm(count: 2_000, gapMicros: 100))

@@ -19,6 +19,22 @@ public struct LogEvent: Hashable, Sendable {
         case deviceLost = "device-lost"
         case irqStorm = "irq-storm"
         public var description: String { rawValue }
+
+        /// Position in `allCases` (dense counters: no hashing per event).
+        public var index: Int {
+            switch self {
+            case .dmaFault: 0
+            case .interruptRemapFault: 1
+            case .iommuError: 2
+            case .queueOverflow: 3
+            case .suppressed: 4
+            case .aer: 5
+            case .dpc: 6
+            case .hotplug: 7
+            case .deviceLost: 8
+            case .irqStorm: 9
+            }
+        }
     }
 
     /// What a pciehp line said happened to the slot.
@@ -158,5 +174,27 @@ extension LogTime {
     /// Seconds on the log's clock, rounded to the microsecond the kernel prints.
     public var seconds: Double {
         Double(nanoseconds / 1_000_000_000) + Double((nanoseconds % 1_000_000_000) / 1000) / 1_000_000
+    }
+}
+
+/// Counts of events per `LogEvent.Kind`, in an array indexed by `Kind.index`: counted on the
+/// per-event path without hashing (the parser's statistics, each replayed device).
+struct EventKindCounts: Sendable {
+    private var counts = [Int](repeating: 0, count: LogEvent.Kind.allCases.count)
+
+    mutating func add(_ kind: LogEvent.Kind) { counts[kind.index] += 1 }
+
+    /// Adds what `later` counted after `point` (an earlier copy of `later`).
+    mutating func add(_ later: EventKindCounts, since point: EventKindCounts) {
+        for index in counts.indices { counts[index] += later.counts[index] - point.counts[index] }
+    }
+
+    var total: Int { counts.reduce(0, +) }
+
+    /// The kinds that occurred, with their counts.
+    var byKind: [LogEvent.Kind: Int] {
+        var out: [LogEvent.Kind: Int] = [:]
+        for kind in LogEvent.Kind.allCases where counts[kind.index] > 0 { out[kind] = counts[kind.index] }
+        return out
     }
 }

@@ -15,7 +15,9 @@ public struct LogReplay {
     public struct Subject: Sendable {
         public var name: String
         public var firstLine: Int
-        public var events: [LogEvent.Kind: Int] = [:]
+        /// Events by kind.
+        public var events: [LogEvent.Kind: Int] { eventCounts.byKind }
+        var eventCounts = EventKindCounts()
         /// Most events in one second of log time (1 s buckets).
         public var peakPerSecond = 0
         /// Storms the engine found (entries into containment).
@@ -30,17 +32,30 @@ public struct LogReplay {
         public var decisionsNotKept: Int { decisionCount - decisions.count - laterDecisions.count }
         var bucket: Int64 = .min
         var inBucket = 0
+
+        /// Counts one event in log second `second` (1 s buckets) toward `peakPerSecond`.
+        mutating func countInBucket(second: Int64) {
+            if second != bucket {
+                bucket = second
+                inBucket = 0
+            }
+            inBucket += 1
+            peakPerSecond = max(peakPerSecond, inBucket)
+        }
     }
 
-    /// Subjects are keyed by value (`CorralCore.Subject`): hashing one per event is cheap,
-    /// while formatting an address into a name per event was a fifth of replay time. The name
-    /// is made once, when the subject first appears.
     public private(set) var engine: Engine
-    private var table: [CorralCore.Subject: Subject] = [:]
+    /// Subjects in the order they first appeared, found by value (`CorralCore.Subject`):
+    /// formatting an address into a name per event was a fifth of replay time, so the name is
+    /// made once, when the subject first appears. Updated in place in `table` (one hash per
+    /// event, none while a storm repeats the subject before: `lastSubject`).
+    private var table: [Subject] = []
+    private var positions: [CorralCore.Subject: Int] = [:]
     private var keyOrder: [CorralCore.Subject] = []
+    private var lastSubject: (key: CorralCore.Subject, position: Int)?
     /// Every subject by name.
     public var subjects: [String: Subject] {
-        Dictionary(table.values.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        Dictionary(table.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
     /// Subject names in the order they first appeared.
     public var order: [String] { keyOrder.map(\.description) }
@@ -85,24 +100,10 @@ public struct LogReplay {
     public mutating func add(_ event: LogEvent) {
         advanceClock(to: event)
         lastEventAt = now
-        let key = Self.subject(event)
-        // Taken out while updated: a copy the table still held would copy its dictionary.
-        var subject: Subject
-        if let existing = table.removeValue(forKey: key) {
-            subject = existing
-        } else {
-            subject = newSubject(key.description, firstLine: event.line)
-            keyOrder.append(key)
-        }
-        subject.events[event.kind, default: 0] += 1
+        let position = position(of: Self.subject(event), firstLine: event.line)
         let second = now.nanoseconds / 1_000_000_000
-        if second != subject.bucket {
-            subject.bucket = second
-            subject.inBucket = 0
-        }
-        subject.inBucket += 1
-        subject.peakPerSecond = max(subject.peakPerSecond, subject.inBucket)
-        table[key] = subject
+        table[position].eventCounts.add(event.kind)
+        table[position].countInBucket(second: second)
         if event.kind == .suppressed, let count = event.count { suppressed &+= count }
         if event.kind == .queueOverflow { overflows += 1 }
         guard let deviceEvent = event.deviceEvent else {
@@ -145,28 +146,36 @@ public struct LogReplay {
         for decision in decisions {
             onDecision(decision)
             decisionCount += 1
-            let key = decision.subject
-            var subject: Subject
-            if let existing = table.removeValue(forKey: key) {
-                subject = existing
+            let position = position(of: decision.subject, firstLine: 0)
+            table[position].decisionCount += 1
+            if table[position].decisions.count < decisionsKept {
+                table[position].decisions.append(decision)
             } else {
-                subject = newSubject(key.description, firstLine: 0)
-                keyOrder.append(key)
-            }
-            subject.decisionCount += 1
-            if subject.decisions.count < decisionsKept {
-                subject.decisions.append(decision)
-            } else {
-                subject.laterDecisions.append(decision)
+                table[position].laterDecisions.append(decision)
             }
             if let to = decision.to, to.isContained || to.name == "awaiting-owner",
                 !(decision.from?.isContained ?? false),
                 decision.from?.name != "awaiting-owner"
             {
-                subject.storms += 1
+                table[position].storms += 1
             }
-            table[key] = subject
         }
+    }
+
+    /// Where `key`'s subject is in `table`, made (named once) when it first appears.
+    private mutating func position(of key: CorralCore.Subject, firstLine: Int) -> Int {
+        if let last = lastSubject, last.key == key { return last.position }
+        let position: Int
+        if let known = positions[key] {
+            position = known
+        } else {
+            position = table.count
+            table.append(newSubject(key.description, firstLine: firstLine))
+            positions[key] = position
+            keyOrder.append(key)
+        }
+        lastSubject = (key, position)
+        return position
     }
 
     /// Who a log event is about, in the vocabulary the engine and the journal use.

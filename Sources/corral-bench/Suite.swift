@@ -204,14 +204,17 @@ struct Suite {
             forEachChunk { splitter.feed($0, body) }
             splitter.finish(body)
         }
-        /// As `corral replay` reads a file: blocks of lines, parsed on every core.
+        /// As `corral replay` reads a file: read(2) into blocks of lines, parsed on every core.
         func replayBlocks(width: Int?) -> (Duration, ParallelLogParser) {
             var replay = LogReplay(policy: Policy())
             var parser = ParallelLogParser(width: width)
             let time = clock.measure {
                 var splitter = LineSplitter()
-                forEachChunk { chunk in splitter.feedBlocks(chunk) { block in parser.add(block) { replay.add($0) } } }
-                splitter.finishBlocks { block in parser.add(block) { replay.add($0) } }
+                let descriptor = open(path, O_RDONLY)
+                defer { close(descriptor) }
+                splitter.readBlocks(
+                    chunkSize: 4 << 20, read: { max(0, read(descriptor, $0.baseAddress, $0.count)) },
+                    { block in parser.add(block) { replay.add($0) } })
                 parser.finish { replay.add($0) }
                 replay.finish()
             }
@@ -301,7 +304,7 @@ struct Suite {
                 var chunk: [UInt8] = []
                 generator.append(bytes: 1 << 20, to: &chunk)
                 for line in chunk.split(separator: 0x0A) {
-                    parser.add(line: line) { replay.add($0) }
+                    line.withByteText { parser.add(line: $0) { replay.add($0) } }
                     fed += 1
                 }
             }

@@ -31,7 +31,7 @@ import Testing
     static func sequential(_ lines: [[UInt8]], pasted: Bool = false) -> ([LogEvent], LogStatistics) {
         var parser = KernelLogParser(pasted: pasted)
         var events: [LogEvent] = []
-        for line in lines { parser.add(line: line[...]) { events.append($0) } }
+        for line in lines { line.withByteText { parser.add(line: $0) { events.append($0) } } }
         parser.finish { events.append($0) }
         return (events, parser.statistics)
     }
@@ -96,6 +96,33 @@ import Testing
         _ = Self.expectSame(lines, seed: seed &+ 7, maximum: 25, width: 3, pasted: true)
     }
 
+    /// Escape bytes and quoted-printable escapes are searched for once per block: blocks with
+    /// and without them, cut anywhere, give what one line at a time gives — colours stripped
+    /// where a block has them, `=3D` decoded from its first line on.
+    @Test(arguments: [2, 3])
+    func blocksWithAndWithoutEscapesGiveTheSameEvents(width: Int) {
+        let fault =
+            "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1000 [fault reason 0x06] "
+            + "PTE Read access is not set"
+        var lines: [[UInt8]] = []
+        for index in 0..<3_000 {
+            let stamp = "[\(100 + index / 1000).\(String(index % 1000).leftPadded(6))] "
+            switch index {
+            case 1_000..<1_100: lines.append(Array(("\u{1B}[32m" + stamp + "\u{1B}[0m" + fault).utf8))
+            case 2_000: lines.append(Array((stamp + "usb 1-1: Product: a=3Db").utf8))
+            case 2_001..<2_100:
+                lines.append(Array((stamp + fault.replacingOccurrences(of: "0x1000", with: "0x=\n1000")).utf8))
+            default: lines.append(Array((stamp + (index % 7 == 0 ? fault : "usb 1-1: new device")).utf8))
+            }
+        }
+        lines = lines.flatMap { $0.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init) }
+        let (expected, _) = Self.sequential(lines)
+        // Coloured lines are faults once their escapes are stripped; the soft breaks are joined.
+        let plain = (0..<3_000).count { $0 % 7 == 0 && !(1_000..<1_100).contains($0) && !(2_000..<2_100).contains($0) }
+        #expect(expected.count == plain + 100 + 99)
+        _ = Self.expectSame(lines, seed: UInt64(width), maximum: 300, width: width)
+    }
+
     /// A five-line SMMUv3 report cut after its second line: the block after the cut, read
     /// alone, sees three dword lines with no head. The splice must give the one whole event.
     @Test func aReportCutInTwoIsOneEvent() {
@@ -136,8 +163,8 @@ import Testing
         #expect(parser.fallbacks > 0)
     }
 
-    /// Block mode gives the lines line mode gives, however the input is chunked: CR-only line
-    /// ends, UTF-16, a line cut at the overlong limit.
+    /// Block mode and read mode give the lines line mode gives, however the input is chunked
+    /// or read: CR-only line ends, UTF-16, a line cut at the overlong limit.
     @Test func blocksHoldTheLinesLineModeGives() {
         var random = SplitMix64(seed: 3)
         let overlong = [UInt8](repeating: 0x61, count: LineSplitter.maximumLineBytes + 10)
@@ -146,6 +173,9 @@ import Testing
             Array("one\rtwo\rthree\r".utf8),
             [0xFF, 0xFE] + Array("x\ny\n".utf8).flatMap { [$0, 0] },
             Array("short\n".utf8) + overlong + Array("\nafter\n".utf8),
+            // Past the encoding's sniffing: read mode reads into the blocks from then on.
+            Array(
+                (0..<3_000).map { "line \($0) " + String(repeating: "x", count: $0 % 97) }.joined(separator: "\n").utf8),
         ]
         for input in inputs {
             for _ in 0..<4 {
@@ -168,6 +198,29 @@ import Testing
                 blockMode.finishBlocks({ $0.forEachLine { lines.append(Array($0)) } })
                 #expect(lines == expected)
                 #expect(blockMode.overlongLines == lineMode.overlongLines)
+                // Read mode: the same input read into the blocks' own storage, in reads that
+                // stop at random places and fill at most the buffer they are given.
+                var readMode = LineSplitter()
+                var readLines: [[UInt8]] = []
+                var offset = 0
+                let chunkSize = 1 + Int(random.next() % 9) * (input.count > 1000 ? 200_000 : 1)
+                readMode.readBlocks(
+                    chunkSize: chunkSize,
+                    read: { buffer in
+                        let count = min(buffer.count, input.count - offset, 1 + Int(random.next() % UInt64(chunkSize)))
+                        guard count > 0 else { return 0 }
+                        buffer.copyBytes(from: input[offset..<(offset + count)])
+                        offset += count
+                        return count
+                    },
+                    { block in
+                        let before = readLines.count
+                        block.forEachLine { readLines.append(Array($0)) }
+                        #expect(block.lineCount == readLines.count - before)
+                    })
+                #expect(readLines == expected)
+                #expect(readMode.overlongLines == lineMode.overlongLines)
+                #expect(readMode.conversions == lineMode.conversions)
             }
         }
     }

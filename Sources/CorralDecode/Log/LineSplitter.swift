@@ -37,7 +37,8 @@ public struct LineSplitter {
         return out
     }
 
-    /// Feeds the next chunk; `line` gets every line completed by it (without the line end).
+    /// Feeds the next chunk; `line` gets every line completed by it (without the line end), a
+    /// view valid during that call only.
     public mutating func feed(_ chunk: [UInt8], _ line: (ByteText) -> Void) {
         let text = transcoder.feed(chunk)
         split(text, line)
@@ -54,16 +55,16 @@ public struct LineSplitter {
                 carry.append(contentsOf: chunk[start..<end])
                 if carry.count >= Self.maximumLineBytes {
                     overlongLines += 1
-                    line(carry[...])
+                    carry.withByteText(line)
                     carry.removeAll(keepingCapacity: true)
                 }
                 return
             }
             if carry.isEmpty {
-                line(chunk[start..<newline])
+                chunk[start..<newline].withByteText(line)
             } else {
                 carry.append(contentsOf: chunk[start..<newline])
-                line(carry[...])
+                carry.withByteText(line)
                 carry.removeAll(keepingCapacity: true)
             }
             start = newline + 1
@@ -74,7 +75,7 @@ public struct LineSplitter {
     public mutating func finish(_ line: (ByteText) -> Void) {
         split(transcoder.finish(), line)
         if !carry.isEmpty {
-            line(carry[...])
+            carry.withByteText(line)
             carry.removeAll()
         }
     }
@@ -97,17 +98,66 @@ public struct LineSplitter {
         }
     }
 
+    /// Reads the whole input through `read` and gives the blocks `feedBlocks(_:_:)` and
+    /// `finishBlocks(_:)` would, without copying the text: once the input reads as UTF-8, each
+    /// read goes straight into the next block's own storage, after the partial line the last
+    /// one left, and nothing is zeroed first. `read` fills (part of) the buffer it is given
+    /// and returns how many bytes it wrote: 0 at the end of the input.
+    ///
+    /// (Reading into a fresh zeroed array and copying it into a block took about a third of
+    /// the reading thread of a replay: `benchmarks/ANALYSIS.md` §2.)
+    public mutating func readBlocks(
+        chunkSize: Int, read: (UnsafeMutableRawBufferPointer) throws -> Int, _ block: (LineBlock) -> Void
+    ) rethrows {
+        let chunkSize = max(1, chunkSize)
+        while true {
+            guard let separator = lineEnd, let encoding = transcoder.encoding, !encoding.isUTF16 else {
+                // Until the encoding and the line end are known (UTF-16 throughout).
+                let chunk = try [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, initialized in
+                    initialized = try read(UnsafeMutableRawBufferPointer(buffer))
+                }
+                guard !chunk.isEmpty else { break }
+                feedBlocks(chunk, block)
+                continue
+            }
+            let carried = carry.count
+            var text = try [UInt8](unsafeUninitializedCapacity: carried + chunkSize) { buffer, initialized in
+                _ = buffer.initialize(fromContentsOf: carry)
+                initialized = carried
+                initialized += try read(
+                    UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[carried...])))
+            }
+            guard text.count > carried else { break }
+            // The carried partial line has no separator: the text's last one ends the block.
+            guard let last = text.lastIndex(of: separator) else {
+                carry = text
+                cutOverlongCarry(separator, block)
+                continue
+            }
+            carry.removeAll(keepingCapacity: true)
+            carry.append(contentsOf: text[(last + 1)...])
+            text.removeLast(text.count - last - 1)
+            block(LineBlock(text: text, separator: separator))
+            cutOverlongCarry(separator, block)
+        }
+        finishBlocks(block)
+    }
+
+    /// A partial line that reached `maximumLineBytes` is given as a piece of its own.
+    private mutating func cutOverlongCarry(_ separator: UInt8, _ block: (LineBlock) -> Void) {
+        guard carry.count >= Self.maximumLineBytes else { return }
+        overlongLines += 1
+        block(LineBlock(text: carry, separator: separator, unterminated: true))
+        carry.removeAll(keepingCapacity: true)
+    }
+
     private mutating func splitBlock(_ chunk: [UInt8], _ block: (LineBlock) -> Void) {
         guard !chunk.isEmpty else { return }
         if lineEnd == nil { lineEnd = !chunk.contains(0x0A) && chunk.contains(0x0D) ? 0x0D : 0x0A }
         let separator = lineEnd ?? 0x0A
         guard let last = chunk.lastIndex(of: separator) else {
             carry.append(contentsOf: chunk)
-            if carry.count >= Self.maximumLineBytes {
-                overlongLines += 1
-                block(LineBlock(text: carry, separator: separator, unterminated: true))
-                carry.removeAll(keepingCapacity: true)
-            }
+            cutOverlongCarry(separator, block)
             return
         }
         var text: [UInt8]
@@ -121,11 +171,7 @@ public struct LineSplitter {
         block(LineBlock(text: text, separator: separator))
         if last + 1 < chunk.count {
             carry.append(contentsOf: chunk[(last + 1)...])
-            if carry.count >= Self.maximumLineBytes {
-                overlongLines += 1
-                block(LineBlock(text: carry, separator: separator, unterminated: true))
-                carry.removeAll(keepingCapacity: true)
-            }
+            cutOverlongCarry(separator, block)
         }
     }
 }
@@ -144,7 +190,7 @@ public struct LineBlock: Sendable {
         self.unterminated = unterminated
     }
 
-    /// Calls `line` for each line, without its separator.
+    /// Calls `line` for each line, without its separator (a view valid during that call).
     public func forEachLine(_ line: (ByteText) -> Void) {
         eachLine(while: { text in
             line(text)
@@ -155,7 +201,7 @@ public struct LineBlock: Sendable {
     /// Calls `line` for each line until it returns false.
     func eachLine(while line: (ByteText) -> Bool) {
         if unterminated {
-            _ = line(text[...])
+            _ = text.withByteText(line)
             return
         }
         text.withUnsafeBufferPointer { buffer in
@@ -164,13 +210,27 @@ public struct LineBlock: Sendable {
             let count = buffer.count
             while start < count {
                 guard let found = memchr(base + start, Int32(separator), count - start) else {
-                    _ = line(text[start..<count])
+                    _ = line(ByteText(base: base, range: start..<count))
                     return
                 }
                 let end = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
-                guard line(text[start..<end]) else { return }
+                guard line(ByteText(base: base, range: start..<end)) else { return }
                 start = end + 1
             }
+        }
+    }
+
+    /// Whether the block holds what only some logs have, each searched for once in the whole
+    /// block rather than in each of its lines: an escape byte (`dmesg --color` captures) and a
+    /// quoted-printable `=3D` (mailed logs).
+    public struct Hints: Sendable {
+        public var escapeByte: Bool
+        public var quotedPrintableEscape: Bool
+    }
+
+    public var hints: Hints {
+        text.withByteText { text in
+            Hints(escapeByte: text.contains(byte: 0x1B), quotedPrintableEscape: text.contains("=3D"))
         }
     }
 

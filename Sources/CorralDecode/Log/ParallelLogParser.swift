@@ -34,7 +34,11 @@ public struct ParallelLogParser {
     private var inFlight: [Batch] = []
     /// Lines in every block handed to a batch so far.
     private var submittedLines = 0
-    private let queue = DispatchQueue(label: "corral.log-parser", attributes: .concurrent)
+    /// One serial queue per block of a batch. Serial queues run on libdispatch's overcommit
+    /// threads, which it starts whenever work is waiting; a concurrent queue shares the pool
+    /// sized to the processors, where the caller itself may sit (an `async` command's task runs
+    /// on that pool): on 2 cores its blocks were then parsed one after the other.
+    private let lanes: [DispatchQueue]
     /// Blocks joined to what came before them at a splice point, and blocks read again.
     public private(set) var splices = 0
     public private(set) var fallbacks = 0
@@ -44,6 +48,7 @@ public struct ParallelLogParser {
     public init(format: LogFormat? = nil, pasted: Bool = false, width: Int? = nil) {
         self.width = max(1, width ?? Self.processors)
         parser = KernelLogParser(format: format, pasted: pasted)
+        lanes = (0..<self.width).map { DispatchQueue(label: "corral.log-parser.\($0)") }
     }
 
     static var processors: Int {
@@ -56,7 +61,9 @@ public struct ParallelLogParser {
     /// Adds a block; events come out, in line order, once the batch holding it is joined.
     public mutating func add(_ block: LineBlock, emit: (LogEvent) -> Void) {
         guard width > 1 else {
+            parser.expect(block.hints)
             block.forEachLine { line in parser.add(line: line, emit: emit) }
+            parser.expect(nil)
             return
         }
         waiting.append(block)
@@ -82,7 +89,7 @@ public struct ParallelLogParser {
             submittedLines += batch.blocks[index].lineCount
         }
         for index in batch.blocks.indices {
-            queue.async(group: batch.group) { batch.parts[index]!.parse(batch.blocks[index]) }
+            lanes[index].async(group: batch.group) { batch.parts[index]!.parse(batch.blocks[index]) }
         }
         inFlight.append(batch)
     }
@@ -101,6 +108,8 @@ public struct ParallelLogParser {
         var parser: KernelLogParser
         var events: [LogEvent] = []
         var points: [(key: KernelLogParser.SpliceKey, events: Int, counts: KernelLogParser.Counts)] = []
+        /// The block's hints, found once by the worker, used again by the splice.
+        var hints: LineBlock.Hints?
 
         init(parser: KernelLogParser) {
             self.parser = parser
@@ -109,6 +118,10 @@ public struct ParallelLogParser {
         }
 
         mutating func parse(_ block: LineBlock) {
+            let hints = block.hints
+            self.hints = hints
+            parser.expect(hints)
+            defer { parser.expect(nil) }
             block.forEachLine { line in
                 parser.add(line: line) { events.append($0) }
                 if points.count < ParallelLogParser.splicePoints, let key = parser.spliceKey {
@@ -123,6 +136,8 @@ public struct ParallelLogParser {
     private mutating func splice(_ block: LineBlock, _ part: BlockPart, _ emit: (LogEvent) -> Void) {
         var next = 0
         var joined: Int?
+        parser.expect(part.hints)
+        defer { parser.expect(nil) }
         block.eachLine(while: { line in
             parser.add(line: line, emit: emit)
             while next < part.points.count, part.points[next].key.line < parser.linesFed { next += 1 }

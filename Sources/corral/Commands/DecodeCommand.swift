@@ -66,20 +66,11 @@ struct DecodeCommand: ParsableCommand {
         var parser = reading.parallelParser()
         var splitter = LineSplitter()
         var report = DecodeReport(listAll: events)
-        var progress = Progress(total: input.size, label: "decode")
-        var bytes = 0
         let json = self.json
         let emit: (LogEvent) -> Void = { event in
             if json { print(JSONLine.encode(event)) } else { report.add(event) }
         }
-        try input.forEachChunk { chunk in
-            bytes += chunk.count
-            splitter.feedBlocks(chunk) { block in parser.add(block, emit: emit) }
-            progress.update(bytes: bytes, lines: parser.statistics.lines)
-        }
-        splitter.finishBlocks { block in parser.add(block, emit: emit) }
-        parser.finish(emit: emit)
-        progress.finish()
+        try input.parse(with: &splitter, into: &parser, emit: emit)
         if !json {
             print(
                 report.render(

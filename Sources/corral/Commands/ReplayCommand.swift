@@ -58,8 +58,6 @@ struct ReplayCommand: ParsableCommand {
         let input = try InputFile(path: file)
         var parser = reading.parallelParser()
         var splitter = LineSplitter()
-        var progress = Progress(total: input.size, label: "replay")
-        var bytes = 0
         var writer = try journalWriter(for: input, path: journalPath ?? report.map { $0 + ".journal.sqlite" })
         // Decisions leave as they are made (journal, JSON lines): a long log does not grow memory.
         let json = self.json
@@ -71,15 +69,8 @@ struct ReplayCommand: ParsableCommand {
             replay.add(event)
             writer?.observe(event.observation(subject: LogReplay.subject(event), at: replay.lastEventAt))
         }
-        try input.forEachChunk { chunk in
-            bytes += chunk.count
-            splitter.feedBlocks(chunk) { block in parser.add(block, emit: emit) }
-            progress.update(bytes: bytes, lines: parser.statistics.lines)
-        }
-        splitter.finishBlocks { block in parser.add(block, emit: emit) }
-        parser.finish(emit: emit)
+        try input.parse(with: &splitter, into: &parser, emit: emit)
         replay.finish()
-        progress.finish()
         if var journal = writer {
             journal.record(states: replay.engine.devices, at: replay.now)
             if !journal.flush() {

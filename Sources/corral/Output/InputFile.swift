@@ -1,3 +1,4 @@
+import CorralDecode
 import Foundation
 
 /// A log file or standard input, read in chunks (never whole: storm logs are gigabytes).
@@ -31,25 +32,38 @@ struct InputFile {
         size = (attributes?[.size] as? NSNumber)?.intValue
     }
 
-    /// Calls `chunk` for each piece of the input until it ends (read(2) straight into a fresh
-    /// array: one copy from the kernel, none through Data).
-    func forEachChunk(_ chunk: ([UInt8]) throws -> Void) throws {
-        let descriptor = handle.fileDescriptor
+    /// Reads the next bytes of the input into `buffer` (read(2), retried when interrupted);
+    /// 0 at the end. `LineSplitter.readBlocks` reads with it straight into its blocks.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
-            var buffer = [UInt8](repeating: 0, count: Self.chunkSize)
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw CommandFailure("\(name): read failed: \(String(cString: strerror(errno)))")
-            }
-            guard count > 0 else { return }
-            buffer.removeLast(buffer.count - count)
-            try chunk(buffer)
+            let count = Glibc.read(handle.fileDescriptor, buffer.baseAddress, buffer.count)
+            if count >= 0 { return count }
+            if errno == EINTR { continue }
+            throw CommandFailure("\(name): read failed: \(String(cString: strerror(errno)))")
         }
     }
 }
 
 extension InputFile {
+    /// Reads the whole input through `splitter` into `parser` (straight into each block of
+    /// lines), showing progress; the parser's events go to `emit`, the last ones at the end.
+    func parse(
+        with splitter: inout LineSplitter, into parser: inout ParallelLogParser, emit: (LogEvent) -> Void
+    ) throws {
+        var progress = Progress(total: size)
+        var bytes = 0
+        try splitter.readBlocks(
+            chunkSize: Self.chunkSize,
+            read: { buffer in
+                let count = try read(into: buffer)
+                bytes += count
+                progress.update(bytes: bytes, lines: parser.statistics.lines)
+                return count
+            }, { block in parser.add(block, emit: emit) })
+        parser.finish(emit: emit)
+        progress.finish()
+    }
+
     /// With `--json`, how the input was read (UTF-16 converted, CR line ends) goes to standard
     /// error, so standard output stays the JSON it promises.
     static func noteConversions(_ conversions: [String], of name: String) {
@@ -64,10 +78,9 @@ struct Progress {
     let enabled: Bool
     private var lastPercent = -1
 
-    init(total: Int?, label: String) {
+    init(total: Int?) {
         self.total = total
         enabled = isatty(STDERR_FILENO) == 1 && (total ?? 0) >= 32 << 20
-        _ = label
     }
 
     mutating func update(bytes: Int, lines: Int) {

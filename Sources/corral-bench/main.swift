@@ -9,6 +9,29 @@ import Foundation
 //   swift run -c release corral-bench [--size-mb 1024] [--file /tmp/corral-storm.log] [--records 2000000]
 // The storm log is generated (seeded) once and reused while its size matches.
 
+let usage = """
+    usage: corral-bench [--results FILE] [--only PART,...] [--quick] [--size-mb N] [--file PATH]
+                        [--records N] [--corral PATH] [--corral-static PATH]
+      --results FILE   run every part and write FILE (scripts/benchmarks writes benchmarks/RESULTS.md)
+      --only PARTS     run these parts and print their figures: records, replay, memory, live,
+                       journal, simulator, daemon (RESULTS.md is not written)
+      --quick          smaller runs, for trying it out
+      --size-mb N      size of the generated storm logs (default 1024)
+      --file PATH      the storm log to use (generated there when missing or of another size)
+      --records N      records per vendor in the quick tour (default 2000000)
+      --corral PATH, --corral-static PATH   the corral binaries the daemon part runs
+    Without --results or --only: the original quick tour (log parsing, records, simulator, journal).
+    Figures are printed, never asserted: see benchmarks/ANALYSIS.md.
+    """
+let knownOptions: Set = [
+    "--results", "--only", "--quick", "--size-mb", "--file", "--records", "--corral", "--corral-static",
+]
+// An unknown flag (`--help` included) prints the usage instead of starting a run of minutes.
+for argument in CommandLine.arguments.dropFirst() where argument.hasPrefix("-") && !knownOptions.contains(argument) {
+    print(usage)
+    exit(argument == "--help" || argument == "-h" ? 0 : 2)
+}
+
 func option(_ name: String, default value: String) -> String {
     let arguments = CommandLine.arguments.dropFirst()
     guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex else {

@@ -59,6 +59,8 @@ public enum DaemonService {
             root: sysRoot, policy: policy, startedAt: startedAt, resumeAfter: resume,
             protectedPaths: [settings.journalPath])
         watcher.inventoryInterval = .seconds(5)
+        // An action's outcome is stamped when its write was done, not when its step began.
+        watcher.actionClock = { Instant(nanoseconds: SystemClock.monotonic()) }
         // On the real host, the kernel's uevents make inventory changes known at once.
         if settings.root == "/" { watcher.uevents = UeventMonitor() }
         // A quiet machine is sampled every 5 s; any kernel message or event brings it back to 1 s.

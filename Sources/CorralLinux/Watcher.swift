@@ -10,6 +10,12 @@ public struct Watcher {
     public private(set) var loop: ContainmentLoop<LinuxHost>
     public var engine: Engine { loop.engine }
     public var host: LinuxHost { loop.host }
+    /// The clock actions' outcomes are stamped with (`LinuxHost.clock`): the daemon's
+    /// CLOCK_MONOTONIC; nil in tests on fake trees, where outcomes take the step's `now`.
+    public var actionClock: (@Sendable () -> Instant)? {
+        get { loop.host.clock }
+        set { loop.host.clock = newValue }
+    }
     public private(set) var follower: KmsgFollower
     /// Devices never written to, with their reasons (docs/safety.md, rule (c)).
     public private(set) var protection: Protection
@@ -156,7 +162,10 @@ public struct Watcher {
         faultLinesAlreadyCounted += alreadyCounted
         // The start marker read in this batch anchors "live" on the kernel's own clock.
         if let marker = follower.startMarkerTime, marker != startedAt {
-            if kernelClockAhead == nil, let written = startMarkerWrittenAt { kernelClockAhead = marker - written }
+            if kernelClockAhead == nil, let written = startMarkerWrittenAt {
+                kernelClockAhead = marker - written
+                loop.host.kernelClockLead = max(.zero, marker - written)
+            }
             startedAt = marker
             loop.engine.liveFrom = marker
         }

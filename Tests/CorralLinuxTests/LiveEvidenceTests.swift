@@ -83,6 +83,40 @@ import Testing
         #expect(!watcher.host.log.contains { $0.contains("reset") || $0.contains("remove") })
     }
 
+    /// A step decides at `now` but writes only after handling its whole batch: on a slow
+    /// machine (the arm64 proving ground runs corral under emulation) hundreds of milliseconds
+    /// later. Faults the kernel logged in between were made before the write; read by the next
+    /// step, they were evidence that the stop had not held, and the device was reset, then
+    /// removed. The outcome is stamped when the write was done (the daemon's clock).
+    @Test func faultsLoggedBeforeTheWriteAreNoEvidenceAgainstIt() {
+        /// Runs the sequence; returns whether the device was reset, and the watcher.
+        func run(clock: (@Sendable () -> Instant)?) -> (reset: Bool, watcher: Watcher, fake: FakeSysfs) {
+            let fake = FakeSysfs.machine()
+            var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .zero)
+            watcher.actionClock = clock
+            // Read at 1.1 s; the clear is written at 1.8 s.
+            var storm = FakeKmsg(WatcherTests.storm(count: 2_000, start: 1))
+            watcher.step(&storm, now: .milliseconds(1_100))
+            #expect(!Self.busMaster(fake))
+            // 5,000 more from 1.25 s to 1.75 s, made before the write, read at 2 s.
+            var late = FakeKmsg(WatcherTests.storm(count: 5_000, start: 1.25, firstSequence: 2_001))
+            watcher.step(&late, now: .seconds(2))
+            return (fake.sysRoot.read("/sys/bus/pci/devices/0000:03:00.0/reset") == "1", watcher, fake)
+        }
+        let stampedWhenWritten = run(clock: { .milliseconds(1_800) })
+        #expect(!stampedWhenWritten.reset, "faults made before the write are no evidence against it")
+        #expect(stampedWhenWritten.watcher.engine.status(of: .pci(Self.nic))?.state == .stopped(.verified))
+        #expect(stampedWhenWritten.watcher.engine.statistics.predatingContainment >= 5_000)
+        #expect(stampedWhenWritten.watcher.engine.status(of: .pci(Self.nic))?.totals[.dmaFault] == 7_000)
+        // Stamped with the step's `now` instead, the same faults climbed a rung.
+        #expect(run(clock: nil).reset)
+        // Faults after the write are evidence.
+        var watcher = stampedWhenWritten.watcher
+        var after = FakeKmsg(WatcherTests.storm(count: 2_000, start: 2.1, firstSequence: 7_001))
+        watcher.step(&after, now: .seconds(3))
+        #expect(stampedWhenWritten.fake.sysRoot.read("/sys/bus/pci/devices/0000:03:00.0/reset") == "1")
+    }
+
     @Test func liveStormIsContained() {
         let fake = FakeSysfs.machine()
         var watcher = Watcher(root: fake.sysRoot, policy: WatcherTests.policy(.enforce), startedAt: .seconds(300))

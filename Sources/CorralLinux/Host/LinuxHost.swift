@@ -36,6 +36,18 @@ public struct LinuxHost: CorralCore.Host {
     /// Drivers whose devices belong to a user-space owner (`Policy.ownerDrivers`, a VM's
     /// vfio-pci): never claimed, as Corral only tells their owner and may never act itself.
     public var ownerDrivers: Set<DriverName> = [.vfioPCI]
+    /// The clock (CLOCK_MONOTONIC) read when an action has been carried out, to stamp its
+    /// outcome; nil: outcomes are stamped with the step's `now` (fake trees in tests).
+    ///
+    /// Why: a step decides at `now` and writes after it has read and handled its whole batch,
+    /// which on a slow machine (the arm64 proving ground runs corral under emulation) is
+    /// hundreds of milliseconds later. Faults the kernel logged in between were made before the
+    /// write but stamped after `now`: stamped with `now`, the stop's outcome made them evidence
+    /// that the stop had not held, and a stopped device was removed.
+    public var clock: (@Sendable () -> Instant)?
+    /// How far the kernel's log clock is ahead of `clock` (`Watcher.kernelClockAhead`, never
+    /// negative): an outcome is stamped on the clock its evidence is stamped with.
+    public var kernelClockLead: Duration = .zero
 
     public init(root: SysRoot, mode: Policy.Mode, inventory: Inventory, protection: Protection = Protection()) {
         self.root = root
@@ -370,8 +382,11 @@ public struct LinuxHost: CorralCore.Host {
     /// A line for the daemon's log about something the host could not do or read.
     public mutating func note(_ line: String) { log.append(line) }
 
+    /// An action's outcome, stamped when it was carried out: the clock read right after the
+    /// write, when there is one (never before `now`, the step's own time).
     mutating func complete(_ action: Action, _ result: ActionOutcome.Result, at now: Instant) {
-        events.append((now, .actionCompleted(ActionOutcome(action: action, result: result))))
+        let carriedOut = clock.map { max(now, $0() + kernelClockLead) } ?? now
+        events.append((carriedOut, .actionCompleted(ActionOutcome(action: action, result: result))))
     }
 
     /// Read-modify-write of the command register through sysfs `config`.

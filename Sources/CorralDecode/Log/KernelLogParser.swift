@@ -10,7 +10,10 @@ public struct KernelLogParser {
 
     public private(set) var statistics = LogStatistics()
     private var assembler: RecordAssembler
-    private var open: OpenEvent?
+    private var open: OpenEvent? { didSet { hasOpen = open != nil } }
+    /// Whether an event is open, asked first: reading `open` itself copied the whole optional
+    /// (≈ 300 bytes) for every record, most of which find none open.
+    private var hasOpen = false
     /// The open event's emitter, copied: the record it came from lasts only until the next line.
     private var emitterStore = TextStorage(capacity: 128)
     private var context = FamilyContext(line: 0)
@@ -50,7 +53,7 @@ public struct KernelLogParser {
     /// joined from several lines). Two parsers with equal keys at the same line produce the
     /// same events and counts from then on (`ParallelLogParser`'s splice).
     var spliceKey: SpliceKey? {
-        guard open == nil, let assembly = assembler.spliceKey(line: lineNumber) else { return nil }
+        guard !hasOpen, let assembly = assembler.spliceKey(line: lineNumber) else { return nil }
         return SpliceKey(line: lineNumber, assembly: assembly, lastNobodyCared: context.lastNobodyCared)
     }
 
@@ -178,7 +181,7 @@ public struct KernelLogParser {
             return
         }
         let message = KernelMessage(record.message)
-        if var current = open {
+        if hasOpen, var current = open {
             if current.family.absorb(message, into: &current) {
                 current.event.lastLine = record.lastLine
                 open = current
@@ -304,7 +307,7 @@ public struct KernelLogParser {
     }
 
     private mutating func close(_ emit: (LogEvent) -> Void) {
-        guard let current = open else { return }
+        guard hasOpen, let current = open else { return }
         open = nil
         if current.needsBody {
             statistics.note(malformed: "AMD-Vi 'Event logged [' with no event after it", line: current.event.line)

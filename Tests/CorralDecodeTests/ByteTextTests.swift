@@ -24,6 +24,24 @@ import Testing
         }
     }
 
+    /// A block's search for `=3D` (memmem): found wherever it is, and only within the view —
+    /// not in the bytes of the buffer after it, nor from a partial match at the view's end.
+    @Test func longTextSearchStaysInsideTheView() {
+        let noise = String(repeating: "a=b c=d ", count: 40)
+        for text in ["=3D" + noise, noise + "=3D" + noise, noise + "=3D", noise, ""] {
+            Array(text.utf8).withByteText { bytes in
+                #expect(bytes.containsInLongText("=3D") == text.contains("=3D"), "\(text.count) bytes")
+            }
+        }
+        Array((noise + "=3D").utf8).withByteText { bytes in
+            #expect(!bytes[bytes.startIndex..<(bytes.endIndex - 1)].containsInLongText("=3D"))
+        }
+        Array(("=3D" + noise).utf8).withByteText { bytes in
+            #expect(bytes.containsInLongText("=3D"))
+            #expect(!bytes[(bytes.startIndex + 1)...].containsInLongText("=3D"), "the match starts before the view")
+        }
+    }
+
     /// Positions are the whole buffer's, as with `ArraySlice`: a part keeps its line's numbering,
     /// and a scan stops at the part's end even where the buffer goes on.
     @Test func partsKeepTheirLinesNumbering() throws {

@@ -230,7 +230,7 @@ public struct LineBlock: Sendable {
 
     public var hints: Hints {
         text.withByteText { text in
-            Hints(escapeByte: text.contains(byte: 0x1B), quotedPrintableEscape: text.contains("=3D"))
+            Hints(escapeByte: text.contains(byte: 0x1B), quotedPrintableEscape: text.containsInLongText("=3D"))
         }
     }
 

@@ -110,6 +110,28 @@ extension ByteText {
     /// Whether the literal `needle` occurs anywhere.
     func contains(_ needle: StaticString) -> Bool { find(needle) != nil }
 
+    /// Whether the literal `needle` occurs anywhere in a long text (a whole block of lines),
+    /// stepping with memchr from one occurrence of its *last* byte to the next: `find` steps by
+    /// its first, and the `=` of `=3D` is in most lines of some logs, its `D` in few.
+    func containsInLongText(_ needle: StaticString) -> Bool {
+        needle.withUTF8Buffer { needle in
+            guard let lastByte = needle.last else { return true }
+            return withUnsafeBufferPointer { buffer in
+                guard let base = buffer.baseAddress, buffer.count >= needle.count else { return false }
+                var offset = needle.count - 1
+                while offset < buffer.count,
+                    let found = memchr(base + offset, Int32(lastByte), buffer.count - offset)
+                {
+                    let end = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                    let start = end - (needle.count - 1)
+                    if (0..<needle.count).allSatisfy({ base[start + $0] == needle[$0] }) { return true }
+                    offset = end + 1
+                }
+                return false
+            }
+        }
+    }
+
     /// Whether the bytes at `at` are the literal `needle`.
     /// Inlined: the needle is a literal, so its length and bytes are constants where it is used
     /// (every gate asks a few of these per line).
